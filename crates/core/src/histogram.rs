@@ -1,0 +1,304 @@
+//! The 1152-bin CIE Lab histogram (8 x 12 x 12) with tri-linear soft assignment to bin centers.
+
+use crate::color::{lab_to_srgb, srgb_to_lab, Rgb};
+use crate::resize::{downscale_to_fit, RgbaImage};
+
+pub const L_BINS: usize = 8;
+pub const A_BINS: usize = 12;
+pub const B_BINS: usize = 12;
+pub const BINS: usize = L_BINS * A_BINS * B_BINS;
+pub const L_RANGE: (f64, f64) = (0.0, 100.0);
+pub const A_RANGE: (f64, f64) = (-86.0, 98.0);
+pub const B_RANGE: (f64, f64) = (-108.0, 95.0);
+/// Images are downscaled so that their long side is at most this many pixels before binning.
+pub const MAX_SIDE: u32 = 256;
+/// Pixels with less alpha than this are ignored.
+pub const MIN_ALPHA: u8 = 128;
+
+/// Flat bin index of per-axis indices.
+#[inline]
+pub const fn flat_index(l: usize, a: usize, b: usize) -> usize {
+    l * (A_BINS * B_BINS) + a * B_BINS + b
+}
+
+/// Per-axis indices of a flat bin index (`bin < BINS`).
+#[inline]
+pub const fn axis_indices(bin: usize) -> (usize, usize, usize) {
+    (bin / (A_BINS * B_BINS), (bin / B_BINS) % A_BINS, bin % B_BINS)
+}
+
+fn axis_center(i: usize, (min, max): (f64, f64), n: usize) -> f64 {
+    min + (i as f64 + 0.5) * (max - min) / n as f64
+}
+
+/// The Lab color at the center of a bin.
+pub fn bin_center(bin: usize) -> [f64; 3] {
+    let (l, a, b) = axis_indices(bin);
+    [axis_center(l, L_RANGE, L_BINS), axis_center(a, A_RANGE, A_BINS), axis_center(b, B_RANGE, B_BINS)]
+}
+
+/// Lower neighbour index and the weight of the upper one, on one axis (SPEC 2).
+#[inline]
+fn axis_split(v: f64, (min, max): (f64, f64), n: usize) -> (usize, f64) {
+    let c = (v - min) / (max - min) * n as f64 - 0.5;
+    // NaN lands on bin 0 with f = 0: harmless, and no input path produces it.
+    let i = c.floor().clamp(0.0, (n - 2) as f64);
+    let f = (c - i).clamp(0.0, 1.0);
+    (i as usize, if f.is_nan() { 0.0 } else { f })
+}
+
+/// A dense 1152-bin histogram (f64 so that sums over many pixels stay exact to 1e-6 per bin).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    mass: Box<[f64; BINS]>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self { mass: Box::new([0.0; BINS]) }
+    }
+}
+
+impl Histogram {
+    pub fn as_slice(&self) -> &[f64; BINS] {
+        &self.mass
+    }
+
+    pub fn total(&self) -> f64 {
+        self.mass.iter().sum()
+    }
+
+    /// Adds `weight` at `lab`, spread over the 8 surrounding bin centers.
+    #[inline]
+    pub fn splat(&mut self, lab: [f64; 3], weight: f64) {
+        let (li, lf) = axis_split(lab[0], L_RANGE, L_BINS);
+        let (ai, af) = axis_split(lab[1], A_RANGE, A_BINS);
+        let (bi, bf) = axis_split(lab[2], B_RANGE, B_BINS);
+        for (dl, wl) in [(0, 1.0 - lf), (1, lf)] {
+            for (da, wa) in [(0, 1.0 - af), (1, af)] {
+                let base = flat_index(li + dl, ai + da, bi);
+                let w = weight * wl * wa;
+                self.mass[base] += w * (1.0 - bf);
+                self.mass[base + 1] += w * bf;
+            }
+        }
+    }
+
+    /// Scales to unit mass; `false` (and unchanged) when the histogram is empty.
+    pub fn normalize(&mut self) -> bool {
+        let total = self.total();
+        if !(total > 0.0 && total.is_finite()) {
+            return false;
+        }
+        self.mass.iter_mut().for_each(|m| *m /= total);
+        true
+    }
+
+    /// The non-zero bins, in ascending bin order.
+    pub fn to_sparse(&self) -> SparseHistogram {
+        let mut sparse = SparseHistogram::default();
+        for (bin, &m) in self.mass.iter().enumerate() {
+            if m > 0.0 {
+                sparse.bins.push(bin as u16);
+                sparse.mass.push(m);
+            }
+        }
+        sparse
+    }
+
+    /// Rebuilds a dense histogram; bins out of range are ignored.
+    pub fn from_sparse(sparse: SparseView<'_>) -> Self {
+        let mut h = Self::default();
+        for (&bin, &m) in sparse.bins.iter().zip(sparse.mass) {
+            if let Some(slot) = h.mass.get_mut(bin as usize) {
+                *slot += m;
+            }
+        }
+        h
+    }
+
+    /// Hellinger embedding `sqrt(h)`: L2 between these approximates the Hellinger distance.
+    pub fn hellinger(&self) -> Vec<f64> {
+        self.mass.iter().map(|m| m.max(0.0).sqrt()).collect()
+    }
+}
+
+/// Bins with mass, ascending, as stored in bundles and fed to Sinkhorn.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SparseHistogram {
+    pub bins: Vec<u16>,
+    pub mass: Vec<f64>,
+}
+
+impl SparseHistogram {
+    pub fn view(&self) -> SparseView<'_> {
+        SparseView { bins: &self.bins, mass: &self.mass }
+    }
+}
+
+/// A borrowed sparse histogram: `bins[i]` (< BINS) holds `mass[i]`.
+#[derive(Clone, Copy, Debug)]
+pub struct SparseView<'a> {
+    pub bins: &'a [u16],
+    pub mass: &'a [f64],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HistogramError {
+    #[error("the image has no pixels")]
+    Empty,
+    #[error("every pixel is transparent")]
+    FullyTransparent,
+    #[error("pixel buffer holds {actual} bytes, {width}x{height} RGBA needs {expected}")]
+    BadBuffer { width: u32, height: u32, expected: usize, actual: usize },
+}
+
+/// Histogram of RGBA pixels as they are (no resizing): every pixel with alpha >= 128 adds unit mass.
+pub fn pixels_histogram(image: &RgbaImage) -> Result<Histogram, HistogramError> {
+    image.check()?;
+    if image.width == 0 || image.height == 0 {
+        return Err(HistogramError::Empty);
+    }
+    let mut h = Histogram::default();
+    let mut cache: Option<(Rgb, [f64; 3])> = None;
+    for px in image.pixels.chunks_exact(4) {
+        if px[3] < MIN_ALPHA {
+            continue;
+        }
+        let rgb = [px[0], px[1], px[2]];
+        // Runs of equal pixels are common (flat areas, graphics): skip the Lab conversion for them.
+        let lab = match cache {
+            Some((c, lab)) if c == rgb => lab,
+            _ => {
+                let lab = srgb_to_lab(rgb);
+                cache = Some((rgb, lab));
+                lab
+            }
+        };
+        h.splat(lab, 1.0);
+    }
+    if !h.normalize() {
+        return Err(HistogramError::FullyTransparent);
+    }
+    Ok(h)
+}
+
+/// The image pipeline shared by the builder and the browser: downscale (area average) so the long
+/// side is at most 256 px, then histogram. Returns the downscaled image too (thumbnails use it).
+pub fn image_histogram(image: &RgbaImage) -> Result<(Histogram, RgbaImage), HistogramError> {
+    image.check()?;
+    let small = downscale_to_fit(image, MAX_SIDE);
+    let h = pixels_histogram(&small)?;
+    Ok((h, small))
+}
+
+/// Up to `max` dominant colors with their share of the mass (descending): a few rounds of
+/// mass-weighted k-means over the bin centers, seeded by well-separated peaks.
+pub fn dominant_colors(h: &Histogram, max: usize) -> Vec<(Rgb, f64)> {
+    const MIN_SEPARATION: f64 = 18.0; // ΔE76 between seeds, so that seeds are different colors
+    let mass = h.as_slice();
+    let mut order: Vec<usize> = (0..BINS).filter(|&b| mass[b] > 0.0).collect();
+    order.sort_by(|&x, &y| mass[y].total_cmp(&mass[x]).then(x.cmp(&y)));
+    let mut centers: Vec<[f64; 3]> = Vec::new();
+    for &bin in &order {
+        if centers.len() == max {
+            break;
+        }
+        let c = bin_center(bin);
+        if centers.iter().all(|s| delta_e(*s, c) >= MIN_SEPARATION) {
+            centers.push(c);
+        }
+    }
+    let mut shares = vec![0.0; centers.len()];
+    for _ in 0..6 {
+        let mut sums = vec![[0.0f64; 3]; centers.len()];
+        shares.iter_mut().for_each(|s| *s = 0.0);
+        for &bin in &order {
+            let c = bin_center(bin);
+            let nearest = (0..centers.len())
+                .min_by(|&i, &j| delta_e(centers[i], c).total_cmp(&delta_e(centers[j], c)))
+                .unwrap_or(0);
+            shares[nearest] += mass[bin];
+            for k in 0..3 {
+                sums[nearest][k] += mass[bin] * c[k];
+            }
+        }
+        for (i, center) in centers.iter_mut().enumerate() {
+            if shares[i] > 0.0 {
+                *center = [sums[i][0] / shares[i], sums[i][1] / shares[i], sums[i][2] / shares[i]];
+            }
+        }
+    }
+    // One color splats over up to 8 bins, so neighbouring seeds can split it: merge near-equal centers.
+    const MERGE_BELOW: f64 = 20.0;
+    loop {
+        let mut closest: Option<(usize, usize, f64)> = None;
+        for i in 0..centers.len() {
+            for j in i + 1..centers.len() {
+                let d = delta_e(centers[i], centers[j]);
+                if d < MERGE_BELOW && closest.is_none_or(|c| d < c.2) {
+                    closest = Some((i, j, d));
+                }
+            }
+        }
+        let Some((i, j, _)) = closest else { break };
+        let (si, sj) = (shares[i], shares[j]);
+        if si + sj > 0.0 {
+            for k in 0..3 {
+                centers[i][k] = (centers[i][k] * si + centers[j][k] * sj) / (si + sj);
+            }
+        }
+        shares[i] = si + sj;
+        centers.remove(j);
+        shares.remove(j);
+    }
+    let total: f64 = shares.iter().sum();
+    let mut out: Vec<(Rgb, f64)> = centers
+        .iter()
+        .zip(&shares)
+        .filter(|(_, &s)| s > 0.0)
+        .map(|(c, &s)| (lab_to_srgb(*c), if total > 0.0 { s / total } else { 0.0 }))
+        .collect();
+    out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+    out
+}
+
+/// CIE76 color difference.
+pub fn delta_e(x: [f64; 3], y: [f64; 3]) -> f64 {
+    ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splat_keeps_unit_mass_inside_and_outside_range() {
+        for lab in [[50.0, 0.0, 0.0], [0.0, -86.0, -108.0], [100.0, 98.0, 95.0], [150.0, -300.0, 400.0]] {
+            let mut h = Histogram::default();
+            h.splat(lab, 1.0);
+            assert!((h.total() - 1.0).abs() < 1e-12, "{lab:?}");
+        }
+    }
+
+    #[test]
+    fn bin_center_splats_to_itself() {
+        for bin in [0, 1, 145, 600, BINS - 1] {
+            let mut h = Histogram::default();
+            h.splat(bin_center(bin), 1.0);
+            assert!((h.as_slice()[bin] - 1.0).abs() < 1e-9, "bin {bin}");
+        }
+    }
+
+    #[test]
+    fn dominant_colors_of_two_color_image() {
+        let mut h = Histogram::default();
+        h.splat(srgb_to_lab([255, 0, 0]), 0.7);
+        h.splat(srgb_to_lab([30, 90, 200]), 0.3);
+        let colors = dominant_colors(&h, 5);
+        assert_eq!(colors.len(), 2);
+        assert!((colors[0].1 - 0.7).abs() < 1e-9);
+        assert!(delta_e(srgb_to_lab(colors[0].0), srgb_to_lab([255, 0, 0])) < 3.0, "{colors:?}");
+        assert!(delta_e(srgb_to_lab(colors[1].0), srgb_to_lab([30, 90, 200])) < 3.0, "{colors:?}");
+    }
+}

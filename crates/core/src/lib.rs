@@ -1,0 +1,18 @@
+//! Chromatica's pure algorithms: no IO, no web, no panics on any input.
+//!
+//! One implementation of each definition in SPEC.md section 2, shared by the `chromatica` CLI
+//! (native) and the browser app (wasm32).
+
+pub mod ann;
+pub mod bundle;
+pub mod collage;
+pub mod color;
+pub mod emd;
+pub mod histogram;
+pub mod query;
+pub mod resize;
+pub mod search;
+
+pub use color::Rgb;
+pub use histogram::{Histogram, SparseHistogram, BINS};
+
