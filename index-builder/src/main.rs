@@ -1,1 +1,189 @@
-fn main() {}
+//! `chromatica`: build a static color-search site from a folder of images, search it, serve it.
+
+mod cache;
+mod decode;
+mod serve;
+mod site;
+mod site_build;
+
+use anyhow::{Context, Result};
+use chromatica_core::bundle;
+use chromatica_core::query::{Query, MAX_K};
+use chromatica_core::search::{Engine, SearchParams, DEFAULT_RERANK_K};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "chromatica", version, about = "Color-based image search that runs entirely in the browser.")]
+#[command(after_help = "Examples:
+  chromatica build ~/Pictures/trip --out trip-site
+  chromatica serve trip-site            # open the printed URL
+  chromatica search trip-site --colors FF0000,00FF00 --weights 0.7,0.3 -k 10
+  chromatica info trip-site")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index a folder of images (recursive) into a static search site.
+    #[command(after_help = "Re-running on the same --out only decodes new or changed images; the previous site stays intact until the new one is complete.")]
+    Build {
+        /// Folder with images (jpeg, png, webp, gif, bmp, tiff), searched recursively.
+        images: PathBuf,
+        /// Output folder for the site (created or replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Parallel decoding jobs (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Longest side of thumbnails, in pixels.
+        #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(32..=1024))]
+        thumb_size: u32,
+        /// Do not copy the original images into the site (results then link to thumbnails).
+        #[arg(long)]
+        no_originals: bool,
+        /// Print a JSON summary on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a built site by colors, with the same code as the browser app.
+    Search {
+        site: PathBuf,
+        /// Comma-separated hex colors: FF0000,#00ff00 (1 to 5).
+        #[arg(long)]
+        colors: String,
+        /// Comma-separated weights, one per color (default: equal).
+        #[arg(long)]
+        weights: Option<String>,
+        /// Number of results.
+        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=MAX_K as i64))]
+        k: u16,
+        /// Candidates reranked with Sinkhorn.
+        #[arg(long, default_value_t = DEFAULT_RERANK_K)]
+        rerank_k: usize,
+        /// Print the seed's /search JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a built site on 127.0.0.1 with the headers wasm threads need.
+    Serve {
+        site: PathBuf,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+    },
+    /// Show what a built site contains.
+    Info {
+        site: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Build { images, out, jobs, thumb_size, no_originals, json } => {
+            let opts = site_build::BuildOptions {
+                images,
+                out,
+                jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+                thumb_size,
+                originals: !no_originals,
+                progress: !json && std::io::stderr().is_terminal(),
+            };
+            let summary = site_build::build(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "Indexed {} images ({} decoded, {} unchanged), skipped {}, in {:.1} s -> {}",
+                    summary.indexed,
+                    summary.decoded,
+                    summary.reused,
+                    summary.skipped.len(),
+                    summary.timings_ms.total / 1000.0,
+                    summary.out
+                );
+                println!(
+                    "Bundle: {} bytes ({:.0} bytes per image). Serve it with: chromatica serve {}",
+                    summary.bundle_bytes, summary.bytes_per_image, summary.out
+                );
+            }
+            Ok(())
+        }
+        Command::Search { site, colors, weights, k, rerank_k, json } => {
+            let query = Query::parse(&colors, weights.as_deref()).context("invalid query")?;
+            let mut engine = Engine::new(load_bundle(&site)?);
+            let start = Instant::now();
+            let clock = || start.elapsed().as_secs_f64() * 1000.0;
+            let response = engine.search_colors(&query, SearchParams { k: k as usize, rerank_k }, &clock);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&response)?);
+            } else {
+                for r in &response.results {
+                    println!("{:>3}  ΔE {:>6.2}  {}", r.rank, r.distance, r.path.escape_debug());
+                }
+                let m = &response.metadata;
+                println!(
+                    "{} results of {} images in {:.2} ms (query {:.2}, ANN {:.2}, rerank {:.2})",
+                    response.results_count, m.index_size, m.total_time_ms, m.query_time_ms, m.ann_time_ms, m.rerank_time_ms
+                );
+            }
+            Ok(())
+        }
+        Command::Serve { site, port } => serve::serve(&site, port),
+        Command::Info { site, json } => {
+            let bytes = read_bundle_bytes(&site)?;
+            let b = bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
+            let info = serde_json::json!({
+                "format_version": bundle::FORMAT_VERSION,
+                "images": b.len(),
+                "bundle_bytes": bytes.len(),
+                "bytes_per_image": bytes.len() as f64 / b.len().max(1) as f64,
+                "stored_bins": b.stored_bins(),
+                "params": b.params,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("Site:            {}", site.display());
+                println!("Format version:  {}", bundle::FORMAT_VERSION);
+                println!("Images:          {}", b.len());
+                println!("Bundle:          {} bytes ({:.0} per image)", bytes.len(), bytes.len() as f64 / b.len().max(1) as f64);
+                println!("Stored bins:     {} ({:.1} per image)", b.stored_bins(), b.stored_bins() as f64 / b.len().max(1) as f64);
+                let p = &b.params;
+                println!(
+                    "HNSW:            M {}, ef_construction {}, ef_search {}, seed {:#x}, {}-d vectors",
+                    p.m, p.ef_construction, p.ef_search, p.seed, p.ann_dims
+                );
+                println!("Rerank:          {} candidates (Sinkhorn-EMD)", p.rerank_k);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
+    let path = site.join(site::BUNDLE_FILE);
+    std::fs::read(&path).with_context(|| format!("cannot read {} (is {} a site built by `chromatica build`?)", path.display(), site.display()))
+}
+
+fn load_bundle(site: &Path) -> Result<bundle::Bundle> {
+    let bytes = read_bundle_bytes(site)?;
+    bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))
+}

@@ -1,1 +1,78 @@
-fn main(){}
+//! Criterion benches for the hot paths: image histogram, Sinkhorn, and the full search.
+//! `cargo bench -p chromatica-core --bench core`
+
+use chromatica_core::ann::{AnnIndex, AnnVector};
+use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
+use chromatica_core::color::srgb_to_lab;
+use chromatica_core::emd::Sinkhorn;
+use chromatica_core::histogram::{image_histogram, Histogram};
+use chromatica_core::resize::RgbaImage;
+use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::Query;
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+fn noise_image(w: u32, h: u32) -> RgbaImage {
+    let mut s = 12345u32;
+    let pixels = (0..w * h)
+        .flat_map(|i| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            // Smooth-ish gradients plus noise, like a photo.
+            [((i % w) * 255 / w) as u8 ^ (s >> 28) as u8, ((i / w) * 255 / h) as u8, (s >> 24) as u8 / 2 + 64, 255]
+        })
+        .collect();
+    RgbaImage::new(w, h, pixels).unwrap()
+}
+
+fn photo_like(seed: u64) -> Histogram {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut h = Histogram::default();
+    for _ in 0..400 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let c = s.to_le_bytes();
+        h.splat(srgb_to_lab([c[0] / 2 + (seed as u8 & 127), c[1] / 3 + 60, c[2] / 2]), 1.0);
+    }
+    h.normalize();
+    h
+}
+
+fn benches(c: &mut Criterion) {
+    let img = noise_image(1024, 1024);
+    c.bench_function("image_histogram 1MP (downscale + 1152 bins)", |b| b.iter(|| image_histogram(black_box(&img)).unwrap()));
+    let small = noise_image(256, 256);
+    c.bench_function("pixels_histogram 256x256", |b| b.iter(|| chromatica_core::histogram::pixels_histogram(black_box(&small)).unwrap()));
+
+    let q = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap().histogram().to_sparse();
+    let img_h = photo_like(7).to_sparse();
+    let mut sinkhorn = Sinkhorn::new();
+    c.bench_function(&format!("sinkhorn {}x{} bins", q.bins.len(), img_h.bins.len()), |b| {
+        b.iter(|| sinkhorn.distance(black_box(q.view()), black_box(img_h.view())))
+    });
+
+    let n = 5000;
+    let hs: Vec<Histogram> = (0..n).map(|i| photo_like(i as u64)).collect();
+    let ann = AnnIndex::build(hs.iter().map(AnnVector::from_histogram).collect(), 200);
+    let bytes = bundle::encode(&BundleInput {
+        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144 },
+        images: (0..n).map(|i| ImageMeta { path: format!("{i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 1, height: 1 }).collect(),
+        histograms: &hs,
+        palettes: vec![],
+        ann: &ann,
+    });
+    let mut engine = Engine::new(bundle::decode(&bytes).unwrap());
+    let query = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap();
+    let start = std::time::Instant::now();
+    let clock = move || start.elapsed().as_secs_f64() * 1000.0;
+    c.bench_function("search 5k synthetic, k=20, rerank_k=200", |b| {
+        b.iter(|| engine.search_colors(black_box(&query), SearchParams { k: 20, rerank_k: 200 }, &clock))
+    });
+}
+
+criterion_group! {
+    name = core;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(4));
+    targets = benches
+}
+criterion_main!(core);

@@ -1,1 +1,242 @@
-//! TODO
+//! The approximate-nearest-neighbour stage: HNSW (`instant-distance`) over compact Hellinger vectors.
+//!
+//! The graph is built on a 144-d vector: the 1152-bin histogram pooled 2x2x2 (to 4 x 6 x 6), then
+//! `sqrt` (Hellinger) and quantised to u8. Pooling is a linear reduction that tolerates small color
+//! shifts, which is what the Sinkhorn rerank rewards; 144 bytes per image instead of 4.6 KB.
+
+use crate::histogram::{axis_indices, Histogram, A_BINS, BINS, B_BINS, L_BINS};
+use instant_distance::{Builder, Hnsw, Point, Search};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+const POOL: usize = 2;
+const PL: usize = L_BINS / POOL;
+const PA: usize = A_BINS / POOL;
+const PB: usize = B_BINS / POOL;
+pub const ANN_DIMS: usize = PL * PA * PB;
+/// Seed parameters (SPEC 2).
+pub const EF_CONSTRUCTION: usize = 200;
+pub const EF_SEARCH: usize = 100;
+pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
+/// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0).
+const M: usize = 32;
+const INVALID: u32 = u32::MAX;
+
+/// A quantised Hellinger vector of the pooled histogram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnVector(pub [u8; ANN_DIMS]);
+
+impl AnnVector {
+    pub fn from_histogram(h: &Histogram) -> Self {
+        let mut pooled = [0.0f64; ANN_DIMS];
+        for (bin, &m) in h.as_slice().iter().enumerate().take(BINS) {
+            let (l, a, b) = axis_indices(bin);
+            pooled[(l / POOL) * PA * PB + (a / POOL) * PB + b / POOL] += m;
+        }
+        let mut v = [0u8; ANN_DIMS];
+        for (out, m) in v.iter_mut().zip(pooled) {
+            *out = (m.max(0.0).sqrt() * 255.0).round().min(255.0) as u8;
+        }
+        Self(v)
+    }
+
+    #[inline]
+    pub fn squared_distance(&self, other: &Self) -> u32 {
+        self.0.iter().zip(&other.0).map(|(&a, &b)| (a as i32 - b as i32).pow(2) as u32).sum()
+    }
+}
+
+impl Point for AnnVector {
+    fn distance(&self, other: &Self) -> f32 {
+        // Squared L2 ranks like L2 and keeps integers exact.
+        self.squared_distance(other) as f32
+    }
+}
+
+impl Serialize for AnnVector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnnVector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = AnnVector;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{ANN_DIMS} bytes")
+            }
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<AnnVector, E> {
+                let arr: [u8; ANN_DIMS] = b.try_into().map_err(|_| E::invalid_length(b.len(), &self))?;
+                Ok(AnnVector(arr))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnError {
+    #[error("the ANN graph does not decode: {0}")]
+    Decode(String),
+    #[error("the ANN graph is inconsistent: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// The HNSW graph and the map from its point order back to image ids.
+pub struct AnnIndex {
+    hnsw: Hnsw<AnnVector>,
+    /// `image_of[pid]` is the image id of HNSW point `pid` (instant-distance shuffles points).
+    image_of: Vec<u32>,
+}
+
+impl AnnIndex {
+    /// Builds the graph with the seed parameters and a fixed seed, deterministically.
+    pub fn build(vectors: Vec<AnnVector>, ef_search: usize) -> Self {
+        let n = vectors.len();
+        let build = move || {
+            Builder::default().ef_construction(EF_CONSTRUCTION).ef_search(ef_search).seed(HNSW_SEED).build_hnsw(vectors)
+        };
+        // instant-distance inserts in parallel, and the graph then depends on thread timing: one
+        // thread makes it a pure function of the input (byte-identical bundles).
+        let (hnsw, pids) = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+            Ok(pool) => pool.install(build),
+            Err(_) => build(),
+        };
+        let mut image_of = vec![0u32; n];
+        for (image, pid) in pids.iter().enumerate() {
+            image_of[pid.into_inner() as usize] = image as u32;
+        }
+        Self { hnsw, image_of }
+    }
+
+    pub fn len(&self) -> usize {
+        self.image_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.image_of.is_empty()
+    }
+
+    /// Up to `ef_search` image ids, nearest first.
+    pub fn search(&self, query: &AnnVector, search: &mut Search) -> Vec<u32> {
+        self.hnsw.search(query, search).map(|item| self.image_of[item.pid.into_inner() as usize]).collect()
+    }
+
+    /// The graph (postcard) and the point-to-image map.
+    pub fn encode(&self) -> (Vec<u8>, &[u32]) {
+        // Serialising a Vec-backed struct into a Vec cannot fail.
+        (postcard::to_allocvec(&self.hnsw).unwrap_or_default(), &self.image_of)
+    }
+
+    /// Decodes and validates a graph against `image_count`; `ef_search` replaces the stored search
+    /// width (instant-distance returns at most `ef_search` candidates, so it bounds `rerank_k`).
+    pub fn decode(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
+        let err = |e: postcard::Error| AnnError::Decode(e.to_string());
+        let (_, rest) = postcard::take_from_bytes::<u64>(graph).map_err(err)?;
+        let mut patched = postcard::to_allocvec(&(ef_search.max(1) as u64)).map_err(err)?;
+        patched.extend_from_slice(rest);
+
+        // instant-distance indexes its arrays with the stored ids without checks: validate every
+        // id through a mirror of its serde layout before handing the bytes over.
+        let mirror: GraphMirror = postcard::from_bytes(&patched).map_err(err)?;
+        let n = mirror.points.len();
+        if n != image_count || image_of.len() != n || mirror.zero.len() != n {
+            return Err(AnnError::Inconsistent("point counts differ"));
+        }
+        if image_of.iter().any(|&i| i as usize >= n) {
+            return Err(AnnError::Inconsistent("image id out of range"));
+        }
+        let mut seen = vec![false; n];
+        for &i in &image_of {
+            if std::mem::replace(&mut seen[i as usize], true) {
+                return Err(AnnError::Inconsistent("image id repeated"));
+            }
+        }
+        if mirror.zero.iter().flat_map(|node| &node.0).any(|&id| id != INVALID && id as usize >= n) {
+            return Err(AnnError::Inconsistent("layer-0 neighbour out of range"));
+        }
+        let mut below = n;
+        for layer in &mirror.layers {
+            let len = layer.len();
+            if len > below || (n > 0 && len == 0) {
+                return Err(AnnError::Inconsistent("upper layer larger than the one below"));
+            }
+            if layer.iter().flat_map(|node| &node.0).any(|&id| id != INVALID && id as usize >= len) {
+                return Err(AnnError::Inconsistent("upper-layer neighbour out of range"));
+            }
+            below = len;
+        }
+        let hnsw: Hnsw<AnnVector> = postcard::from_bytes(&patched).map_err(err)?;
+        Ok(Self { hnsw, image_of })
+    }
+}
+
+#[derive(Deserialize)]
+struct GraphMirror {
+    #[allow(dead_code)]
+    ef_search: u64,
+    points: Vec<AnnVector>,
+    zero: Vec<Ids<{ M * 2 }>>,
+    layers: Vec<Vec<Ids<M>>>,
+}
+
+/// A fixed-size array of point ids, as serde writes `[PointId; N]` (a tuple of u32).
+struct Ids<const N: usize>(Vec<u32>);
+
+impl<'de, const N: usize> Deserialize<'de> for Ids<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const N: usize>;
+        impl<'de, const N: usize> de::Visitor<'de> for V<N> {
+            type Value = Ids<N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "{N} point ids")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Ids<N>, A::Error> {
+                let mut ids = Vec::with_capacity(N);
+                for i in 0..N {
+                    ids.push(seq.next_element::<u32>()?.ok_or_else(|| de::Error::invalid_length(i, &self))?);
+                }
+                Ok(Ids(ids))
+            }
+        }
+        d.deserialize_tuple(N, V::<N>)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::color::srgb_to_lab;
+
+    fn vector(rgb: [u8; 3]) -> AnnVector {
+        let mut h = Histogram::default();
+        h.splat(srgb_to_lab(rgb), 1.0);
+        AnnVector::from_histogram(&h)
+    }
+
+    #[test]
+    fn build_encode_decode_search() {
+        let colors: Vec<[u8; 3]> = (0..300u32).map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8]).collect();
+        let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
+        let (graph, ids) = index.encode();
+        let decoded = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 80).unwrap();
+        let mut search = Search::default();
+        let found = decoded.search(&vector(colors[42]), &mut search);
+        assert_eq!(found.len(), 80);
+        assert_eq!(vector(colors[found[0] as usize]), vector(colors[42]));
+    }
+
+    #[test]
+    fn decode_rejects_garbage_and_bad_ids() {
+        let colors: Vec<[u8; 3]> = (0..100u32).map(|i| [i as u8, (i * 3) as u8, 50]).collect();
+        let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
+        let (graph, ids) = index.encode();
+        assert!(AnnIndex::decode(&graph, ids.to_vec(), 99, 50).is_err());
+        let mut bad_ids = ids.to_vec();
+        bad_ids[0] = 1000;
+        assert!(AnnIndex::decode(&graph, bad_ids, 100, 50).is_err());
+        assert!(AnnIndex::decode(&graph[..graph.len() / 2], ids.to_vec(), 100, 50).is_err());
+        assert!(AnnIndex::decode(&[], vec![], 0, 50).is_err());
+    }
+}

@@ -16,3 +16,4 @@ pub mod search;
 pub use color::Rgb;
 pub use histogram::{Histogram, SparseHistogram, BINS};
 
+pub use query::{Query, QueryError, UrlState};

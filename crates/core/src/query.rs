@@ -1,1 +1,248 @@
-//! TODO
+//! Color queries: parsing, validation, and the query histogram.
+
+use crate::color::{parse_hex, srgb_to_lab, to_hex, Rgb};
+use crate::histogram::Histogram;
+
+/// The seed's MAX_COLOR_COUNT.
+pub const MAX_COLORS: usize = 5;
+/// Upper bound on results per query (a 10 x 10 collage).
+pub const MAX_K: usize = 100;
+pub const DEFAULT_K: usize = 10;
+/// Longest query text we look at; URLs and pasted text beyond this are refused, not scanned.
+const MAX_TEXT: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("give at least one color")]
+    NoColors,
+    #[error("at most {MAX_COLORS} colors, got {0}")]
+    TooManyColors(usize),
+    #[error("{0:?} is not a hex color (use RRGGBB or #RRGGBB)")]
+    BadHex(String),
+    #[error("{0:?} is not a number")]
+    BadWeight(String),
+    #[error("weights must be finite and greater than 0, got {0}")]
+    WeightOutOfRange(f64),
+    #[error("{colors} colors but {weights} weights")]
+    CountMismatch { colors: usize, weights: usize },
+    #[error("k must be a whole number from 1 to {MAX_K}, got {0:?}")]
+    BadK(String),
+    #[error("the query text is too long")]
+    TooLong,
+    #[error("unknown query parameter {0:?}")]
+    UnknownParameter(String),
+}
+
+/// A validated color query: 1..=5 colors with weights that sum to 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    colors: Vec<Rgb>,
+    weights: Vec<f64>,
+}
+
+impl Query {
+    /// Validates colors and weights; `weights: None` means equal weights. Weights are normalised.
+    pub fn new(colors: Vec<Rgb>, weights: Option<Vec<f64>>) -> Result<Self, QueryError> {
+        if colors.is_empty() {
+            return Err(QueryError::NoColors);
+        }
+        if colors.len() > MAX_COLORS {
+            return Err(QueryError::TooManyColors(colors.len()));
+        }
+        let weights = weights.unwrap_or_else(|| vec![1.0; colors.len()]);
+        if weights.len() != colors.len() {
+            return Err(QueryError::CountMismatch { colors: colors.len(), weights: weights.len() });
+        }
+        if let Some(&bad) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
+            return Err(QueryError::WeightOutOfRange(bad));
+        }
+        let total: f64 = weights.iter().sum();
+        if !(total.is_finite() && total > 0.0) {
+            return Err(QueryError::WeightOutOfRange(total));
+        }
+        let weights = weights.iter().map(|w| w / total).collect();
+        Ok(Self { colors, weights })
+    }
+
+    /// Parses hex strings (`RRGGBB` / `#RRGGBB`) and optional weights.
+    pub fn from_strings<S: AsRef<str>>(colors: &[S], weights: Option<&[f64]>) -> Result<Self, QueryError> {
+        if colors.len() > MAX_COLORS {
+            return Err(QueryError::TooManyColors(colors.len()));
+        }
+        let parsed = colors
+            .iter()
+            .map(|c| parse_hex(c.as_ref()).ok_or_else(|| QueryError::BadHex(clip(c.as_ref()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(parsed, weights.map(<[f64]>::to_vec))
+    }
+
+    /// Parses the CLI / URL form: `"FF0000,#00ff00"` and `"0.7,0.3"` (weights optional).
+    pub fn parse(colors: &str, weights: Option<&str>) -> Result<Self, QueryError> {
+        if colors.len() > MAX_TEXT || weights.is_some_and(|w| w.len() > MAX_TEXT) {
+            return Err(QueryError::TooLong);
+        }
+        let colors: Vec<&str> = split_list(colors);
+        let weights = weights.map(parse_weights).transpose()?;
+        Self::from_strings(&colors, weights.as_deref())
+    }
+
+    pub fn colors(&self) -> &[Rgb] {
+        &self.colors
+    }
+
+    /// Normalised weights (sum 1).
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    pub fn hex_colors(&self) -> Vec<String> {
+        self.colors.iter().map(|&c| to_hex(c)).collect()
+    }
+
+    /// Each color splatted with the histogram's tri-linear kernel, times its weight.
+    pub fn histogram(&self) -> Histogram {
+        let mut h = Histogram::default();
+        for (&c, &w) in self.colors.iter().zip(&self.weights) {
+            h.splat(srgb_to_lab(c), w);
+        }
+        h.normalize();
+        h
+    }
+}
+
+fn split_list(text: &str) -> Vec<&str> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+fn parse_weights(text: &str) -> Result<Vec<f64>, QueryError> {
+    split_list(text)
+        .into_iter()
+        .map(|w| w.parse::<f64>().map_err(|_| QueryError::BadWeight(clip(w))))
+        .collect()
+}
+
+/// Error messages quote user text, but never unbounded amounts of it.
+fn clip(text: &str) -> String {
+    const MAX: usize = 32;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+pub fn parse_k(text: &str) -> Result<usize, QueryError> {
+    match text.trim().parse::<usize>() {
+        Ok(k) if (1..=MAX_K).contains(&k) => Ok(k),
+        _ => Err(QueryError::BadK(clip(text))),
+    }
+}
+
+/// State carried in the page URL: `#colors=FF0000,00FF00&weights=0.7,0.3&k=20`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrlState {
+    pub query: Query,
+    pub k: usize,
+}
+
+impl UrlState {
+    /// Parses a URL fragment (with or without the leading `#`). Unknown keys are refused so that a
+    /// typo is reported instead of silently ignored. Values may be percent-encoded (`%23` for `#`).
+    pub fn parse(fragment: &str, default_k: usize) -> Result<Self, QueryError> {
+        if fragment.len() > MAX_TEXT {
+            return Err(QueryError::TooLong);
+        }
+        let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+        let (mut colors, mut weights, mut k) = (None, None, default_k);
+        for pair in fragment.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value);
+            match key {
+                "colors" => colors = Some(value),
+                "weights" => weights = Some(value),
+                "k" => k = parse_k(&value)?,
+                other => return Err(QueryError::UnknownParameter(clip(other))),
+            }
+        }
+        let colors = colors.ok_or(QueryError::NoColors)?;
+        Ok(Self { query: Query::parse(&colors, weights.as_deref())?, k })
+    }
+
+    /// The canonical fragment (without `#`), weights rounded to 4 decimals.
+    pub fn to_fragment(&self) -> String {
+        let weights: Vec<String> = self.query.weights.iter().map(|w| format_weight(*w)).collect();
+        format!("colors={}&weights={}&k={}", self.query.hex_colors().join(","), weights.join(","), self.k)
+    }
+}
+
+fn format_weight(w: f64) -> String {
+    let s = format!("{:.4}", w);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() { "0".into() } else { s.into() }
+}
+
+/// Decodes `%XX` escapes; invalid escapes and non-UTF-8 results are kept literally (then rejected
+/// by validation with a message quoting them).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_normalises() {
+        let q = Query::parse("FF0000, #00ff00", Some("7,3")).unwrap();
+        assert_eq!(q.colors(), &[[255, 0, 0], [0, 255, 0]]);
+        assert!((q.weights()[0] - 0.7).abs() < 1e-12);
+        let eq = Query::parse("FF0000,0000FF", None).unwrap();
+        assert_eq!(eq.weights(), &[0.5, 0.5]);
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert_eq!(Query::parse("", None), Err(QueryError::NoColors));
+        assert_eq!(Query::parse("F00", None), Err(QueryError::BadHex("F00".into())));
+        assert_eq!(Query::parse("FF0000", Some("0")), Err(QueryError::WeightOutOfRange(0.0)));
+        assert!(matches!(Query::parse("FF0000", Some("NaN")), Err(QueryError::WeightOutOfRange(_))));
+        assert!(matches!(Query::parse("FF0000", Some("inf")), Err(QueryError::WeightOutOfRange(_))));
+        assert_eq!(Query::parse("FF0000", Some("x")), Err(QueryError::BadWeight("x".into())));
+        assert_eq!(
+            Query::parse("FF0000,00FF00", Some("1")),
+            Err(QueryError::CountMismatch { colors: 2, weights: 1 })
+        );
+        assert_eq!(Query::parse("1,2,3,4,5,6", None), Err(QueryError::TooManyColors(6)));
+        // Huge finite weights whose sum overflows.
+        assert!(Query::parse("FF0000,00FF00", Some("1e308,1e308")).is_err());
+    }
+
+    #[test]
+    fn url_state_round_trip() {
+        let s = UrlState::parse("#colors=FF0000,00FF00&weights=0.7,0.3&k=20", 10).unwrap();
+        assert_eq!(s.k, 20);
+        assert_eq!(s.to_fragment(), "colors=FF0000,00FF00&weights=0.7,0.3&k=20");
+        let encoded = UrlState::parse("colors=%23ff0000", 10).unwrap();
+        assert_eq!(encoded.query.colors(), &[[255, 0, 0]]);
+        assert_eq!(encoded.k, 10);
+        assert!(matches!(UrlState::parse("colors=FF0000&k=0", 10), Err(QueryError::BadK(_))));
+        assert!(matches!(UrlState::parse("colors=FF0000&k=101", 10), Err(QueryError::BadK(_))));
+        assert!(matches!(UrlState::parse("colours=FF0000", 10), Err(QueryError::UnknownParameter(_))));
+        assert!(UrlState::parse("colors=%", 10).is_err());
+        assert!(UrlState::parse("colors=%E2%82", 10).is_err());
+    }
+}

@@ -1,1 +1,198 @@
-//! TODO
+//! The two-stage search: query histogram -> HNSW candidates -> Sinkhorn-EMD rerank -> top k.
+//! Shared by the CLI and the browser, so both rank identically; the response is the seed's
+//! `/search` JSON shape.
+
+use crate::ann::AnnVector;
+use crate::bundle::Bundle;
+use crate::color::to_hex;
+use crate::emd::Sinkhorn;
+use crate::histogram::{dominant_colors, Histogram};
+use crate::query::{Query, MAX_K};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_RERANK_K: usize = 200;
+
+/// Milliseconds from some fixed origin (`Instant` natively, `performance.now()` in the browser).
+pub type Clock<'a> = &'a dyn Fn() -> f64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryEcho {
+    pub colors: Vec<String>,
+    pub weights: Vec<f64>,
+    /// "colors", "image" or "similar".
+    pub mode: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub similar_to: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultItem {
+    pub id: u32,
+    pub path: String,
+    pub thumb: String,
+    pub original: String,
+    pub distance: f64,
+    pub rank: usize,
+    /// Dominant colors of the image (hex) and their shares.
+    pub palette: Vec<(String, f64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub query_time_ms: f64,
+    pub ann_time_ms: f64,
+    pub rerank_time_ms: f64,
+    pub total_time_ms: f64,
+    pub index_size: usize,
+    pub candidates: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub query: QueryEcho,
+    pub results_count: usize,
+    pub results: Vec<ResultItem>,
+    pub metadata: Metadata,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchParams {
+    pub k: usize,
+    pub rerank_k: usize,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        Self { k: crate::query::DEFAULT_K, rerank_k: DEFAULT_RERANK_K }
+    }
+}
+
+/// One ranked image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub id: u32,
+    pub distance: f64,
+}
+
+/// A loaded bundle plus the scratch space searches reuse.
+pub struct Engine {
+    bundle: Bundle,
+    ann_search: instant_distance::Search,
+    sinkhorn: Sinkhorn,
+}
+
+impl Engine {
+    pub fn new(bundle: Bundle) -> Self {
+        Self { bundle, ann_search: Default::default(), sinkhorn: Sinkhorn::new() }
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
+    /// ties by id. Returns the hits and the (ANN, rerank) split of the time.
+    pub fn rank(&mut self, query: &Histogram, params: SearchParams, clock: Clock<'_>) -> (Vec<Hit>, f64, f64) {
+        let t0 = clock();
+        let mut candidates = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
+        candidates.truncate(params.rerank_k.max(params.k));
+        let t1 = clock();
+        let q = query.to_sparse();
+        let mut hits: Vec<Hit> = candidates
+            .iter()
+            .filter_map(|&id| {
+                let h = self.bundle.histogram(id as usize)?;
+                Some(Hit { id, distance: self.sinkhorn.distance(q.view(), h) })
+            })
+            .collect();
+        sort_hits(&mut hits);
+        hits.truncate(params.k.min(MAX_K));
+        (hits, t1 - t0, clock() - t1)
+    }
+
+    /// Exhaustive Sinkhorn over every image: the ground truth the two-stage search is measured against.
+    pub fn rank_exhaustive(&mut self, query: &Histogram, k: usize) -> Vec<Hit> {
+        let q = query.to_sparse();
+        let mut hits: Vec<Hit> = (0..self.bundle.len() as u32)
+            .filter_map(|id| Some(Hit { id, distance: self.sinkhorn.distance(q.view(), self.bundle.histogram(id as usize)?) }))
+            .collect();
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
+    pub fn search_colors(&mut self, query: &Query, params: SearchParams, clock: Clock<'_>) -> SearchResponse {
+        let t0 = clock();
+        let histogram = query.histogram();
+        let echo = QueryEcho {
+            colors: query.hex_colors(),
+            weights: query.weights().to_vec(),
+            mode: "colors".into(),
+            similar_to: None,
+        };
+        self.respond(echo, &histogram, params, clock, t0)
+    }
+
+    /// Query by an example image's histogram (computed by the caller with `image_histogram`).
+    pub fn search_histogram(&mut self, histogram: &Histogram, params: SearchParams, clock: Clock<'_>) -> SearchResponse {
+        let t0 = clock();
+        let echo = echo_of(histogram, "image", None);
+        self.respond(echo, histogram, params, clock, t0)
+    }
+
+    /// "More like this": the stored histogram of image `id`. `None` if there is no such image.
+    pub fn search_similar(&mut self, id: u32, params: SearchParams, clock: Clock<'_>) -> Option<SearchResponse> {
+        let t0 = clock();
+        let histogram = self.bundle.dense_histogram(id as usize)?;
+        let echo = echo_of(&histogram, "similar", Some(id));
+        Some(self.respond(echo, &histogram, params, clock, t0))
+    }
+
+    fn respond(&mut self, query: QueryEcho, histogram: &Histogram, params: SearchParams, clock: Clock<'_>, t0: f64) -> SearchResponse {
+        let query_time = clock() - t0;
+        let (hits, ann_time, rerank_time) = self.rank(histogram, params, clock);
+        let results: Vec<ResultItem> = hits
+            .iter()
+            .enumerate()
+            .filter_map(|(i, hit)| {
+                let meta = self.bundle.images.get(hit.id as usize)?;
+                Some(ResultItem {
+                    id: hit.id,
+                    path: meta.path.clone(),
+                    thumb: meta.thumb_url(),
+                    original: meta.original_url(),
+                    distance: hit.distance,
+                    rank: i + 1,
+                    palette: self.bundle.palette(hit.id as usize).into_iter().map(|(c, s)| (to_hex(c), s)).collect(),
+                })
+            })
+            .collect();
+        SearchResponse {
+            query,
+            results_count: results.len(),
+            results,
+            metadata: Metadata {
+                query_time_ms: query_time,
+                ann_time_ms: ann_time,
+                rerank_time_ms: rerank_time,
+                total_time_ms: clock() - t0,
+                index_size: self.bundle.len(),
+                candidates: params.rerank_k,
+            },
+        }
+    }
+}
+
+fn echo_of(histogram: &Histogram, mode: &str, similar_to: Option<u32>) -> QueryEcho {
+    let colors = dominant_colors(histogram, crate::query::MAX_COLORS);
+    QueryEcho {
+        colors: colors.iter().map(|(c, _)| to_hex(*c)).collect(),
+        weights: colors.iter().map(|(_, w)| *w).collect(),
+        mode: mode.into(),
+        similar_to,
+    }
+}
+
+fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+}

@@ -1,0 +1,127 @@
+//! Bundle round trip, corruption handling, and the two-stage search on a synthetic collection.
+
+use chromatica_core::ann::{AnnIndex, AnnVector};
+use chromatica_core::bundle::{self, BundleError, BundleInput, ImageMeta, Params};
+use chromatica_core::color::srgb_to_lab;
+use chromatica_core::histogram::{dominant_colors, Histogram};
+use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::Query;
+
+/// A deterministic collection: each image a mixture of 1-4 random colors.
+fn collection(n: usize) -> Vec<Histogram> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|_| {
+            let mut h = Histogram::default();
+            for _ in 0..1 + next() % 4 {
+                let c = next().to_le_bytes();
+                h.splat(srgb_to_lab([c[0], c[1], c[2]]), 0.1 + (c[3] as f64) / 255.0);
+            }
+            h.normalize();
+            h
+        })
+        .collect()
+}
+
+fn encode(histograms: &[Histogram]) -> Vec<u8> {
+    let ann = AnnIndex::build(histograms.iter().map(AnnVector::from_histogram).collect(), 200);
+    let images = (0..histograms.len())
+        .map(|i| ImageMeta { path: format!("dir/img {i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 640, height: 480 })
+        .collect();
+    bundle::encode(&BundleInput {
+        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144 },
+        images,
+        histograms,
+        palettes: histograms.iter().map(|h| dominant_colors(h, 5)).collect(),
+        ann: &ann,
+    })
+}
+
+fn clock() -> f64 {
+    0.0
+}
+
+#[test]
+fn round_trip_and_search() {
+    let hs = collection(400);
+    let bytes = encode(&hs);
+    let b = bundle::decode(&bytes).unwrap();
+    assert_eq!(b.len(), 400);
+    assert_eq!(b.images[3].path, "dir/img 3.jpg");
+    assert!(!b.palette(3).is_empty());
+    let mut engine = Engine::new(b);
+
+    // "More like this" finds the image itself first, at the smallest distance.
+    for id in [0u32, 17, 399] {
+        let r = engine.search_similar(id, SearchParams { k: 5, rerank_k: 200 }, &clock).unwrap();
+        assert_eq!(r.results[0].id, id, "similar to {id}");
+        assert!(r.results.windows(2).all(|w| w[0].distance <= w[1].distance));
+        assert_eq!(r.results.iter().map(|x| x.rank).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    }
+    assert!(engine.search_similar(400, SearchParams::default(), &clock).is_none());
+
+    // A color query: distances are non-negative, sorted, ties by id; k honoured.
+    let q = Query::parse("FF0000,00FF00", Some("0.7,0.3")).unwrap();
+    let r = engine.search_colors(&q, SearchParams { k: 20, rerank_k: 200 }, &clock);
+    assert_eq!(r.results_count, 20);
+    assert!(r.results.iter().all(|x| x.distance >= 0.0 && x.distance.is_finite()));
+    assert!(r.results.windows(2).all(|w| (w[0].distance, w[0].id) <= (w[1].distance, w[1].id)));
+    assert_eq!(r.query.colors, vec!["FF0000", "00FF00"]);
+}
+
+#[test]
+fn two_stage_recall_against_exhaustive_sinkhorn() {
+    let hs = collection(1500);
+    let mut engine = Engine::new(bundle::decode(&encode(&hs)).unwrap());
+    let (mut found, mut total) = (0, 0);
+    for (i, colors) in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"].iter().enumerate() {
+        let q = Query::parse(colors, None).unwrap().histogram();
+        let truth = engine.rank_exhaustive(&q, 10);
+        let (hits, _, _) = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock);
+        found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
+        total += truth.len();
+        let _ = i;
+    }
+    let recall = found as f64 / total as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+}
+
+#[test]
+fn encoding_is_deterministic() {
+    let hs = collection(300);
+    assert_eq!(encode(&hs), encode(&hs));
+}
+
+#[test]
+fn corrupt_bundles_give_clear_errors() {
+    let bytes = encode(&collection(50));
+    // Every truncation point fails cleanly (no panic), including each section boundary.
+    for len in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+        assert!(bundle::decode(&bytes[..len]).is_err(), "truncated at {len}");
+    }
+    // Flipped bytes anywhere are caught (checksums cover every section; the header is validated).
+    for at in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x5A;
+        assert!(bundle::decode(&bad).is_err(), "flipped byte {at}");
+    }
+    let mut version = bytes.clone();
+    version[8] = 9;
+    assert_eq!(bundle::decode(&version).err(), Some(BundleError::UnsupportedVersion(9)));
+    assert_eq!(bundle::decode(b"GIF89a....").err(), Some(BundleError::NotABundle));
+    // Absurd section count and lengths.
+    let mut count = bytes.clone();
+    count[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(bundle::decode(&count).is_err());
+    let mut length = bytes.clone();
+    length[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(bundle::decode(&length).is_err());
+    let msg = bundle::decode(&bytes[..bytes.len() / 2]).err().unwrap().to_string();
+    assert!(msg.contains("truncated"), "{msg}");
+}

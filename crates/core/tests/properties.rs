@@ -1,0 +1,58 @@
+//! Properties that must hold for any input.
+
+use chromatica_core::histogram::{image_histogram, Histogram};
+use chromatica_core::query::UrlState;
+use chromatica_core::resize::RgbaImage;
+use chromatica_core::{bundle, Query};
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn query_parser_never_panics(colors in ".{0,64}", weights in proptest::option::of(".{0,32}")) {
+        let _ = Query::parse(&colors, weights.as_deref());
+    }
+
+    #[test]
+    fn url_parser_never_panics(fragment in ".{0,128}") {
+        let _ = UrlState::parse(&fragment, 10);
+    }
+
+    #[test]
+    fn query_histograms_have_unit_mass(
+        colors in proptest::collection::vec(any::<[u8; 3]>(), 1..=5),
+        raw in proptest::collection::vec(0.001f64..1000.0, 5),
+    ) {
+        let weights = raw[..colors.len()].to_vec();
+        let q = Query::new(colors, Some(weights)).unwrap();
+        let h = q.histogram();
+        prop_assert!((h.total() - 1.0).abs() < 1e-9);
+        prop_assert!(h.as_slice().iter().all(|&m| m >= 0.0));
+        prop_assert!((q.weights().iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn image_histograms_have_unit_mass_or_a_reason(w in 1u32..40, h in 1u32..40, seed in any::<u64>()) {
+        let mut state = seed | 1;
+        let pixels: Vec<u8> = (0..w * h * 4).map(|_| { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state as u8 }).collect();
+        match image_histogram(&RgbaImage::new(w, h, pixels).unwrap()) {
+            Ok((hist, _)) => prop_assert!((hist.total() - 1.0).abs() < 1e-9),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+
+    #[test]
+    fn bundle_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let mut framed = b"CHROMBDL\x01\x00\x00\x00".to_vec();
+        framed.extend_from_slice(&bytes);
+        prop_assert!(bundle::decode(&framed).is_err());
+        prop_assert!(bundle::decode(&bytes).is_err());
+    }
+}
+
+#[test]
+fn empty_and_transparent_images_are_errors() {
+    assert!(image_histogram(&RgbaImage::new(0, 0, vec![]).unwrap()).is_err());
+    assert!(image_histogram(&RgbaImage::new(2, 1, vec![9, 9, 9, 0, 9, 9, 9, 127]).unwrap()).is_err());
+    assert!(RgbaImage::new(2, 2, vec![0; 3]).is_err());
+    let _ = Histogram::default();
+}

@@ -1,0 +1,148 @@
+//! Image file -> upright RGBA pixels at (about) the sizes we need, as fast as the format allows.
+
+use chromatica_core::resize::{downscale_to_fit, RgbaImage};
+use image::{ImageDecoder, ImageReader, Limits};
+use std::io::Cursor;
+
+/// Refuse images whose declared size is beyond this (decompression bombs).
+pub const MAX_PIXELS: u64 = 120_000_000;
+const MAX_ALLOC: u64 = 1 << 30;
+
+pub struct Decoded {
+    /// Upright pixels, long side <= the requested size (not upscaled).
+    pub pixels: RgbaImage,
+    /// Upright size of the original image.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Decodes `bytes` so that the long side is at least `min_side` where the format can decode at
+/// reduced size (JPEG: DCT scaling 1/2..1/8), then area-downscales to at most `min_side`.
+pub fn decode(bytes: &[u8], min_side: u32) -> Result<Decoded, String> {
+    if bytes.is_empty() {
+        return Err("empty file".into());
+    }
+    let format = image::guess_format(bytes).map_err(|_| "not a recognised image format".to_string())?;
+    if format == image::ImageFormat::Jpeg {
+        if let Some(result) = decode_jpeg_scaled(bytes, min_side) {
+            return result;
+        }
+    }
+    decode_generic(bytes, format, min_side)
+}
+
+/// The DCT-scaled path for grayscale and RGB JPEGs; `None` hands other JPEGs (CMYK, 16-bit) to `image`.
+fn decode_jpeg_scaled(bytes: &[u8], min_side: u32) -> Option<Result<Decoded, String>> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    if let Err(e) = decoder.read_info() {
+        return Some(Err(format!("corrupt JPEG: {e}")));
+    }
+    let info = decoder.info()?;
+    let (w, h) = (info.width as u32, info.height as u32);
+    if w == 0 || h == 0 {
+        return Some(Err("image has no pixels".into()));
+    }
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Some(Err(format!("image is too large ({w}x{h})")));
+    }
+    let format = info.pixel_format;
+    if !matches!(format, jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24) {
+        return None;
+    }
+    // Ask for the smallest scale whose long side still covers min_side.
+    let scale = (w.max(h) as f64 / min_side as f64).max(1.0);
+    let (rw, rh) = (((w as f64 / scale).ceil() as u16).max(1), ((h as f64 / scale).ceil() as u16).max(1));
+    let (sw, sh) = match decoder.scale(rw, rh) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(format!("corrupt JPEG: {e}"))),
+    };
+    decoder.set_max_decoding_buffer_size(MAX_ALLOC as usize);
+    let data = match decoder.decode() {
+        Ok(d) => d,
+        Err(e) => return Some(Err(format!("corrupt JPEG: {e}"))),
+    };
+    let (sw, sh) = (sw as u32, sh as u32);
+    let expected = sw as usize * sh as usize * if format == jpeg_decoder::PixelFormat::L8 { 1 } else { 3 };
+    if data.len() != expected {
+        return Some(Err("corrupt JPEG: wrong pixel count".into()));
+    }
+    let mut rgba = Vec::with_capacity(sw as usize * sh as usize * 4);
+    match format {
+        jpeg_decoder::PixelFormat::L8 => data.iter().for_each(|&v| rgba.extend_from_slice(&[v, v, v, 255])),
+        _ => data.chunks_exact(3).for_each(|p| rgba.extend_from_slice(&[p[0], p[1], p[2], 255])),
+    }
+    let orientation = decoder.exif_data().and_then(image::metadata::Orientation::from_exif_chunk);
+    let mut image = image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(sw, sh, rgba)?);
+    let small = downscale_to_fit(&to_core(&image), min_side);
+    image = image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(small.width, small.height, small.pixels)?);
+    let (mut ow, mut oh) = (w, h);
+    if let Some(o) = orientation {
+        image.apply_orientation(o);
+        if swaps_axes(o) {
+            std::mem::swap(&mut ow, &mut oh);
+        }
+    }
+    Some(Ok(Decoded { pixels: to_core(&image), width: ow, height: oh }))
+}
+
+fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32) -> Result<Decoded, String> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    limits.max_image_width = Some(65_535);
+    limits.max_image_height = Some(65_535);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| describe(format, e))?;
+    let (w, h) = decoder.dimensions();
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("image is too large ({w}x{h})"));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    // GIF/WebP animations: from_decoder reads the first frame.
+    let image = image::DynamicImage::from_decoder(decoder).map_err(|e| describe(format, e))?;
+    let small = downscale_to_fit(&to_core(&image), min_side);
+    let mut image = image::DynamicImage::ImageRgba8(
+        image::RgbaImage::from_raw(small.width, small.height, small.pixels).ok_or("decoder returned a bad buffer")?,
+    );
+    image.apply_orientation(orientation);
+    let (ow, oh) = if swaps_axes(orientation) { (h, w) } else { (w, h) };
+    Ok(Decoded { pixels: to_core(&image), width: ow, height: oh })
+}
+
+fn swaps_axes(o: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation::*;
+    matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
+}
+
+fn describe(format: image::ImageFormat, e: image::ImageError) -> String {
+    let name = format!("{format:?}").to_uppercase();
+    match e {
+        image::ImageError::Limits(l) => format!("image is too large to decode safely ({l})"),
+        image::ImageError::Unsupported(u) => format!("unsupported {name}: {u}"),
+        other => format!("corrupt {name}: {other}"),
+    }
+}
+
+fn to_core(image: &image::DynamicImage) -> RgbaImage {
+    let rgba = image.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    RgbaImage { width: w, height: h, pixels: rgba.into_raw() }
+}
+
+/// JPEG thumbnail; transparent areas are flattened onto white.
+pub fn encode_thumbnail(pixels: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
+    let rgb: Vec<u8> = pixels
+        .pixels
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            let blend = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+            [blend(p[0]), blend(p[1]), blend(p[2])]
+        })
+        .collect();
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode(&rgb, pixels.width, pixels.height, image::ExtendedColorType::Rgb8)
+        .map_err(|e| format!("thumbnail encoding failed: {e}"))?;
+    Ok(out)
+}
