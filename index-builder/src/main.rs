@@ -2,6 +2,7 @@
 
 mod cache;
 mod decode;
+mod eval;
 mod serve;
 mod site;
 mod site_build;
@@ -77,6 +78,19 @@ enum Command {
         #[arg(long, default_value_t = 8000)]
         port: u16,
     },
+    /// Measure recall@k of the two-stage search against exhaustive Sinkhorn, and its latency, for
+    /// several rerank_k values (random color queries and "more like this" queries).
+    Eval {
+        site: PathBuf,
+        /// Number of queries of each kind.
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+        /// Comma-separated rerank_k values to try.
+        #[arg(long, default_value = "50,100,200,400")]
+        rerank_k: String,
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+    },
     /// Show what a built site contains.
     Info {
         site: PathBuf,
@@ -147,6 +161,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { site, port } => serve::serve(&site, port),
+        Command::Eval { site, queries, rerank_k, k } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k),
         Command::Info { site, json } => {
             let bytes = read_bundle_bytes(&site)?;
             let b = bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;

@@ -1,8 +1,9 @@
 //! The approximate-nearest-neighbour stage: HNSW (`instant-distance`) over compact Hellinger vectors.
 //!
-//! The graph is built on a 144-d vector: the 1152-bin histogram pooled 2x2x2 (to 4 x 6 x 6), then
-//! `sqrt` (Hellinger) and quantised to u8. Pooling is a linear reduction that tolerates small color
-//! shifts, which is what the Sinkhorn rerank rewards; 144 bytes per image instead of 4.6 KB.
+//! The graph is built on a 144-d vector: the 1152-bin histogram blurred (Gaussian, 1.5 bins) and
+//! pooled 2x2x2 (to 4 x 6 x 6), then `sqrt` (Hellinger) and quantised to u8. Blur and pooling are
+//! linear reductions that make Hellinger distance track color distance, which is what the Sinkhorn
+//! rerank rewards; 144 bytes per image instead of 4.6 KB.
 
 use crate::histogram::{axis_indices, Histogram, A_BINS, BINS, B_BINS, L_BINS};
 use instant_distance::{Builder, Hnsw, Point, Search};
@@ -20,6 +21,9 @@ pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
 /// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0).
 const M: usize = 32;
 const INVALID: u32 = u32::MAX;
+/// Gaussian blur (in bins) before pooling. Hellinger distance only sees overlapping mass; blurred,
+/// nearby colors overlap, so ANN neighbours track EMD neighbours (recall@10 0.79 -> 0.99 at 2.7k images).
+const BLUR_SIGMA: f64 = 1.5;
 
 /// A quantised Hellinger vector of the pooled histogram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +31,9 @@ pub struct AnnVector(pub [u8; ANN_DIMS]);
 
 impl AnnVector {
     pub fn from_histogram(h: &Histogram) -> Self {
+        let blurred = blur(h.as_slice(), BLUR_SIGMA);
         let mut pooled = [0.0f64; ANN_DIMS];
-        for (bin, &m) in h.as_slice().iter().enumerate().take(BINS) {
+        for (bin, &m) in blurred.iter().enumerate().take(BINS) {
             let (l, a, b) = axis_indices(bin);
             pooled[(l / POOL) * PA * PB + (a / POOL) * PB + b / POOL] += m;
         }
@@ -43,6 +48,38 @@ impl AnnVector {
     pub fn squared_distance(&self, other: &Self) -> u32 {
         self.0.iter().zip(&other.0).map(|(&a, &b)| (a as i32 - b as i32).pow(2) as u32).sum()
     }
+}
+
+/// Separable Gaussian blur over the bin grid (sigma in bins), mass-preserving at the edges.
+fn blur(mass: &[f64], sigma: f64) -> Vec<f64> {
+    let dims = [L_BINS, A_BINS, B_BINS];
+    let strides = [A_BINS * B_BINS, B_BINS, 1];
+    let mut cur = mass.to_vec();
+    for axis in 0..3 {
+        let n = dims[axis];
+        let radius = (3.0 * sigma).ceil() as isize;
+        let kernel: Vec<f64> = (-radius..=radius).map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+        let mut next = vec![0.0; BINS];
+        for bin in 0..BINS {
+            let m = cur[bin];
+            if m == 0.0 {
+                continue;
+            }
+            let pos = (bin / strides[axis]) % n;
+            let taps: Vec<(usize, f64)> = (-radius..=radius)
+                .filter_map(|d| {
+                    let p = pos as isize + d;
+                    (p >= 0 && p < n as isize).then(|| (p as usize, kernel[(d + radius) as usize]))
+                })
+                .collect();
+            let total: f64 = taps.iter().map(|t| t.1).sum();
+            for (p, w) in taps {
+                next[bin - pos * strides[axis] + p * strides[axis]] += m * w / total;
+            }
+        }
+        cur = next;
+    }
+    cur
 }
 
 impl Point for AnnVector {

@@ -109,6 +109,7 @@ pub struct Bundle {
     hist_bins: Vec<u16>,
     hist_mass: Vec<f64>,
     palettes: Vec<[PaletteEntry; PALETTE_SIZE]>,
+    centroids: Vec<[f64; 3]>,
     pub ann: AnnIndex,
     pub byte_len: usize,
 }
@@ -133,13 +134,14 @@ fn corrupt(what: impl Into<String>) -> BundleError {
     BundleError::Corrupt(what.into())
 }
 
-/// Quantises a histogram for storage: u16 masses, bins below 1/65535 dropped.
+/// Quantises a histogram for storage: pruned (`Histogram::pruned`), u16 masses.
 pub fn quantize(h: &Histogram) -> (Vec<u16>, Vec<u16>) {
     let (mut bins, mut mass) = (Vec::new(), Vec::new());
-    for (bin, &m) in h.as_slice().iter().enumerate() {
+    let pruned = h.pruned();
+    for (&bin, &m) in pruned.bins.iter().zip(&pruned.mass) {
         let q = (m * MASS_SCALE).round();
         if q >= 1.0 {
-            bins.push(bin as u16);
+            bins.push(bin);
             mass.push(q.min(MASS_SCALE) as u16);
         }
     }
@@ -230,6 +232,12 @@ pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
+    decode_with_search_width(bytes, None)
+}
+
+/// Like [`decode`], with the HNSW search width (the most candidates one search can return)
+/// overridden; by default it is `max(ef_search, rerank_k)` from the build.
+pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, BundleError> {
     let version = peek_version(bytes)?;
     if version != FORMAT_VERSION {
         return Err(BundleError::UnsupportedVersion(version));
@@ -314,9 +322,17 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
         .map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3])))
         .collect();
     let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
-    let ef = meta.params.ef_search.max(meta.params.rerank_k) as usize;
+    let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
     let ann = AnnIndex::decode(section(Kind::AnnGraph)?, ids, n, ef)?;
+    let centroids = hist_offsets
+        .windows(2)
+        .map(|w| {
+            let (start, end) = (w[0] as usize, w[1] as usize);
+            crate::histogram::SparseView { bins: &hist_bins[start..end], mass: &hist_mass[start..end] }.centroid()
+        })
+        .collect();
     Ok(Bundle {
+        centroids,
         params: meta.params,
         images: meta.images,
         hist_offsets,
@@ -356,6 +372,11 @@ impl Bundle {
         let start = *self.hist_offsets.get(id)? as usize;
         let end = *self.hist_offsets.get(id + 1)? as usize;
         Some(crate::histogram::SparseView { bins: &self.hist_bins[start..end], mass: &self.hist_mass[start..end] })
+    }
+
+    /// Mass-weighted mean Lab color of image `id` (see `SparseView::centroid`).
+    pub fn centroid(&self, id: usize) -> Option<[f64; 3]> {
+        self.centroids.get(id).copied()
     }
 
     pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {

@@ -12,6 +12,9 @@ pub const A_RANGE: (f64, f64) = (-86.0, 98.0);
 pub const B_RANGE: (f64, f64) = (-108.0, 95.0);
 /// Images are downscaled so that their long side is at most this many pixels before binning.
 pub const MAX_SIDE: u32 = 256;
+/// Pruning of histograms for search (see `Histogram::pruned`).
+pub const PRUNE_KEEP_MASS: f64 = 0.99;
+pub const PRUNE_MAX_BINS: usize = 64;
 /// Pixels with less alpha than this are ignored.
 pub const MIN_ALPHA: u8 = 128;
 
@@ -106,6 +109,31 @@ impl Histogram {
         sparse
     }
 
+    /// The largest bins that together hold `PRUNE_KEEP_MASS` of the mass (at most
+    /// `PRUNE_MAX_BINS`), renormalised, ascending by bin. The tri-linear kernel spreads every pixel
+    /// over 8 bins, leaving a long tail of tiny bins that cost Sinkhorn time and bundle bytes but
+    /// barely move a distance. Stored histograms and query histograms are pruned alike.
+    pub fn pruned(&self) -> SparseHistogram {
+        let mut bins: Vec<usize> = (0..BINS).filter(|&b| self.mass[b] > 0.0).collect();
+        bins.sort_by(|&x, &y| self.mass[y].total_cmp(&self.mass[x]).then(x.cmp(&y)));
+        let total: f64 = bins.iter().map(|&b| self.mass[b]).sum();
+        let mut kept = 0.0;
+        let mut keep = 0;
+        for &b in &bins {
+            if keep == PRUNE_MAX_BINS || (keep > 0 && kept >= PRUNE_KEEP_MASS * total) {
+                break;
+            }
+            kept += self.mass[b];
+            keep += 1;
+        }
+        bins.truncate(keep);
+        bins.sort_unstable();
+        SparseHistogram {
+            bins: bins.iter().map(|&b| b as u16).collect(),
+            mass: bins.iter().map(|&b| self.mass[b] / kept).collect(),
+        }
+    }
+
     /// Rebuilds a dense histogram; bins out of range are ignored.
     pub fn from_sparse(sparse: SparseView<'_>) -> Self {
         let mut h = Self::default();
@@ -133,6 +161,25 @@ pub struct SparseHistogram {
 impl SparseHistogram {
     pub fn view(&self) -> SparseView<'_> {
         SparseView { bins: &self.bins, mass: &self.mass }
+    }
+}
+
+impl SparseView<'_> {
+    /// Mass-weighted mean Lab color. With the Euclidean ground cost, the distance between two
+    /// centroids is a lower bound of the EMD between the histograms (Jensen).
+    pub fn centroid(&self) -> [f64; 3] {
+        let mut sum = [0.0f64; 3];
+        let mut total = 0.0;
+        for (&bin, &m) in self.bins.iter().zip(self.mass) {
+            if (bin as usize) < BINS && m > 0.0 {
+                let c = bin_center(bin as usize);
+                for k in 0..3 {
+                    sum[k] += m * c[k];
+                }
+                total += m;
+            }
+        }
+        if total > 0.0 { [sum[0] / total, sum[1] / total, sum[2] / total] } else { [f64::NAN; 3] }
     }
 }
 
