@@ -1,0 +1,346 @@
+//! The `chromatica` binary end to end: builds from generated images (good and hostile), search,
+//! info, determinism, incremental rebuilds, atomic replacement under SIGKILL, argument errors.
+
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_chromatica"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run chromatica")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn solid_png(path: &Path, rgb: [u8; 3], w: u32, h: u32) {
+    image::RgbImage::from_pixel(w, h, image::Rgb(rgb)).save(path).unwrap();
+}
+
+fn gradient_jpeg(path: &Path, hue: u8) {
+    let img = image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([hue.wrapping_add((x / 3) as u8), (y / 2) as u8, 255 - hue]));
+    img.save(path).unwrap();
+}
+
+/// Eight plain images of distinct colors.
+fn good_images(dir: &Path) {
+    let colors = [[230, 20, 20], [20, 200, 40], [30, 40, 220], [240, 220, 30], [250, 140, 0], [120, 30, 160], [20, 20, 20], [235, 235, 235]];
+    for (i, c) in colors.iter().enumerate() {
+        solid_png(&dir.join(format!("color-{i}.png")), *c, 64, 48);
+    }
+    fs::create_dir_all(dir.join("nested/deeper")).unwrap();
+    gradient_jpeg(&dir.join("nested/deeper/gradient.jpg"), 40);
+}
+
+fn build(images: &Path, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["build", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    stdout_json(&run(&args))
+}
+
+fn search(site: &Path, colors: &str, k: &str) -> Value {
+    stdout_json(&run(&["search", site.to_str().unwrap(), "--colors", colors, "-k", k, "--json"]))
+}
+
+#[test]
+fn builds_a_site_and_searches_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    let summary = build(&images, &site, &[]);
+    assert_eq!(summary["indexed"], 9);
+    assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
+    for file in ["index.html", "bundle.bin", "bundle.js", "manifest.json", "chromatica_bg.wasm", "chromatica_wasm.js"] {
+        assert!(site.join(file).is_file(), "{file} missing");
+    }
+    let r = search(&site, "E61414", "3");
+    assert_eq!(r["results_count"], 3);
+    assert_eq!(r["results"][0]["path"], "color-0.png", "{r}");
+    // Entropic OT blurs even identical histograms a little, but the match stays far ahead.
+    let (d0, d1) = (r["results"][0]["distance"].as_f64().unwrap(), r["results"][1]["distance"].as_f64().unwrap());
+    assert!(d0 < 20.0 && d0 * 2.0 < d1, "{d0} vs {d1}");
+    let thumb = r["results"][0]["thumb"].as_str().unwrap();
+    assert!(site.join(thumb).is_file());
+    assert!(site.join(r["results"][0]["original"].as_str().unwrap()).is_file());
+    for key in ["query_time_ms", "ann_time_ms", "rerank_time_ms", "total_time_ms"] {
+        assert!(r["metadata"][key].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(r["metadata"]["index_size"], 9);
+    assert_eq!(r["query"]["colors"][0], "E61414");
+    let nested = search(&site, "#2828ff", "9");
+    assert!(nested["results"].as_array().unwrap().iter().any(|x| x["path"] == "nested/deeper/gradient.jpg"));
+    let info = stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]));
+    assert_eq!(info["images"], 9);
+}
+
+#[test]
+fn same_input_gives_a_byte_identical_bundle_whatever_the_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    for i in 0..30u8 {
+        gradient_jpeg(&images.join(format!("g{i:02}.jpg")), i.wrapping_mul(8));
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    build(&images, &a, &["--jobs", "1"]);
+    build(&images, &b, &["--jobs", "2"]);
+    assert_eq!(fs::read(a.join("bundle.bin")).unwrap(), fs::read(b.join("bundle.bin")).unwrap());
+    assert_eq!(fs::read(a.join("manifest.json")).unwrap(), fs::read(b.join("manifest.json")).unwrap());
+}
+
+#[test]
+fn rebuild_decodes_only_new_and_changed_files_and_drops_removed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    let first = build(&images, &site, &[]);
+    assert_eq!(first["decoded"], 9);
+    let bundle_before = fs::read(site.join("bundle.bin")).unwrap();
+
+    let again = build(&images, &site, &[]);
+    assert_eq!((again["decoded"].as_u64(), again["reused"].as_u64()), (Some(0), Some(9)));
+    assert_eq!(fs::read(site.join("bundle.bin")).unwrap(), bundle_before, "unchanged input, same bundle");
+
+    solid_png(&images.join("new-a.png"), [10, 200, 200], 32, 32);
+    solid_png(&images.join("new-b.png"), [200, 10, 200], 32, 32);
+    solid_png(&images.join("color-0.png"), [0, 0, 0], 64, 48); // changed content
+    fs::remove_file(images.join("color-1.png")).unwrap();
+    let third = build(&images, &site, &[]);
+    assert_eq!(third["decoded"], 3, "{third}");
+    assert_eq!(third["indexed"], 10);
+    let paths: Vec<String> = serde_json::from_slice::<Value>(&fs::read(site.join("manifest.json")).unwrap()).unwrap()["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!paths.contains(&"color-1.png".to_string()));
+    assert!(paths.contains(&"new-a.png".to_string()));
+}
+
+fn write(path: &Path, bytes: &[u8]) {
+    fs::write(path, bytes).unwrap();
+}
+
+/// A JPEG with an EXIF orientation tag (6 = rotate 90° clockwise to display).
+fn rotated_jpeg(path: &Path) {
+    let mut jpeg = Vec::new();
+    let img = image::RgbImage::from_fn(80, 40, |x, _| if x < 40 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&img).unwrap();
+    // APP1 "Exif\0\0" + little-endian TIFF with one IFD entry: 0x0112 SHORT 1 = 6.
+    let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0];
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    write(path, &out);
+}
+
+/// A PNG whose header declares 100000 x 100000 pixels (a decompression bomb) with almost no data.
+fn bomb_png(path: &Path) {
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, 1, 1);
+        enc.set_color(png::ColorType::Rgb);
+        enc.write_header().unwrap().write_image_data(&[1, 2, 3]).unwrap();
+    }
+    // Patch IHDR width/height (bytes 16..24) and its CRC.
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    write(path, &png);
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn hostile_and_unusual_files_are_skipped_with_reasons_or_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    // Bad ones.
+    write(&images.join("empty.jpg"), b"");
+    let mut truncated = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut truncated).encode_image(&image::RgbImage::new(64, 64)).unwrap();
+    write(&images.join("truncated.jpg"), &truncated[..truncated.len() / 3]);
+    write(&images.join("not-an-image.png"), b"<html>hello</html>");
+    bomb_png(&images.join("bomb.png"));
+    image::RgbaImage::from_pixel(8, 8, image::Rgba([255, 0, 0, 0])).save(images.join("transparent.png")).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&images, images.join("nested/loop")).unwrap();
+        std::os::unix::fs::symlink(images.join("missing.jpg"), images.join("dangling.jpg")).unwrap();
+    }
+    // Unusual but valid ones.
+    image::GrayImage::from_pixel(40, 30, image::Luma([128])).save(images.join("gray.jpg")).unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(20, 20, image::Rgb([65535u16, 0, 0])).save(images.join("sixteen.png")).unwrap();
+    {
+        let mut data = Vec::new();
+        let mut enc = png::Encoder::new(&mut data, 4, 4);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_palette(vec![0, 255, 0, 0, 0, 255]);
+        enc.write_header().unwrap().write_image_data(&[0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1].map(|v| v * 0)).unwrap();
+        write(&images.join("palette.png"), &data);
+    }
+    {
+        let mut gif = Vec::new();
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        let f1 = image::Frame::new(image::RgbaImage::from_pixel(10, 10, image::Rgba([0, 0, 255, 255])));
+        let f2 = image::Frame::new(image::RgbaImage::from_pixel(10, 10, image::Rgba([255, 255, 0, 255])));
+        enc.encode_frames([f1, f2]).unwrap();
+        drop(enc);
+        write(&images.join("animated.gif"), &gif);
+    }
+    {
+        let mut cmyk = Vec::new();
+        let enc = jpeg_encoder::Encoder::new(&mut cmyk, 90);
+        let pixels: Vec<u8> = (0..16 * 16).flat_map(|_| [255u8, 0, 0, 0]).collect(); // pure cyan ink
+        enc.encode(&pixels, 16, 16, jpeg_encoder::ColorType::Cmyk).unwrap();
+        write(&images.join("cmyk.jpg"), &cmyk);
+    }
+    rotated_jpeg(&images.join("rotated.jpg"));
+    solid_png(&images.join("<img src=x onerror=alert(1)>.png"), [1, 2, 3], 4, 4);
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        solid_png(&images.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9t\xe9.png")), [9, 9, 9], 4, 4);
+    }
+
+    let summary = build(&images, &site, &[]);
+    let skipped: Vec<(String, String)> = summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string()))
+        .collect();
+    let reason = |name: &str| skipped.iter().find(|s| s.0.contains(name)).map(|s| s.1.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+    assert!(reason("empty.jpg").contains("empty"));
+    assert!(reason("truncated.jpg").to_lowercase().contains("jpeg"), "{}", reason("truncated.jpg"));
+    assert!(reason("not-an-image.png").contains("not a recognised image"));
+    assert!(reason("bomb.png").contains("too large"), "{}", reason("bomb.png"));
+    assert!(reason("transparent.png").contains("transparent"));
+    #[cfg(unix)]
+    {
+        assert!(reason("loop").contains("loop"), "{}", reason("loop"));
+        assert!(reason("dangling.jpg").contains("No such file"), "{}", reason("dangling.jpg"));
+    }
+    let indexed = summary["indexed"].as_u64().unwrap();
+    assert_eq!(indexed as usize, 9 + 8, "{summary}");
+
+    let manifest: Value = serde_json::from_slice(&fs::read(site.join("manifest.json")).unwrap()).unwrap();
+    let find = |name: &str| manifest["images"].as_array().unwrap().iter().find(|i| i["path"].as_str().unwrap().contains(name)).cloned().unwrap();
+    // EXIF orientation 6: the 80x40 image is shown 40x80 and its thumbnail is upright.
+    let rotated = find("rotated.jpg");
+    assert_eq!((rotated["width"].as_u64(), rotated["height"].as_u64()), (Some(40), Some(80)));
+    let thumb = image::open(site.join(rotated["thumb"].as_str().unwrap())).unwrap().to_rgb8();
+    assert_eq!(thumb.dimensions(), (40, 80));
+    let top = thumb.get_pixel(20, 5);
+    let bottom = thumb.get_pixel(20, 75);
+    assert!(top[0] > 200 && top[2] < 80, "top should be red after rotation: {top:?}");
+    assert!(bottom[2] > 200 && bottom[0] < 80, "bottom should be blue: {bottom:?}");
+    // The hostile name is kept as data; files are named by hash only.
+    let hostile = find("onerror");
+    assert_eq!(hostile["path"], "<img src=x onerror=alert(1)>.png");
+    assert!(hostile["thumb"].as_str().unwrap().chars().all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '.'));
+    assert!(find("latin1-").get("path").unwrap().as_str().unwrap().contains('\u{FFFD}'));
+    // CMYK cyan is found by a cyan query.
+    let r = search(&site, "00FFFF", "3");
+    let palettes: Vec<String> = r["results"].as_array().unwrap().iter().map(|x| format!("{} {}", x["path"], x["palette"])).collect();
+    assert!(r["results"].as_array().unwrap().iter().any(|x| x["path"] == "cmyk.jpg"), "{palettes:?}");
+}
+
+#[test]
+fn bad_arguments_fail_with_clear_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    fs::create_dir_all(&images).unwrap();
+    let err = |args: &[&str]| {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = tmp.path().join("nope");
+    assert!(err(&["build", missing.to_str().unwrap(), "--out", "x"]).contains("cannot open the images folder"));
+    assert!(err(&["build", images.to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap()]).contains("no images found"));
+    good_images(&images);
+    let inside = images.join("site");
+    assert!(err(&["build", images.to_str().unwrap(), "--out", inside.to_str().unwrap()]).contains("inside the images folder"));
+    let precious = tmp.path().join("precious");
+    fs::create_dir_all(&precious).unwrap();
+    write(&precious.join("thesis.txt"), b"do not delete");
+    assert!(err(&["build", images.to_str().unwrap(), "--out", precious.to_str().unwrap()]).contains("not a Chromatica site"));
+    assert!(precious.join("thesis.txt").exists());
+    // Bad queries and bad sites.
+    let site = tmp.path().join("site");
+    build(&images, &site, &[]);
+    assert!(err(&["search", site.to_str().unwrap(), "--colors", "GG0000"]).contains("not a hex color"));
+    assert!(err(&["search", site.to_str().unwrap(), "--colors", "FF0000,00FF00", "--weights", "1"]).contains("2 colors but 1 weights"));
+    assert!(err(&["search", site.to_str().unwrap(), "--colors", "1,2,3,4,5,6"]).contains("at most 5 colors"));
+    let bundle = fs::read(site.join("bundle.bin")).unwrap();
+    write(&site.join("bundle.bin"), &bundle[..bundle.len() / 2]);
+    assert!(err(&["info", site.to_str().unwrap()]).contains("truncated"));
+    let mut flipped = bundle.clone();
+    let at = flipped.len() - 3;
+    flipped[at] ^= 1;
+    write(&site.join("bundle.bin"), &flipped);
+    assert!(err(&["search", site.to_str().unwrap(), "--colors", "FF0000"]).contains("checksum"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_build_leaves_the_previous_site_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    build(&images, &site, &[]);
+    let before = fs::read(site.join("bundle.bin")).unwrap();
+    // Enough work that the kill lands mid-build.
+    for i in 0..400u32 {
+        let img = image::RgbImage::from_fn(900, 700, |x, y| image::Rgb([(x ^ i) as u8, (y + i) as u8, (x * y) as u8]));
+        img.save(images.join(format!("big{i:03}.jpg"))).unwrap();
+    }
+    for delay_ms in [50u64, 300, 900] {
+        let mut child = bin()
+            .args(["build", images.to_str().unwrap(), "--out", site.to_str().unwrap(), "--json", "--jobs", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        assert!(!finished, "build finished before the kill; make the test input larger");
+        assert_eq!(fs::read(site.join("bundle.bin")).unwrap(), before, "killed after {delay_ms} ms");
+        assert!(stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]))["images"] == 9);
+    }
+    // The next build cleans the leftovers and completes.
+    let done = build(&images, &site, &[]);
+    assert_eq!(done["indexed"], 409);
+    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".site.")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
