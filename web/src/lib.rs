@@ -1,1 +1,39 @@
+//! Chromatica in the browser: the Leptos app, its JS API, and the mount points for the full page
+//! and for embedded widgets. All search work happens here, in wasm; nothing is sent anywhere.
 
+mod api;
+mod app;
+mod engine;
+mod extras;
+mod state;
+mod viz;
+
+use wasm_bindgen::prelude::*;
+
+fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, compact: bool, with_api: bool) {
+    element.set_inner_html("");
+    let widget = engine::register();
+    if with_api {
+        api::install(widget);
+    }
+    let options = app::Options { widget, base, url_state, compact };
+    leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
+}
+
+/// Mounts the full app into `#app` when the page has one (the site's index.html does).
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    if let Some(el) = document.get_element_by_id("app").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let base = el.get_attribute("data-base").unwrap_or_default();
+        mount_into(el, base, true, false, true);
+    }
+}
+
+/// Mounts a compact widget (no URL state, no page chrome) into `element`, searching the site at
+/// `base` (a URL ending in `/`). Used by `embed.js`.
+#[wasm_bindgen]
+pub fn mount(element: web_sys::HtmlElement, base: String) {
+    mount_into(element, base, false, true, false);
+}

@@ -1,0 +1,322 @@
+//! The search UI (Leptos, client-side rendered).
+
+use crate::engine::{self, IndexInfo};
+use crate::state::{self, ColorRow, K_CHOICES};
+use crate::viz;
+use chromatica_core::query::UrlState;
+use chromatica_core::search::SearchResponse;
+use leptos::prelude::*;
+use std::time::Duration;
+
+/// How a widget behaves: the full page keeps its state in the URL; an embedded widget does not.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub widget: usize,
+    pub base: String,
+    pub url_state: bool,
+    pub compact: bool,
+}
+
+/// What produced the results on screen.
+#[derive(Clone, Debug, PartialEq)]
+enum Source {
+    Colors,
+    Similar(u32, String),
+    Image(String),
+}
+
+#[component]
+pub fn App(options: Options) -> impl IntoView {
+    let Options { widget, base, url_state, compact } = options;
+    let next_key = StoredValue::new(0u32);
+    let initial = if url_state { current_fragment() } else { String::new() };
+    let initial = state::parse_fragment(&initial)
+        .or_else(|_| state::parse_fragment(state::DEFAULT_FRAGMENT))
+        .expect("the default query is valid");
+    let rows = RwSignal::new({
+        let mut key = 0;
+        let r = state::rows_of(&initial.query, &mut key);
+        next_key.set_value(key);
+        r
+    });
+    let k = RwSignal::new(initial.k);
+    let source = RwSignal::new(Source::Colors);
+    let response = RwSignal::new(None::<SearchResponse>);
+    let error = RwSignal::new(if url_state { initial_error() } else { None });
+    let status = RwSignal::new("Loading index…".to_string());
+    let info = RwSignal::new(None::<IndexInfo>);
+    let loaded = RwSignal::new(false);
+    let image_histogram = StoredValue::new_local(None::<chromatica_core::histogram::Histogram>);
+
+    // Load the bundle.
+    {
+        let base = base.clone();
+        leptos::task::spawn_local(async move {
+            let progress = move |p: f64| status.set(format!("Loading index… {:.0}%", p * 100.0));
+            match engine::load(widget, &base, &progress).await {
+                Ok(i) => {
+                    status.set(format!("Ready · index loaded in {:.0} ms", i.load_ms));
+                    info.set(Some(i.clone()));
+                    loaded.set(true);
+                    crate::api::resolve_ready(widget, &i);
+                }
+                Err(e) => {
+                    status.set("The index could not be loaded.".into());
+                    error.set(Some(e.clone()));
+                    crate::api::reject_ready(widget, &e);
+                }
+            }
+        });
+    }
+
+    // Run a search whenever the query changes (debounced so slider drags stay smooth).
+    let pending = StoredValue::new_local(None::<TimeoutHandle>);
+    Effect::new(move |_| {
+        let (rows_now, k_now, src, ready) = (rows.get(), k.get(), source.get(), loaded.get());
+        if let Some(h) = pending.get_value() {
+            h.clear();
+        }
+        if !ready {
+            return;
+        }
+        let run = move || {
+            let result = match &src {
+                Source::Colors => state::query_of(&rows_now).map_err(|e| e.to_string()).and_then(|q| {
+                    if url_state {
+                        push_fragment(&UrlState { query: q.clone(), k: k_now }.to_fragment());
+                    }
+                    engine::search_colors(widget, &q, k_now)
+                }),
+                Source::Similar(id, _) => engine::search_similar(widget, *id, k_now),
+                Source::Image(_) => match image_histogram.get_value() {
+                    Some(h) => engine::search_histogram(widget, &h, k_now),
+                    None => Err("no image chosen".into()),
+                },
+            };
+            match result {
+                Ok(r) => {
+                    error.set(None);
+                    response.set(Some(r));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        };
+        let handle = set_timeout_with_handle(run, Duration::from_millis(120)).ok();
+        pending.set_value(handle);
+    });
+
+    // Back/forward and edited URLs restore the query they name.
+    if url_state {
+        let apply = move || {
+            let fragment = current_fragment();
+            match state::parse_fragment(&fragment) {
+                Ok(s) => {
+                    let same = state::query_of(&rows.get_untracked()).ok().map(|q| UrlState { query: q, k: k.get_untracked() }.to_fragment());
+                    if same.as_deref() != Some(s.to_fragment().as_str()) || source.get_untracked() != Source::Colors {
+                        let mut key = next_key.get_value();
+                        rows.set(state::rows_of(&s.query, &mut key));
+                        next_key.set_value(key);
+                        k.set(s.k);
+                        source.set(Source::Colors);
+                    }
+                }
+                Err(e) if !fragment.is_empty() => error.set(Some(format!("The link's query is invalid: {e}"))),
+                Err(_) => {}
+            }
+        };
+        let handle = window_event_listener(leptos::ev::hashchange, move |_| apply());
+        let handle2 = window_event_listener(leptos::ev::popstate, move |_| apply());
+        on_cleanup(move || {
+            handle.remove();
+            handle2.remove();
+        });
+    }
+
+    let add_color = move |_| {
+        rows.update(|r| {
+            if state::can_add(r) {
+                let key = next_key.get_value() + 1;
+                next_key.set_value(key);
+                let palette = ["2E86AB", "A23B72", "F18F01", "3B1F2B", "44AF69"];
+                r.push(ColorRow { key, hex: palette[r.len() % palette.len()].into(), weight: 30.0 });
+            }
+        });
+        source.set(Source::Colors);
+    };
+    let set_row = move |key: u32, f: Box<dyn Fn(&mut ColorRow)>| {
+        rows.update(|r| {
+            if let Some(row) = r.iter_mut().find(|x| x.key == key) {
+                f(row);
+            }
+        });
+        source.set(Source::Colors);
+    };
+    let remove_row = move |key: u32| {
+        rows.update(|r| {
+            if r.len() > 1 {
+                r.retain(|x| x.key != key);
+            }
+        });
+        source.set(Source::Colors);
+    };
+    let similar = move |id: u32, path: String| source.set(Source::Similar(id, path));
+    let on_image = move |name: String, h: chromatica_core::histogram::Histogram| {
+        let colors = chromatica_core::histogram::dominant_colors(&h, chromatica_core::query::MAX_COLORS);
+        image_histogram.set_value(Some(h));
+        if !colors.is_empty() {
+            let mut key = next_key.get_value();
+            rows.set(
+                colors
+                    .iter()
+                    .map(|(c, w)| {
+                        key += 1;
+                        ColorRow { key, hex: chromatica_core::color::to_hex(*c), weight: (w * 100.0).round().clamp(1.0, 100.0) }
+                    })
+                    .collect(),
+            );
+            next_key.set_value(key);
+        }
+        source.set(Source::Image(name));
+    };
+
+    let percentages = Memo::new(move |_| state::percentages(&rows.get()));
+    let viz_ref = NodeRef::<leptos::html::Canvas>::new();
+    Effect::new(move |_| {
+        let rs = rows.get();
+        if let Some(canvas) = viz_ref.get() {
+            viz::draw_query(&canvas, &rs);
+        }
+    });
+
+    view! {
+        <div class="chromatica" class:compact=compact>
+            {(!compact).then(|| view! {
+                <header class="topbar">
+                    <div class="brand"><span class="logo" aria-hidden="true"></span><h1>"Chromatica"</h1></div>
+                    <p class="tagline">"Search images by color — entirely in your browser."</p>
+                </header>
+            })}
+            <main class="layout">
+                <section class="panel query" aria-label="Color query">
+                    <h2>"Colors"</h2>
+                    <ul class="rows">
+                        <For each=move || rows.get() key=|r| (r.key, r.hex.clone(), (r.weight * 100.0) as i64) children=move |row: ColorRow| {
+                            let key = row.key;
+                            let pct = move || percentages.get().get(rows.get().iter().position(|r| r.key == key).unwrap_or(0)).copied().unwrap_or(0.0);
+                            let index = move || rows.get().iter().position(|r| r.key == key).map(|i| i + 1).unwrap_or(0);
+                            view! {
+                                <li class="row" data-testid="color-row">
+                                    <input type="color" data-testid="color-picker" prop:value=state::picker_value(&row.hex)
+                                        aria-label=move || format!("Color {} picker", index())
+                                        on:input=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim_start_matches('#').to_uppercase())); } />
+                                    <input type="text" class="hex" data-testid="hex" prop:value=row.hex.clone() maxlength="7" spellcheck="false"
+                                        aria-label=move || format!("Color {} hex code", index())
+                                        on:change=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim().to_string())); } />
+                                    <input type="range" class="weight" data-testid="weight" min="1" max="100" step="1" prop:value=row.weight.to_string()
+                                        aria-label=move || format!("Color {} weight", index())
+                                        on:change=move |ev| { let v: f64 = event_target_value(&ev).parse().unwrap_or(1.0); set_row(key, Box::new(move |r| r.weight = v)); } />
+                                    <output class="pct" data-testid="weight-pct">{move || format!("{:.0}%", pct())}</output>
+                                    <button class="icon remove" data-testid="remove-color" title="Remove color"
+                                        aria-label=move || format!("Remove color {}", index())
+                                        disabled=move || rows.get().len() <= 1
+                                        on:click=move |_| remove_row(key)>"×"</button>
+                                </li>
+                            }
+                        } />
+                    </ul>
+                    <div class="actions">
+                        <button class="secondary" data-testid="add-color" on:click=add_color disabled=move || !state::can_add(&rows.get())>"+ Add color"</button>
+                        <label class="k">"Results "
+                            <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { k.set(v); } }
+                                prop:value=move || k.get().to_string()>
+                                {K_CHOICES.iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == *n>{n.to_string()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                    </div>
+                    <canvas class="viz" node_ref=viz_ref width="720" height="260" data-testid="query-viz" aria-label="Query visualisation: weighted color bar and palette wheel" role="img"></canvas>
+                    <crate::extras::ImagePicker on_image=on_image />
+                    <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
+                </section>
+                <section class="panel results-panel" aria-label="Results">
+                    <div class="meta">
+                        <span data-testid="status" class="status">{move || status.get()}</span>
+                        <span data-testid="source" class="source">{move || match source.get() {
+                            Source::Colors => String::new(),
+                            Source::Similar(_, p) => format!("More like “{p}”"),
+                            Source::Image(n) => format!("Colors of “{n}”"),
+                        }}</span>
+                        <span data-testid="timings" class="timings">{move || response.get().map(|r| {
+                            let m = r.metadata;
+                            format!("query {:.1} ms · ANN {:.1} ms · rerank {:.1} ms · total {:.1} ms", m.query_time_ms, m.ann_time_ms, m.rerank_time_ms, m.total_time_ms)
+                        }).unwrap_or_default()}</span>
+                        <span data-testid="index-info" class="index-info">{move || info.get().map(|i| {
+                            format!("{} images · bundle {} · {} thread{}", i.images, human_bytes(i.bundle_bytes), i.threads, if i.threads == 1 { "" } else { "s" })
+                        }).unwrap_or_default()}</span>
+                    </div>
+                    <crate::extras::Collage response=response base=base.clone() />
+                    <ol class="grid" data-testid="results">
+                        <Show when=move || response.get().is_some_and(|r| r.results.is_empty())>
+                            <li class="empty">"No images match."</li>
+                        </Show>
+                        <For each=move || response.get().map(|r| r.results).unwrap_or_default() key=|r| (r.id, r.rank, (r.distance * 1e6) as i64) children=move |item| {
+                            let (id, path) = (item.id, item.path.clone());
+                            let href = format!("{}{}", base, item.original);
+                            let src = format!("{}{}", base, item.thumb);
+                            view! {
+                                <li class="card" data-testid="result">
+                                    <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone()>
+                                        <img src=src alt=item.path.clone() loading="lazy" decoding="async" width="256" height="256" />
+                                    </a>
+                                    <div class="card-body">
+                                        <div class="card-line">
+                                            <span class="rank" data-testid="rank">{format!("#{}", item.rank)}</span>
+                                            <span class="distance" data-testid="distance" title="Sinkhorn earth mover's distance in CIE Lab units">{format!("ΔE {:.1}", item.distance)}</span>
+                                        </div>
+                                        <div class="path" data-testid="path">{item.path.clone()}</div>
+                                        <div class="swatches" aria-hidden="true">
+                                            {item.palette.iter().map(|(hex, share)| view! {
+                                                <span class="swatch" style=format!("background:#{hex};flex-grow:{:.3}", share)></span>
+                                            }).collect_view()}
+                                        </div>
+                                        <button class="link" data-testid="more-like-this" on:click=move |_| similar(id, path.clone())>"More like this"</button>
+                                    </div>
+                                </li>
+                            }
+                        } />
+                    </ol>
+                </section>
+            </main>
+        </div>
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.0} KB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn current_fragment() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default().trim_start_matches('#').to_string()
+}
+
+/// The message for an invalid link the page was opened with.
+fn initial_error() -> Option<String> {
+    let f = current_fragment();
+    if f.is_empty() {
+        return None;
+    }
+    state::parse_fragment(&f).err().map(|e| format!("The link's query is invalid: {e}"))
+}
+
+/// Records the query in the URL as a new history entry (so Back returns to the previous query).
+fn push_fragment(fragment: &str) {
+    if current_fragment() == fragment {
+        return;
+    }
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{fragment}")));
+    }
+}

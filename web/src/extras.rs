@@ -1,0 +1,196 @@
+//! Query by example image (decoded and histogrammed in wasm, nothing uploaded) and the collage.
+
+use crate::viz;
+use chromatica_core::collage::{fit_contain, layout, MAX_GRID, MIN_GRID};
+use chromatica_core::histogram::{image_histogram, Histogram};
+use chromatica_core::resize::RgbaImage;
+use chromatica_core::search::SearchResponse;
+use leptos::prelude::*;
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// Largest example image accepted (bytes and pixels), so a huge file cannot exhaust the tab.
+const MAX_FILE_BYTES: f64 = 40.0 * 1024.0 * 1024.0;
+const MAX_PIXELS: u64 = 50_000_000;
+
+/// Decodes an image file with the builder's decoders and histograms it the builder's way.
+pub fn histogram_of_file(bytes: &[u8]) -> Result<Histogram, String> {
+    let format = image::guess_format(bytes).map_err(|_| "this file is not an image Chromatica can read (JPEG, PNG, WebP, GIF, BMP)".to_string())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(|e| format!("cannot read the image: {e}"))?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
+    }
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
+    let (w, h) = img.dimensions();
+    let rgba = RgbaImage::new(w, h, img.into_raw()).map_err(|e| e.to_string())?;
+    image_histogram(&rgba).map(|(hist, _)| hist).map_err(|e| format!("cannot use this image: {e}"))
+}
+
+#[component]
+pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> impl IntoView {
+    let message = RwSignal::new(None::<String>);
+    let dragging = RwSignal::new(false);
+    let handle_file = move |file: web_sys::File| {
+        let name = file.name();
+        if file.size() > MAX_FILE_BYTES {
+            message.set(Some(format!("“{name}” is larger than 40 MB")));
+            return;
+        }
+        message.set(Some(format!("Reading “{name}”…")));
+        leptos::task::spawn_local(async move {
+            let bytes = match JsFuture::from(file.array_buffer()).await {
+                Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
+                Err(e) => {
+                    message.set(Some(format!("cannot read “{name}”: {}", crate::engine::js_error(&e))));
+                    return;
+                }
+            };
+            match histogram_of_file(&bytes) {
+                Ok(h) => {
+                    message.set(None);
+                    on_image(name, h);
+                }
+                Err(e) => message.set(Some(format!("“{name}”: {e}"))),
+            }
+        });
+    };
+    view! {
+        <div class="drop" class:dragging=move || dragging.get() data-testid="image-drop"
+            on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |ev: web_sys::DragEvent| {
+                ev.prevent_default();
+                dragging.set(false);
+                if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) { handle_file(file); }
+            }>
+            <label class="file">
+                <input type="file" accept="image/*" data-testid="image-input" aria-label="Search by an example image"
+                    on:change=move |ev| {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        if let Some(file) = input.files().and_then(|f| f.get(0)) { handle_file(file); }
+                        input.set_value("");
+                    } />
+                <span>"Search by example image"</span>
+            </label>
+            <span class="hint">" or drop one here — it never leaves your browser"</span>
+            <p class="error" data-testid="image-error" hidden=move || message.get().is_none()>{move || message.get().unwrap_or_default()}</p>
+        </div>
+    }
+}
+
+/// Loads an image element and waits for it (or its error).
+async fn load_image(src: &str) -> Result<web_sys::HtmlImageElement, String> {
+    let img = web_sys::HtmlImageElement::new().map_err(|e| crate::engine::js_error(&e))?;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ok = Closure::once_into_js(move || {
+            let _ = resolve.call0(&JsValue::NULL);
+        });
+        let err = Closure::once_into_js(move || {
+            let _ = reject.call0(&JsValue::NULL);
+        });
+        img.set_onload(Some(ok.unchecked_ref()));
+        img.set_onerror(Some(err.unchecked_ref()));
+    });
+    img.set_src(src);
+    JsFuture::from(promise).await.map_err(|_| format!("could not load {src}"))?;
+    Ok(img)
+}
+
+/// Draws the top results as a grid with rank and distance labels.
+async fn draw_collage(canvas: &web_sys::HtmlCanvasElement, response: &SearchResponse, base: &str, grid: u32) -> Result<(), String> {
+    const CELL: u32 = 200;
+    let plan = layout(response.results.len(), grid, CELL, 6);
+    canvas.set_width(plan.width);
+    canvas.set_height(plan.height);
+    let ctx = viz::context(canvas).ok_or("no 2d canvas")?;
+    ctx.set_fill_style_str("#15161a");
+    ctx.fill_rect(0.0, 0.0, plan.width as f64, plan.height as f64);
+    for (cell, item) in plan.cells.iter().zip(&response.results) {
+        let img = load_image(&thumb_source(base, &item.thumb)).await?;
+        let fit = fit_contain(*cell, img.natural_width() as f64, img.natural_height() as f64);
+        ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, fit.x, fit.y, fit.w, fit.h).map_err(|e| crate::engine::js_error(&e))?;
+        let label_h = plan.label_height;
+        ctx.set_fill_style_str("rgba(0,0,0,0.62)");
+        ctx.fill_rect(cell.x, cell.y + cell.h - label_h, cell.w, label_h);
+        ctx.set_fill_style_str("#fff");
+        ctx.set_font(&format!("600 {:.0}px system-ui, sans-serif", label_h * 0.6));
+        let _ = ctx.fill_text(&format!("#{}  ΔE {:.1}", item.rank, item.distance), cell.x + 6.0, cell.y + cell.h - label_h * 0.28);
+    }
+    Ok(())
+}
+
+/// Thumbnails come from `thumbs.js` data URLs when the page runs from `file://` (a file:// image
+/// would taint the canvas and block the PNG export), else from the site folder.
+fn thumb_source(base: &str, thumb: &str) -> String {
+    let embedded = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"CHROMATICA_THUMBS".into()).ok())
+        .filter(|v| v.is_object())
+        .and_then(|m| js_sys::Reflect::get(&m, &thumb.into()).ok())
+        .and_then(|v| v.as_string());
+    embedded.unwrap_or_else(|| format!("{base}{thumb}"))
+}
+
+fn download_canvas(canvas: &web_sys::HtmlCanvasElement) {
+    let callback = Closure::once_into_js(move |blob: JsValue| {
+        let Some(blob) = blob.dyn_ref::<web_sys::Blob>() else { return };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else { return };
+        let document = web_sys::window().and_then(|w| w.document());
+        if let Some(a) = document.and_then(|d| d.create_element("a").ok()).and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok()) {
+            a.set_href(&url);
+            a.set_download("chromatica-collage.png");
+            a.click();
+        }
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    let _ = canvas.to_blob(callback.unchecked_ref());
+}
+
+#[component]
+pub fn Collage(response: RwSignal<Option<SearchResponse>>, base: String) -> impl IntoView {
+    let grid = RwSignal::new(3u32);
+    let shown = RwSignal::new(false);
+    let message = RwSignal::new(None::<String>);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let base = StoredValue::new(base);
+    let draw = move || {
+        let (Some(r), Some(canvas)) = (response.get_untracked(), canvas_ref.get_untracked()) else { return };
+        let g = grid.get_untracked();
+        let mut r = r;
+        r.results.truncate((g * g) as usize);
+        message.set(Some("Drawing…".into()));
+        leptos::task::spawn_local(async move {
+            match draw_collage(&canvas, &r, &base.get_value(), g).await {
+                Ok(()) => message.set(None),
+                Err(e) => message.set(Some(format!("Collage failed: {e}"))),
+            }
+        });
+    };
+    Effect::new(move |_| {
+        response.track();
+        grid.track();
+        if shown.get() {
+            draw();
+        }
+    });
+    view! {
+        <div class="collage-bar">
+            <button class="secondary" data-testid="collage-toggle" on:click=move |_| shown.update(|s| *s = !*s)
+                aria-expanded=move || shown.get().to_string()>{move || if shown.get() { "Hide collage" } else { "Collage" }}</button>
+            <Show when=move || shown.get()>
+                <label>"Grid "
+                    <select data-testid="collage-grid" aria-label="Collage grid size" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { grid.set(v); } }>
+                        {(MIN_GRID..=MAX_GRID).map(|n| view! { <option value=n.to_string() selected=move || grid.get() == n>{format!("{n}×{n}")}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button class="secondary" data-testid="collage-download" on:click=move |_| { if let Some(c) = canvas_ref.get_untracked() { download_canvas(&c); } }>"Download PNG"</button>
+            </Show>
+            <span class="muted" data-testid="collage-status">{move || message.get().unwrap_or_default()}</span>
+        </div>
+        <canvas class="collage" node_ref=canvas_ref data-testid="collage" hidden=move || !shown.get() role="img" aria-label="Collage of the top results"></canvas>
+    }
+}

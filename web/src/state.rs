@@ -1,0 +1,55 @@
+//! The query being edited, and its round trip through the URL fragment.
+
+use chromatica_core::color::{parse_hex, to_hex};
+use chromatica_core::query::{UrlState, DEFAULT_K, MAX_COLORS};
+use chromatica_core::{Query, QueryError};
+
+/// One color row of the editor; `weight` is the slider value (1..=100), normalised when searching.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColorRow {
+    pub key: u32,
+    pub hex: String,
+    pub weight: f64,
+}
+
+pub const DEFAULT_FRAGMENT: &str = "colors=E4572E,F3A712&weights=0.6,0.4&k=20";
+pub const K_CHOICES: [usize; 5] = [10, 20, 30, 50, 100];
+
+/// Rows -> a validated query (the error says what's wrong, quoting the bad text).
+pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
+    let colors: Vec<&str> = rows.iter().map(|r| r.hex.as_str()).collect();
+    let weights: Vec<f64> = rows.iter().map(|r| r.weight).collect();
+    Query::from_strings(&colors, Some(&weights))
+}
+
+/// A query -> editor rows with fresh keys starting at `next_key`.
+pub fn rows_of(query: &Query, next_key: &mut u32) -> Vec<ColorRow> {
+    query
+        .colors()
+        .iter()
+        .zip(query.weights())
+        .map(|(c, w)| {
+            *next_key += 1;
+            ColorRow { key: *next_key, hex: to_hex(*c), weight: (w * 100.0).clamp(1.0, 100.0) }
+        })
+        .collect()
+}
+
+pub fn parse_fragment(fragment: &str) -> Result<UrlState, QueryError> {
+    UrlState::parse(fragment, DEFAULT_K)
+}
+
+/// Shares of the total weight, in percent, for display.
+pub fn percentages(rows: &[ColorRow]) -> Vec<f64> {
+    let total: f64 = rows.iter().map(|r| r.weight.max(0.0)).sum();
+    rows.iter().map(|r| if total > 0.0 { r.weight.max(0.0) / total * 100.0 } else { 0.0 }).collect()
+}
+
+/// `#RRGGBB` for a color input, or black when the text is not (yet) a color.
+pub fn picker_value(hex: &str) -> String {
+    parse_hex(hex).map(|c| format!("#{}", to_hex(c).to_lowercase())).unwrap_or_else(|| "#000000".into())
+}
+
+pub fn can_add(rows: &[ColorRow]) -> bool {
+    rows.len() < MAX_COLORS
+}
