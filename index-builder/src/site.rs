@@ -15,6 +15,7 @@ pub const BUNDLE_SCRIPT: &str = "bundle.js";
 /// The wasm as a classic script, for the same reason.
 pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
 pub const MANIFEST_FILE: &str = "manifest.json";
+pub const THUMBS_SCRIPT: &str = "thumbs.js";
 const WASM_FILE: &str = "chromatica_bg.wasm";
 
 #[derive(Serialize)]
@@ -47,7 +48,7 @@ impl Manifest {
             bundle_bytes,
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            files: vec![BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, MANIFEST_FILE, "index.html", "thumbs/", "originals/"],
+            files: vec![BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT, MANIFEST_FILE, "index.html", "thumbs/", "originals/"],
             images: images
                 .iter()
                 .map(|m| ManifestImage {
@@ -77,6 +78,19 @@ pub fn write_app(dir: &Path) -> Result<()> {
             fs::write(dir.join(WASM_SCRIPT), js_base64_script("CHROMATICA_WASM", bytes))?;
         }
     }
+    Ok(())
+}
+
+/// Thumbnails as data URLs in a classic script: on `file://`, images from files taint a canvas,
+/// so the collage draws these instead and can still be exported as PNG.
+pub fn write_thumbs_script(dir: &Path, thumbs: &[String]) -> Result<()> {
+    let mut map = serde_json::Map::new();
+    for thumb in thumbs {
+        let bytes = fs::read(dir.join(thumb))?;
+        let url = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+        map.insert(thumb.clone(), serde_json::Value::String(url));
+    }
+    fs::write(dir.join(THUMBS_SCRIPT), format!("window.CHROMATICA_THUMBS={};\n", serde_json::Value::Object(map)))?;
     Ok(())
 }
 

@@ -179,6 +179,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
             }
         }
     }
+    let mut thumbs: Vec<String> = metas.iter().map(ImageMeta::thumb_url).collect();
+    thumbs.dedup();
+    site::write_thumbs_script(staging.path(), &thumbs)?;
     let manifest = site::Manifest::new(&params, &metas, bundle_bytes.len(), &images);
     fs::write(staging.path().join(site::MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();

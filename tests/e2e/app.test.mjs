@@ -1,0 +1,214 @@
+// The search experience in headless Chromium against the demo site served by `chromatica serve`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, startServer, openApp, screenshot, siteDir, cliSearch } from './lib.mjs';
+
+let browser, server;
+before(async () => { server = await startServer(siteDir()); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); server?.stop(); });
+
+async function page(viewport = { width: 1280, height: 900 }) {
+  const p = await browser.newPage({ viewport, acceptDownloads: true });
+  await openApp(p, server.url);
+  return p;
+}
+const cards = (p) => p.locator('[data-testid=result]');
+const isReddish = (hex) => {
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return r > g + 40 && r > b + 40;
+};
+
+test('the demo site loads and shows results for the default query', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  assert.equal(await cards(p).count(), 20);
+  assert.match(await p.locator('[data-testid=index-info]').textContent(), /172 images/);
+  await p.waitForFunction(() => /total \d/.test(document.querySelector('[data-testid=timings]').textContent));
+  assert.match(await p.title(), /Chromatica/);
+  await p.waitForTimeout(500);
+  await screenshot(p, 'desktop');
+  await p.close();
+});
+
+test('a red query typed in the UI ranks red images first', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  const hex = p.locator('[data-testid=hex]').first();
+  await hex.fill('FF0000');
+  await hex.dispatchEvent('change');
+  await p.locator('[data-testid=remove-color]').nth(1).click();
+  await p.waitForFunction(() => location.hash.includes('colors=FF0000&'));
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=color-row]').length === 1);
+  const api = await p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], weights: [1], k: 5 }));
+  for (const r of api.results.slice(0, 3)) assert.ok(isReddish(r.palette[0][0]), `${r.path} ${JSON.stringify(r.palette)}`);
+  await p.waitForFunction((first) => document.querySelector('[data-testid=path]')?.textContent === first, api.results[0].path);
+  await p.close();
+});
+
+test('the URL hash drives the query and Back restores the previous one', async () => {
+  const p = await page();
+  await p.evaluate(() => { location.hash = '#colors=FF0000&weights=1&k=10'; });
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 10);
+  await p.evaluate(() => { location.hash = '#colors=0000FF&weights=1&k=5'; });
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 5);
+  assert.equal(await p.locator('[data-testid=hex]').first().inputValue(), '0000FF');
+  await p.goBack();
+  await p.waitForFunction(() => document.querySelector('[data-testid=hex]').value === 'FF0000');
+  await p.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 10);
+  // A shared link opens on its query.
+  const q = await browser.newPage();
+  await openApp(q, server.url + '#colors=00FF00,FFFFFF&weights=0.5,0.5&k=7');
+  await q.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 7);
+  assert.equal(await q.locator('[data-testid=hex]').nth(1).inputValue(), 'FFFFFF');
+  await q.close();
+  await p.close();
+});
+
+test('the JS API returns the same ranking as the CLI', async () => {
+  const p = await page();
+  for (const [colors, weights] of [['FF0000', '1'], ['2E86AB,F3A712', '0.7,0.3'], ['101010,E0E0E0,44AF69', '1,1,2']]) {
+    const web = await p.evaluate(({ c, w }) => window.chromatica.search({ colors: c.split(','), weights: w.split(',').map(Number), k: 10 }), { c: colors, w: weights });
+    const cli = await cliSearch(siteDir(), colors, weights, 10);
+    assert.deepEqual(web.results.map((r) => r.id), cli.results.map((r) => r.id), colors);
+    web.results.forEach((r, i) => assert.ok(Math.abs(r.distance - cli.results[i].distance) < 1e-9));
+    assert.deepEqual(web.query.colors, cli.query.colors);
+    assert.equal(web.results_count, 10);
+    for (const key of ['query_time_ms', 'ann_time_ms', 'rerank_time_ms', 'total_time_ms']) assert.ok(web.metadata[key] >= 0);
+    assert.equal(web.metadata.index_size, 172);
+  }
+  await p.close();
+});
+
+test('bad input shows readable errors', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  const hex = p.locator('[data-testid=hex]').first();
+  await hex.fill('GG0000');
+  await hex.dispatchEvent('change');
+  await p.waitForFunction(() => /"GG0000" is not a hex color/.test(document.querySelector('[data-testid=error]').textContent));
+  assert.ok(await p.locator('[data-testid=error]').isVisible());
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['nothex'] })), /not a hex color/);
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000', '00FF00', '0000FF', 'FFFF00', '00FFFF', 'FF00FF'] })), /at most 5 colors/);
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], weights: [0] })), /greater than 0/);
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], k: 0 })), /k must be/);
+  const bad = await browser.newPage();
+  await openApp(bad, server.url + '#colors=FF000&k=5');
+  await bad.waitForFunction(() => /link's query is invalid: "FF000" is not a hex color/.test(document.querySelector('[data-testid=error]').textContent));
+  await bad.close();
+  await p.close();
+});
+
+test('the query visualisation is drawn and follows the query', async () => {
+  const p = await page();
+  const sample = () => p.evaluate(() => {
+    const c = document.querySelector('[data-testid=query-viz]');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let painted = 0, sum = 0;
+    for (let i = 0; i < d.length; i += 4) { if (d[i + 3] > 0) painted++; sum += d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7; }
+    return { painted, sum };
+  });
+  await p.waitForFunction(() => document.querySelector('[data-testid=query-viz]').getContext('2d').getImageData(10, 10, 1, 1).data[3] > 0);
+  const before = await sample();
+  assert.ok(before.painted > 10000, `canvas is blank: ${before.painted}`);
+  const hex = p.locator('[data-testid=hex]').first();
+  await hex.fill('00FF88');
+  await hex.dispatchEvent('change');
+  await p.waitForTimeout(300);
+  const after = await sample();
+  assert.notEqual(after.sum, before.sum);
+  await p.close();
+});
+
+test('more like this finds the image itself first', async () => {
+  const p = await page();
+  await cards(p).nth(3).waitFor();
+  const path = await p.locator('[data-testid=path]').nth(3).textContent();
+  await p.locator('[data-testid=more-like-this]').nth(3).click();
+  await p.waitForFunction((want) => document.querySelector('[data-testid=path]').textContent === want
+    && document.querySelector('[data-testid=source]').textContent.includes('More like'), path);
+  const api = await p.evaluate(async (want) => {
+    const all = await window.chromatica.search({ colors: ['808080'], k: 100 });
+    return all;
+  }, path);
+  assert.ok(api.results_count > 0);
+  const id = await p.evaluate(async () => (await window.chromatica.searchSimilar(5, 3)).results[0].id);
+  assert.equal(id, 5);
+  await p.close();
+});
+
+test('query by example image: a red picture finds red images, nothing uploaded', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  const requests = [];
+  p.on('request', (r) => requests.push(r.url()));
+  const png = await p.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 400; c.height = 300;
+    const g = c.getContext('2d');
+    g.fillStyle = '#d01010'; g.fillRect(0, 0, 400, 300);
+    return c.toDataURL('image/png').split(',')[1];
+  });
+  await p.locator('[data-testid=image-input]').setInputFiles({ name: 'red.png', mimeType: 'image/png', buffer: Buffer.from(png, 'base64') });
+  await p.waitForFunction(() => document.querySelector('[data-testid=source]').textContent.includes('red.png'));
+  assert.equal(await p.locator('[data-testid=hex]').first().inputValue(), await p.locator('[data-testid=hex]').first().inputValue());
+  const firstHex = await p.locator('[data-testid=hex]').first().inputValue();
+  assert.ok(isReddish(firstHex), firstHex);
+  await p.waitForTimeout(300);
+  const topPalette = await p.locator('.card .swatch').first().getAttribute('style');
+  const m = topPalette.match(/#([0-9A-F]{6})/i);
+  assert.ok(m && isReddish(m[1]), topPalette);
+  assert.ok(requests.every((u) => u.startsWith(server.url)), `requests left the site: ${requests}`);
+  // A file that is not an image gets a message, not a crash.
+  await p.locator('[data-testid=image-input]').setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('hello') });
+  await p.locator('[data-testid=image-error]').waitFor({ state: 'visible' });
+  assert.match(await p.locator('[data-testid=image-error]').textContent(), /notes\.png.*not an image/);
+  await p.close();
+});
+
+test('the collage downloads as a PNG of the expected size', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  await p.locator('[data-testid=collage-toggle]').click();
+  await p.locator('[data-testid=collage-grid]').selectOption('4');
+  await p.waitForFunction(() => { const c = document.querySelector('[data-testid=collage]'); return c.width === 4 * 200 + 5 * 6; });
+  await p.waitForFunction(() => document.querySelector('[data-testid=collage-status]').textContent === '');
+  const [download] = await Promise.all([p.waitForEvent('download'), p.locator('[data-testid=collage-download]').click()]);
+  assert.equal(download.suggestedFilename(), 'chromatica-collage.png');
+  const path = await download.path();
+  const bytes = (await import('node:fs')).readFileSync(path);
+  assert.deepEqual([...bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+  assert.equal(bytes.readUInt32BE(16), 4 * 200 + 5 * 6);
+  assert.equal(bytes.readUInt32BE(20), 4 * 200 + 5 * 6);
+  const decoded = await p.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = 'data:image/png;base64,' + b64;
+    await img.decode();
+    return [img.naturalWidth, img.naturalHeight];
+  }, bytes.toString('base64'));
+  assert.deepEqual(decoded, [830, 830]);
+  await p.close();
+});
+
+test('a phone-sized viewport has no horizontal scroll', async () => {
+  const p = await page({ width: 375, height: 812 });
+  await cards(p).first().waitFor();
+  await p.waitForTimeout(400);
+  const width = await p.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 375, `scrollWidth ${width}`);
+  await screenshot(p, 'phone');
+  await p.close();
+});
+
+test('keyboard only: tab to a hex field, type, and the results follow', async () => {
+  const p = await page();
+  await cards(p).first().waitFor();
+  await p.locator('[data-testid=hex]').first().focus();
+  await p.keyboard.press('Control+A');
+  await p.keyboard.type('0000FF');
+  await p.keyboard.press('Tab');
+  await p.waitForFunction(() => location.hash.includes('colors=0000FF'));
+  const labels = await p.$$eval('input, select, button', (els) => els.filter((e) => e.offsetParent !== null || e.type === 'file')
+    .filter((e) => !(e.getAttribute('aria-label') || e.labels?.length || e.textContent.trim())).map((e) => e.outerHTML));
+  assert.deepEqual(labels, [], 'controls without an accessible name');
+  await p.close();
+});
