@@ -19,4 +19,6 @@ stage "browser tests (headless Chromium)"
 export TMPDIR="$PWD/target/tmp"
 rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 (cd tests && node --test --test-concurrency=1 e2e/)
+stage "fuzz the parsers (10 s per target)"
+bash scripts/fuzz.sh 10
 stage "all tests passed"

@@ -6,6 +6,7 @@ mod eval;
 mod serve;
 mod site;
 mod site_build;
+mod synth;
 
 use anyhow::{Context, Result};
 use chromatica_core::bundle;
@@ -91,6 +92,17 @@ enum Command {
         #[arg(short, default_value_t = 10)]
         k: usize,
     },
+    /// Make a large synthetic collection from a built site (random mixtures of its histograms,
+    /// its thumbnails), for scale benchmarks.
+    Synth {
+        site: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Show what a built site contains.
     Info {
         site: PathBuf,
@@ -161,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { site, port } => serve::serve(&site, port),
+        Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
         Command::Eval { site, queries, rerank_k, k } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k),
         Command::Info { site, json } => {
             let bytes = read_bundle_bytes(&site)?;

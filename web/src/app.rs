@@ -160,6 +160,33 @@ pub fn App(options: Options) -> impl IntoView {
         source.set(Source::Colors);
     };
     let similar = move |id: u32, path: String| source.set(Source::Similar(id, path));
+    // Replaces the whole query (presets, random palettes, pasted lists).
+    let set_colors = move |colors: Vec<(String, f64)>| {
+        let mut key = next_key.get_value();
+        rows.set(
+            colors
+                .into_iter()
+                .take(chromatica_core::query::MAX_COLORS)
+                .map(|(hex, w)| {
+                    key += 1;
+                    ColorRow { key, hex, weight: (w * 100.0).round().clamp(1.0, 100.0) }
+                })
+                .collect(),
+        );
+        next_key.set_value(key);
+        source.set(Source::Colors);
+    };
+    let random_palette = move |_| {
+        let n = 2 + (js_sys::Math::random() * 3.0) as usize;
+        set_colors(
+            (0..n)
+                .map(|_| {
+                    let c = (js_sys::Math::random() * 16_777_215.0) as u32;
+                    (format!("{c:06X}"), 0.15 + js_sys::Math::random())
+                })
+                .collect(),
+        );
+    };
     let on_image = move |name: String, h: chromatica_core::histogram::Histogram| {
         let colors = chromatica_core::histogram::dominant_colors(&h, chromatica_core::query::MAX_COLORS);
         image_histogram.set_value(Some(h));
@@ -210,6 +237,16 @@ pub fn App(options: Options) -> impl IntoView {
                                         aria-label=move || format!("Color {} picker", index())
                                         on:input=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim_start_matches('#').to_uppercase())); } />
                                     <input type="text" class="hex" data-testid="hex" prop:value=row.hex.clone() maxlength="7" spellcheck="false"
+                                        title="Hex color; paste a list like “#E4572E, #F3A712 …” to set all colors"
+                                        on:paste=move |ev: web_sys::ClipboardEvent| {
+                                            let text = ev.clipboard_data().and_then(|d| d.get_data("text").ok()).unwrap_or_default();
+                                            let found = hex_codes(&text);
+                                            if found.len() > 1 {
+                                                ev.prevent_default();
+                                                let w = 1.0 / found.len() as f64;
+                                                set_colors(found.into_iter().map(|h| (h, w)).collect());
+                                            }
+                                        }
                                         aria-label=move || format!("Color {} hex code", index())
                                         on:change=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim().to_string())); } />
                                     <input type="range" class="weight" data-testid="weight" min="1" max="100" step="1" prop:value=row.weight.to_string()
@@ -232,6 +269,16 @@ pub fn App(options: Options) -> impl IntoView {
                                 {K_CHOICES.iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == *n>{n.to_string()}</option> }).collect_view()}
                             </select>
                         </label>
+                    </div>
+                    <div class="presets" role="group" aria-label="Preset palettes">
+                        {PRESETS.iter().map(|(name, colors)| view! {
+                            <button class="chip" data-testid="preset" title=format!("{name} palette")
+                                on:click=move |_| set_colors(colors.iter().map(|(h, w)| (h.to_string(), *w)).collect())>
+                                <span class="chip-colors" aria-hidden="true">{colors.iter().map(|(h, w)| view! { <i style=format!("background:#{h};flex-grow:{w}")></i> }).collect_view()}</span>
+                                {*name}
+                            </button>
+                        }).collect_view()}
+                        <button class="chip" data-testid="random" on:click=random_palette title="A random palette">"🎲 Random"</button>
                     </div>
                     <canvas class="viz" node_ref=viz_ref width="720" height="260" data-testid="query-viz" aria-label="Query visualisation: weighted color bar and palette wheel" role="img"></canvas>
                     <crate::extras::ImagePicker on_image=on_image />
@@ -288,6 +335,24 @@ pub fn App(options: Options) -> impl IntoView {
             </main>
         </div>
     }
+}
+
+/// Preset palettes (hex, weight).
+const PRESETS: &[(&str, &[(&str, f64)])] = &[
+    ("Sunset", &[("E4572E", 0.6), ("F3A712", 0.4)]),
+    ("Ocean", &[("0B3C5D", 0.5), ("328CC1", 0.3), ("D9E6F2", 0.2)]),
+    ("Forest", &[("2D5016", 0.5), ("6B8F23", 0.3), ("A7C957", 0.2)]),
+    ("Desert", &[("C2A878", 0.6), ("E3D5B8", 0.25), ("8B5E34", 0.15)]),
+    ("Night", &[("0D1B2A", 0.7), ("415A77", 0.2), ("E0E1DD", 0.1)]),
+];
+
+/// Every `#RRGGBB` / `RRGGBB` token in pasted text, in order (at most 5).
+fn hex_codes(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '#')
+        .filter_map(chromatica_core::color::parse_hex)
+        .map(chromatica_core::color::to_hex)
+        .take(chromatica_core::query::MAX_COLORS)
+        .collect()
 }
 
 fn human_bytes(n: usize) -> String {

@@ -20,12 +20,14 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
     leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
 }
 
-/// Mounts the full app into `#app` when the page has one (the site's index.html does).
+/// Mounts the full app into `#app[data-chromatica-app]` when the page has one (the site's
+/// index.html does; a host page embedding widgets does not).
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-    if let Some(el) = document.get_element_by_id("app").and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+    let app = document.get_element_by_id("app").filter(|e| e.has_attribute("data-chromatica-app"));
+    if let Some(el) = app.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
         let base = el.get_attribute("data-base").unwrap_or_default();
         mount_into(el, base, true, false, true);
     }

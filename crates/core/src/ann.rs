@@ -130,13 +130,19 @@ pub struct AnnIndex {
 impl AnnIndex {
     /// Builds the graph with the seed parameters and a fixed seed, deterministically.
     pub fn build(vectors: Vec<AnnVector>, ef_search: usize) -> Self {
+        Self::build_with_threads(vectors, ef_search, 1)
+    }
+
+    /// Builds with `threads` rayon threads: faster, but the graph (not its quality) then varies
+    /// from run to run. For synthetic benchmark collections.
+    pub fn build_with_threads(vectors: Vec<AnnVector>, ef_search: usize, threads: usize) -> Self {
         let n = vectors.len();
         let build = move || {
             Builder::default().ef_construction(EF_CONSTRUCTION).ef_search(ef_search).seed(HNSW_SEED).build_hnsw(vectors)
         };
         // instant-distance inserts in parallel, and the graph then depends on thread timing: one
         // thread makes it a pure function of the input (byte-identical bundles).
-        let (hnsw, pids) = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        let (hnsw, pids) = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
             Ok(pool) => pool.install(build),
             Err(_) => build(),
         };

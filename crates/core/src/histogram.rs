@@ -87,6 +87,13 @@ impl Histogram {
         }
     }
 
+    /// Adds `mass` to one bin (out-of-range bins are ignored).
+    pub fn splat_bin(&mut self, bin: usize, mass: f64) {
+        if let Some(slot) = self.mass.get_mut(bin) {
+            *slot += mass;
+        }
+    }
+
     /// Scales to unit mass; `false` (and unchanged) when the histogram is empty.
     pub fn normalize(&mut self) -> bool {
         let total = self.total();

@@ -1,0 +1,39 @@
+/* Starts the wasm app (kept out of index.html so a strict Content-Security-Policy needs no
+   'unsafe-inline' for scripts). */
+// Starts the wasm app. Over http(s) it fetches chromatica_bg.wasm and bundle.bin; from file://
+// (where browsers refuse fetch) the same bytes come from classic scripts that set globals.
+(function () {
+  function fatal(message) {
+    var app = document.getElementById('app');
+    app.textContent = '';
+    var p = document.createElement('p');
+    p.className = 'boot error';
+    p.setAttribute('role', 'alert');
+    p.setAttribute('data-testid', 'error');
+    p.textContent = 'Chromatica could not start: ' + message;
+    app.appendChild(p);
+  }
+  function script(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = function () { reject(new Error('could not load ' + src)); };
+      document.head.appendChild(s);
+    });
+  }
+  function bytes(base64) {
+    var raw = atob(base64), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
+  if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
+  var start = location.protocol === 'file:'
+    ? script('chromatica_wasm.js').then(function () { return script('bundle.js'); }).then(function () {
+        script('thumbs.js').catch(function () {});
+        return wasm_bindgen({ module_or_path: bytes(window.CHROMATICA_WASM_BASE64) });
+      })
+    : wasm_bindgen({ module_or_path: 'chromatica_bg.wasm' });
+  start.catch(function (e) { fatal(e && e.message ? e.message : String(e)); });
+})();

@@ -1,0 +1,43 @@
+/* Chromatica embed: put `<div data-chromatica="path/to/site/"></div>` and
+   `<script src="path/to/site/embed.js"></script>` in any page. Each element gets a compact color
+   search widget inside a shadow root, so the host page's CSS and the widget's CSS cannot touch. */
+(function () {
+  var script = document.currentScript;
+  if (!script) return;
+  var appBase = new URL('.', script.src).href;
+  function load(src) {
+    return new Promise(function (resolve, reject) {
+      if (typeof wasm_bindgen !== 'undefined') return resolve();
+      var s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = function () { reject(new Error('could not load ' + src)); };
+      document.head.appendChild(s);
+    });
+  }
+  var ready = window.__chromaticaEmbed || (window.__chromaticaEmbed = load(appBase + 'chromatica.js').then(function () {
+    return wasm_bindgen({ module_or_path: appBase + 'chromatica_bg.wasm' });
+  }));
+  function mountAll() {
+    var hosts = document.querySelectorAll('[data-chromatica]:not([data-chromatica-mounted])');
+    Array.prototype.forEach.call(hosts, function (host) {
+      host.setAttribute('data-chromatica-mounted', '');
+      var site = new URL(host.getAttribute('data-chromatica') || '.', document.baseURI).href;
+      if (site.slice(-1) !== '/') site += '/';
+      var root = host.attachShadow ? host.attachShadow({ mode: 'open' }) : host;
+      var css = document.createElement('link');
+      css.rel = 'stylesheet';
+      css.href = appBase + 'style.css';
+      var mount = document.createElement('div');
+      mount.className = 'chromatica-embed';
+      mount.textContent = 'Loading color search…';
+      root.appendChild(css);
+      root.appendChild(mount);
+      ready.then(function () { wasm_bindgen.mount(mount, site); }, function (e) {
+        mount.textContent = 'Chromatica could not start: ' + (e && e.message ? e.message : e);
+      });
+    });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', mountAll);
+  else mountAll();
+})();

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 10; a long run: `bash scripts/fuzz.sh 3600`).
+# Needs the pinned nightly and cargo-fuzz, which this installs when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+nightly=nightly
+rustup toolchain list | grep -q "^$nightly" || rustup toolchain install "$nightly" --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+for target in $(cargo +"$nightly" fuzz list); do
+  mkdir -p "fuzz/corpus/$target"
+  echo "fuzzing $target for ${seconds}s"
+  cargo +"$nightly" fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 2>&1 | tail -n 3
+done
