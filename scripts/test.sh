@@ -12,6 +12,8 @@ stage "build the web app"
 bash scripts/build-web.sh
 stage "Rust tests (core + CLI)"
 cargo test --release --workspace --exclude chromatica-web
+stage "fuzz the bundle decoder and the query parser (10 s per target)"
+bash scripts/fuzz.sh 10
 stage "build the e2e site"
 cargo build --release -p index-builder
 target/release/chromatica build demo-images --out target/e2e-site
@@ -19,6 +21,4 @@ stage "browser tests (headless Chromium)"
 export TMPDIR="$PWD/target/tmp"
 rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 (cd tests && node --test --test-concurrency=1 e2e/)
-stage "fuzz the parsers (10 s per target)"
-bash scripts/fuzz.sh 10
 stage "all tests passed"

@@ -1,7 +1,6 @@
 //! `chromatica`: build a static color-search site from a folder of images, search it, serve it.
 
 mod cache;
-mod decode;
 mod eval;
 mod serve;
 mod site;

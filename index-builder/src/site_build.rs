@@ -2,7 +2,7 @@
 //! written beside the old site and swapped in only when complete.
 
 use crate::cache::{Cache, Entry, CACHE_FILE};
-use crate::decode::{decode, encode_thumbnail};
+use index_builder::decode::{decode, encode_thumbnail};
 use crate::site;
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::{AnnIndex, AnnVector, EF_CONSTRUCTION, EF_SEARCH, HNSW_SEED};

@@ -9,8 +9,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 thread_local! {
-    /// Engines by widget id. wasm is single-threaded here, and Engine is not Send.
-    static ENGINES: RefCell<Vec<Option<Engine>>> = const { RefCell::new(Vec::new()) };
+    /// Engines by widget id (with their load time). wasm is single-threaded here, and Engine is not Send.
+    static ENGINES: RefCell<Vec<Option<(Engine, f64)>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reserves an id for a widget whose engine will be loaded later.
@@ -29,7 +29,7 @@ pub fn now() -> f64 {
 
 fn with_engine<T>(id: usize, f: impl FnOnce(&mut Engine) -> T) -> Result<T, String> {
     ENGINES.with(|e| match e.borrow_mut().get_mut(id).and_then(Option::as_mut) {
-        Some(engine) => Ok(f(engine)),
+        Some((engine, _)) => Ok(f(engine)),
         None => Err("the index is not loaded yet".to_string()),
     })
 }
@@ -61,11 +61,11 @@ pub struct IndexInfo {
 
 pub fn info(id: usize) -> Option<IndexInfo> {
     ENGINES.with(|e| {
-        e.borrow().get(id).and_then(Option::as_ref).map(|engine| IndexInfo {
+        e.borrow().get(id).and_then(Option::as_ref).map(|(engine, load_ms)| IndexInfo {
             images: engine.bundle().len(),
             bundle_bytes: engine.bundle().byte_len,
             threads: 1,
-            load_ms: 0.0,
+            load_ms: *load_ms,
         })
     })
 }
@@ -124,12 +124,11 @@ pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<Index
         None => fetch_bundle(base, progress).await?,
     };
     let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
+    let load_ms = now() - start;
     ENGINES.with(|e| {
         if let Some(slot) = e.borrow_mut().get_mut(id) {
-            *slot = Some(Engine::new(bundle));
+            *slot = Some((Engine::new(bundle), load_ms));
         }
     });
-    let mut info = info(id).ok_or("the index vanished")?;
-    info.load_ms = now() - start;
-    Ok(info)
+    info(id).ok_or_else(|| "the index vanished".to_string())
 }

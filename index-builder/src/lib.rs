@@ -1,0 +1,2 @@
+//! The `chromatica` CLI's file-handling parts, as a library so benches and tests can reach them.
+pub mod decode;
