@@ -158,6 +158,19 @@ test('query by example image: a red picture finds red images, nothing uploaded',
   const m = topPalette.match(/#([0-9A-F]{6})/i);
   assert.ok(m && isReddish(m[1]), topPalette);
   assert.ok(requests.every((u) => u.startsWith(server.url)), `requests left the site: ${requests}`);
+  // WebP is decoded by the browser (the wasm carries JPEG/PNG/GIF decoders), histogrammed in wasm.
+  const webp = await p.evaluate(() => {
+    const c = document.createElement('canvas');
+    c.width = 120; c.height = 90;
+    const g = c.getContext('2d');
+    g.fillStyle = '#1040d0'; g.fillRect(0, 0, 120, 90);
+    return c.toDataURL('image/webp').split(',')[1];
+  });
+  await p.locator('[data-testid=image-input]').setInputFiles({ name: 'blue.webp', mimeType: 'image/webp', buffer: Buffer.from(webp, 'base64') });
+  await p.waitForFunction(() => document.querySelector('[data-testid=source]').textContent.includes('blue.webp'));
+  const blue = await p.locator('[data-testid=hex]').first().inputValue();
+  const [r, g, b] = [0, 2, 4].map((i) => parseInt(blue.slice(i, i + 2), 16));
+  assert.ok(b > r + 60 && b > g + 60, blue);
   // A file that is not an image gets a message, not a crash.
   await p.locator('[data-testid=image-input]').setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('hello') });
   await p.locator('[data-testid=image-error]').waitFor({ state: 'visible' });

@@ -13,9 +13,16 @@ use wasm_bindgen_futures::JsFuture;
 const MAX_FILE_BYTES: f64 = 40.0 * 1024.0 * 1024.0;
 const MAX_PIXELS: u64 = 50_000_000;
 
-/// Decodes an image file with the builder's decoders and histograms it the builder's way.
-pub fn histogram_of_file(bytes: &[u8]) -> Result<Histogram, String> {
-    let format = image::guess_format(bytes).map_err(|_| "this file is not an image Chromatica can read (JPEG, PNG, WebP, GIF, BMP)".to_string())?;
+const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
+
+/// Decodes an image file with the builder's decoders (JPEG, PNG, GIF in wasm) and histograms it
+/// the builder's way. `Ok(None)`: a format the wasm does not carry (WebP, BMP, AVIF…), for the
+/// browser to decode.
+pub fn histogram_of_file(bytes: &[u8]) -> Result<Option<Histogram>, String> {
+    let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
+    if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Gif) {
+        return Ok(None);
+    }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(512 << 20);
@@ -27,8 +34,33 @@ pub fn histogram_of_file(bytes: &[u8]) -> Result<Histogram, String> {
     }
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
     let (w, h) = img.dimensions();
-    let rgba = RgbaImage::new(w, h, img.into_raw()).map_err(|e| e.to_string())?;
+    histogram_of_pixels(w, h, img.into_raw()).map(Some)
+}
+
+fn histogram_of_pixels(w: u32, h: u32, rgba: Vec<u8>) -> Result<Histogram, String> {
+    let rgba = RgbaImage::new(w, h, rgba).map_err(|e| e.to_string())?;
     image_histogram(&rgba).map(|(hist, _)| hist).map_err(|e| format!("cannot use this image: {e}"))
+}
+
+/// The browser's decoders for the other formats; the pixels still go through the same histogram.
+async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let bitmap: web_sys::ImageBitmap = JsFuture::from(window.create_image_bitmap_with_blob(file).map_err(|_| NOT_AN_IMAGE)?)
+        .await
+        .map_err(|_| NOT_AN_IMAGE)?
+        .unchecked_into();
+    let (w, h) = (bitmap.width(), bitmap.height());
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
+    }
+    let document = window.document().ok_or("no document")?;
+    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").map_err(|e| crate::engine::js_error(&e))?.unchecked_into();
+    canvas.set_width(w);
+    canvas.set_height(h);
+    let ctx = viz::context(&canvas).ok_or("no 2d canvas")?;
+    ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0).map_err(|e| crate::engine::js_error(&e))?;
+    let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).map_err(|e| crate::engine::js_error(&e))?;
+    histogram_of_pixels(w, h, data.data().0)
 }
 
 #[component]
@@ -50,7 +82,12 @@ pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> imp
                     return;
                 }
             };
-            match histogram_of_file(&bytes) {
+            let result = match histogram_of_file(&bytes) {
+                Ok(Some(h)) => Ok(h),
+                Ok(None) => browser_decode(&file).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(h) => {
                     message.set(None);
                     on_image(name, h);
