@@ -202,6 +202,26 @@ test('the collage downloads as a PNG of the expected size', async () => {
   await p.close();
 });
 
+test('searches run in a Web Worker: the page thread has no long tasks', async () => {
+  const p = await page();
+  const info = await p.evaluate(() => window.chromatica.info());
+  assert.equal(info.worker, true);
+  assert.match(await p.locator('[data-testid=index-info]').textContent(), /search worker/);
+  const longTasks = await p.evaluate(async () => {
+    const seen = [];
+    const obs = new PerformanceObserver((list) => list.getEntries().forEach((e) => seen.push(e.duration)));
+    obs.observe({ entryTypes: ['longtask'] });
+    const jobs = [];
+    for (let i = 0; i < 40; i++) jobs.push(window.chromatica.searchSimilar(i, 50));
+    await Promise.all(jobs);
+    await new Promise((r) => setTimeout(r, 100));
+    obs.disconnect();
+    return seen;
+  });
+  assert.deepEqual(longTasks.filter((d) => d > 50), [], `long tasks: ${longTasks}`);
+  await p.close();
+});
+
 test('a phone-sized viewport has no horizontal scroll', async () => {
   const p = await page({ width: 375, height: 812 });
   await cards(p).first().waitFor();
@@ -220,6 +240,15 @@ test('keyboard only: tab to a hex field, type, and the results follow', async ()
   await p.keyboard.type('0000FF');
   await p.keyboard.press('Tab');
   await p.waitForFunction(() => location.hash.includes('colors=0000FF'));
+  // Alt+Down moves the first color below the second; so does dragging it there.
+  await p.locator('[data-testid=add-color]').click();
+  const order = () => p.$$eval('[data-testid=hex]', (els) => els.map((e) => e.value));
+  const [a, b] = await order();
+  await p.locator('[data-testid=hex]').first().focus();
+  await p.keyboard.press('Alt+ArrowDown');
+  await p.waitForFunction(([a, b]) => { const v = [...document.querySelectorAll('[data-testid=hex]')].map((e) => e.value); return v[0] === b && v[1] === a; }, [a, b]);
+  await p.locator('[data-testid=color-row]').nth(1).dragTo(p.locator('[data-testid=color-row]').nth(0));
+  await p.waitForFunction(([a, b]) => { const v = [...document.querySelectorAll('[data-testid=hex]')].map((e) => e.value); return v[0] === a && v[1] === b; }, [a, b]);
   const labels = await p.$$eval('input, select, button', (els) => els.filter((e) => e.offsetParent !== null || e.type === 'file')
     .filter((e) => !(e.getAttribute('aria-label') || e.labels?.length || e.textContent.trim())).map((e) => e.outerHTML));
   assert.deepEqual(labels, [], 'controls without an accessible name');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { launchBrowser, startServer, openApp, siteDir, cli, watchErrors, repoRoot } from './lib.mjs';
+import { launchBrowser, startServer, startPlainServer, openApp, siteDir, cli, watchErrors, repoRoot } from './lib.mjs';
 
 let browser;
 const work = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-e2e-'));
@@ -71,6 +71,7 @@ test('offline: the site opened from file:// searches like over HTTP and download
   await page.waitForFunction(() => window.chromatica && window.chromatica.ready, null, { timeout: 30000 });
   await page.evaluate(() => window.chromatica.ready);
   const offline = await page.evaluate((q) => window.chromatica.search(q), query);
+  assert.equal((await page.evaluate(() => window.chromatica.info())).worker, false, 'file:// searches on the page thread');
   assert.deepEqual(offline.results.map((r) => [r.id, r.distance]), overHttp.results.map((r) => [r.id, r.distance]));
   await page.locator('[data-testid=result]').first().waitFor();
   await page.locator('[data-testid=collage-toggle]').click();
@@ -81,4 +82,22 @@ test('offline: the site opened from file:// searches like over HTTP and download
   assert.deepEqual([...png.subarray(1, 4)], [80, 78, 71]);
   assert.deepEqual(errors.filter((e) => !/favicon/.test(e)), []);
   await page.close();
+});
+
+test('a plain static host (no cross-origin isolation headers) works the same', async () => {
+  const plain = await startPlainServer(siteDir());
+  const isolated = await startServer(siteDir());
+  const a = await browser.newPage();
+  const b = await browser.newPage();
+  try {
+    const errors = await openApp(a, plain.url);
+    await openApp(b, isolated.url);
+    assert.equal(await a.evaluate(() => window.crossOriginIsolated), false);
+    assert.equal(await b.evaluate(() => window.crossOriginIsolated), true);
+    const q = { colors: ['44AF69', 'F0E0D0'], weights: [2, 1], k: 15 };
+    const [ra, rb] = await Promise.all([a.evaluate((q) => window.chromatica.search(q), q), b.evaluate((q) => window.chromatica.search(q), q)]);
+    assert.deepEqual(ra.results.map((r) => [r.id, r.distance]), rb.results.map((r) => [r.id, r.distance]));
+    await a.locator('[data-testid=result]').first().waitFor();
+    assert.deepEqual(errors, []);
+  } finally { await a.close(); await b.close(); plain.stop(); isolated.stop(); }
 });

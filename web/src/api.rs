@@ -79,12 +79,20 @@ fn ready_promise() -> Option<(usize, js_sys::Promise)> {
 }
 
 /// Runs `f` once the index is loaded.
-fn after_ready(f: impl FnOnce(usize) -> Result<JsValue, JsValue> + 'static) -> js_sys::Promise {
+fn after_ready<F, Fut>(f: F) -> js_sys::Promise
+where
+    F: FnOnce(usize) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<JsValue, JsValue>> + 'static,
+{
     future_to_promise(async move {
         let (widget, ready) = ready_promise().ok_or_else(|| fail("Chromatica is not mounted"))?;
         JsFuture::from(ready).await?;
-        f(widget)
+        f(widget).await
     })
+}
+
+async fn run_search(widget: usize, request: engine::Request) -> Result<JsValue, JsValue> {
+    to_js(&engine::search(widget, request).await.map_err(fail)?)
 }
 
 pub fn install(widget: usize) {
@@ -103,7 +111,7 @@ pub fn install(widget: usize) {
     };
     set("ready", &ready);
     let search = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|q: JsValue| match parse_query(q) {
-        Ok((query, k)) => after_ready(move |w| to_js(&engine::search_colors(w, &query, k).map_err(fail)?)),
+        Ok((query, k)) => after_ready(move |w| run_search(w, engine::request_colors(&query, k))),
         Err(e) => js_sys::Promise::reject(&e),
     });
     set("search", &search.into_js_value());
@@ -113,12 +121,12 @@ pub fn install(widget: usize) {
             Err(e) => return js_sys::Promise::reject(&e),
         };
         match id.as_f64().filter(|i| i.fract() == 0.0 && *i >= 0.0 && *i <= u32::MAX as f64) {
-            Some(id) => after_ready(move |w| to_js(&engine::search_similar(w, id as u32, k).map_err(fail)?)),
+            Some(id) => after_ready(move |w| run_search(w, engine::Request::Similar { image: id as u32, k })),
             None => js_sys::Promise::reject(&fail("searchSimilar(id, k): id must be an image id")),
         }
     });
     set("searchSimilar", &similar.into_js_value());
-    let info = Closure::<dyn Fn() -> js_sys::Promise>::new(|| after_ready(|w| to_js(&engine::info(w))));
+    let info = Closure::<dyn Fn() -> js_sys::Promise>::new(|| after_ready(|w| async move { to_js(&engine::info(w)) }));
     set("info", &info.into_js_value());
     if let Some(window) = web_sys::window() {
         let _ = js_sys::Reflect::set(&window, &"chromatica".into(), &api);

@@ -71,6 +71,7 @@ pub fn App(options: Options) -> impl IntoView {
 
     // Run a search whenever the query changes (debounced so slider drags stay smooth).
     let pending = StoredValue::new_local(None::<TimeoutHandle>);
+    let latest = StoredValue::new(0u64);
     Effect::new(move |_| {
         let (rows_now, k_now, src, ready) = (rows.get(), k.get(), source.get(), loaded.get());
         if let Some(h) = pending.get_value() {
@@ -80,26 +81,38 @@ pub fn App(options: Options) -> impl IntoView {
             return;
         }
         let run = move || {
-            let result = match &src {
-                Source::Colors => state::query_of(&rows_now).map_err(|e| e.to_string()).and_then(|q| {
+            let request = match &src {
+                Source::Colors => state::query_of(&rows_now).map_err(|e| e.to_string()).map(|q| {
                     if url_state {
                         push_fragment(&UrlState { query: q.clone(), k: k_now }.to_fragment());
                     }
-                    engine::search_colors(widget, &q, k_now)
+                    engine::request_colors(&q, k_now)
                 }),
-                Source::Similar(id, _) => engine::search_similar(widget, *id, k_now),
-                Source::Image(_) => match image_histogram.get_value() {
-                    Some(h) => engine::search_histogram(widget, &h, k_now),
-                    None => Err("no image chosen".into()),
-                },
-            };
-            match result {
-                Ok(r) => {
-                    error.set(None);
-                    response.set(Some(r));
+                Source::Similar(id, _) => Ok(engine::Request::Similar { image: *id, k: k_now }),
+                Source::Image(_) => {
+                    image_histogram.get_value().map(|h| engine::request_histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
                 }
-                Err(e) => error.set(Some(e)),
-            }
+            };
+            let request = match request {
+                Ok(r) => r,
+                Err(e) => return error.set(Some(e)),
+            };
+            // Only the newest search may update the page (answers can arrive out of order).
+            let ticket = latest.get_value() + 1;
+            latest.set_value(ticket);
+            leptos::task::spawn_local(async move {
+                let result = engine::search(widget, request).await;
+                if latest.get_value() != ticket {
+                    return;
+                }
+                match result {
+                    Ok(r) => {
+                        error.set(None);
+                        response.set(Some(r));
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
         };
         let handle = set_timeout_with_handle(run, Duration::from_millis(120)).ok();
         pending.set_value(handle);
@@ -160,6 +173,17 @@ pub fn App(options: Options) -> impl IntoView {
         source.set(Source::Colors);
     };
     let similar = move |id: u32, path: String| source.set(Source::Similar(id, path));
+    // Reordering rows: drag a row onto another, or Alt+↑/↓ from the keyboard.
+    let dragged = RwSignal::new(None::<u32>);
+    let move_row = move |key: u32, to: usize| {
+        rows.update(|r| {
+            if let Some(from) = r.iter().position(|x| x.key == key) {
+                let row = r.remove(from);
+                r.insert(to.min(r.len()), row);
+            }
+        });
+        source.set(Source::Colors);
+    };
     // Replaces the whole query (presets, random palettes, pasted lists).
     let set_colors = move |colors: Vec<(String, f64)>| {
         let mut key = next_key.get_value();
@@ -232,7 +256,27 @@ pub fn App(options: Options) -> impl IntoView {
                             let pct = move || percentages.get().get(rows.get().iter().position(|r| r.key == key).unwrap_or(0)).copied().unwrap_or(0.0);
                             let index = move || rows.get().iter().position(|r| r.key == key).map(|i| i + 1).unwrap_or(0);
                             view! {
-                                <li class="row" data-testid="color-row">
+                                <li class="row" data-testid="color-row" draggable="true" class:drag-over=move || dragged.get().is_some_and(|d| d != key)
+                                    title="Drag to reorder (or Alt+↑/↓)"
+                                    on:dragstart=move |_| dragged.set(Some(key))
+                                    on:dragend=move |_| dragged.set(None)
+                                    on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
+                                    on:drop=move |ev: web_sys::DragEvent| {
+                                        ev.prevent_default();
+                                        if let Some(d) = dragged.get_untracked() {
+                                            if let Some(to) = rows.get_untracked().iter().position(|r| r.key == key) { move_row(d, to); }
+                                        }
+                                        dragged.set(None);
+                                    }
+                                    on:keydown=move |ev: web_sys::KeyboardEvent| {
+                                        if !ev.alt_key() { return; }
+                                        let Some(at) = rows.get_untracked().iter().position(|r| r.key == key) else { return };
+                                        match ev.key().as_str() {
+                                            "ArrowUp" if at > 0 => { ev.prevent_default(); move_row(key, at - 1); }
+                                            "ArrowDown" => { ev.prevent_default(); move_row(key, at + 1); }
+                                            _ => {}
+                                        }
+                                    }>
                                     <input type="color" data-testid="color-picker" prop:value=state::picker_value(&row.hex)
                                         aria-label=move || format!("Color {} picker", index())
                                         on:input=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim_start_matches('#').to_uppercase())); } />
@@ -297,7 +341,8 @@ pub fn App(options: Options) -> impl IntoView {
                             format!("query {:.1} ms · ANN {:.1} ms · rerank {:.1} ms · total {:.1} ms", m.query_time_ms, m.ann_time_ms, m.rerank_time_ms, m.total_time_ms)
                         }).unwrap_or_default()}</span>
                         <span data-testid="index-info" class="index-info">{move || info.get().map(|i| {
-                            format!("{} images · bundle {} · {} thread{}", i.images, human_bytes(i.bundle_bytes), i.threads, if i.threads == 1 { "" } else { "s" })
+                            format!("{} images · bundle {} · {} thread{} ({})", i.images, human_bytes(i.bundle_bytes), i.threads,
+                                if i.threads == 1 { "" } else { "s" }, if i.worker { "search worker" } else { "page thread" })
                         }).unwrap_or_default()}</span>
                     </div>
                     <crate::extras::Collage response=response base=base.clone() />

@@ -1,72 +1,121 @@
-//! The search engines of this page (one per mounted widget), the bundle loader, and timing.
+//! The search engine of each mounted widget, the bundle loader, and timing.
+//!
+//! Where the page may start a Web Worker (http(s), same origin), the engine lives in one
+//! (`worker.js` runs this same wasm) and searches never block the UI thread; from `file://` or a
+//! cross-origin embed it runs on the page's thread. Both run the same core code: same results.
 
 use chromatica_core::bundle;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, SearchParams, SearchResponse, DEFAULT_RERANK_K};
 use chromatica_core::Query;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use wasm_bindgen::{JsCast, JsValue};
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-thread_local! {
-    /// Engines by widget id (with their load time). wasm is single-threaded here, and Engine is not Send.
-    static ENGINES: RefCell<Vec<Option<(Engine, f64)>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Reserves an id for a widget whose engine will be loaded later.
-pub fn register() -> usize {
-    ENGINES.with(|e| {
-        let mut e = e.borrow_mut();
-        e.push(None);
-        e.len() - 1
-    })
-}
-
-/// `performance.now()` in ms.
-pub fn now() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
-}
-
-fn with_engine<T>(id: usize, f: impl FnOnce(&mut Engine) -> T) -> Result<T, String> {
-    ENGINES.with(|e| match e.borrow_mut().get_mut(id).and_then(Option::as_mut) {
-        Some((engine, _)) => Ok(f(engine)),
-        None => Err("the index is not loaded yet".to_string()),
-    })
-}
-
-fn params(k: usize) -> SearchParams {
-    SearchParams { k, rerank_k: DEFAULT_RERANK_K }
-}
-
-pub fn search_colors(id: usize, query: &Query, k: usize) -> Result<SearchResponse, String> {
-    with_engine(id, |e| e.search_colors(query, params(k), &now))
-}
-
-pub fn search_histogram(id: usize, h: &Histogram, k: usize) -> Result<SearchResponse, String> {
-    with_engine(id, |e| e.search_histogram(h, params(k), &now))
-}
-
-pub fn search_similar(id: usize, image: u32, k: usize) -> Result<SearchResponse, String> {
-    with_engine(id, |e| e.search_similar(image, params(k), &now))?.ok_or_else(|| format!("there is no image {image}"))
+/// A request to an engine, local or in the worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Colors { colors: Vec<String>, weights: Vec<f64>, k: usize },
+    Similar { image: u32, k: usize },
+    Histogram { bins: Vec<f64>, k: usize },
 }
 
 /// What the page shows about the index.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexInfo {
     pub images: usize,
     pub bundle_bytes: usize,
     pub threads: usize,
+    pub worker: bool,
     pub load_ms: f64,
 }
 
+enum Backend {
+    Loading,
+    Local(Box<Engine>, IndexInfo),
+    Worker(Rc<WorkerClient>, IndexInfo),
+}
+
+thread_local! {
+    /// Engines by widget id. Engine is not Send; wasm here is single-threaded.
+    static WIDGETS: RefCell<Vec<Backend>> = const { RefCell::new(Vec::new()) };
+    /// The engine of this wasm instance when it runs inside worker.js.
+    static WORKER_ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// Reserves an id for a widget whose engine will be loaded later.
+pub fn register() -> usize {
+    WIDGETS.with(|w| {
+        let mut w = w.borrow_mut();
+        w.push(Backend::Loading);
+        w.len() - 1
+    })
+}
+
+/// `performance.now()` in ms, on the page or in a worker.
+pub fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+fn run(engine: &mut Engine, request: &Request) -> Result<SearchResponse, String> {
+    let params = |k| SearchParams { k, rerank_k: DEFAULT_RERANK_K };
+    match request {
+        Request::Colors { colors, weights, k } => {
+            let q = Query::from_strings(colors, Some(weights)).map_err(|e| e.to_string())?;
+            Ok(engine.search_colors(&q, params(*k), &now))
+        }
+        Request::Similar { image, k } => {
+            engine.search_similar(*image, params(*k), &now).ok_or_else(|| format!("there is no image {image}"))
+        }
+        Request::Histogram { bins, k } => {
+            let mut h = Histogram::default();
+            bins.iter().enumerate().for_each(|(b, &m)| h.splat_bin(b, m.max(0.0)));
+            if !h.normalize() {
+                return Err("the example image has no usable pixels".into());
+            }
+            Ok(engine.search_histogram(&h, params(*k), &now))
+        }
+    }
+}
+
+pub fn request_colors(query: &Query, k: usize) -> Request {
+    Request::Colors { colors: query.hex_colors(), weights: query.weights().to_vec(), k }
+}
+
+pub fn request_histogram(h: &Histogram, k: usize) -> Request {
+    Request::Histogram { bins: h.as_slice().to_vec(), k }
+}
+
+/// Runs a search on widget `id`'s engine, wherever it lives.
+pub async fn search(id: usize, request: Request) -> Result<SearchResponse, String> {
+    let client = WIDGETS.with(|w| match w.borrow_mut().get_mut(id) {
+        Some(Backend::Local(engine, _)) => Err(Some(run(engine, &request))),
+        Some(Backend::Worker(client, _)) => Ok(client.clone()),
+        _ => Err(None),
+    });
+    match client {
+        Ok(client) => {
+            let reply = client.call(serde_wasm_bindgen::to_value(&WorkerMessage::Search(request)).map_err(|e| e.to_string())?).await?;
+            serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())
+        }
+        Err(Some(result)) => result,
+        Err(None) => Err("the index is not loaded yet".to_string()),
+    }
+}
+
 pub fn info(id: usize) -> Option<IndexInfo> {
-    ENGINES.with(|e| {
-        e.borrow().get(id).and_then(Option::as_ref).map(|(engine, load_ms)| IndexInfo {
-            images: engine.bundle().len(),
-            bundle_bytes: engine.bundle().byte_len,
-            threads: 1,
-            load_ms: *load_ms,
-        })
+    WIDGETS.with(|w| match w.borrow().get(id) {
+        Some(Backend::Local(_, i)) | Some(Backend::Worker(_, i)) => Some(i.clone()),
+        _ => None,
     })
 }
 
@@ -116,19 +165,152 @@ pub fn js_error(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// Loads and decodes the bundle for widget `id`; errors are readable sentences.
+fn info_of(engine: &Engine, worker: bool, load_ms: f64) -> IndexInfo {
+    IndexInfo { images: engine.bundle().len(), bundle_bytes: engine.bundle().byte_len, threads: 1, worker, load_ms }
+}
+
+/// Loads the bundle for widget `id` (into a worker when possible); errors are readable sentences.
 pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, String> {
     let start = now();
-    let bytes = match embedded_bundle() {
+    let embedded = embedded_bundle();
+    let from_file = embedded.is_some();
+    let bytes = match embedded {
         Some(b) => b,
         None => fetch_bundle(base, progress).await?,
     };
-    let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
-    let load_ms = now() - start;
-    ENGINES.with(|e| {
-        if let Some(slot) = e.borrow_mut().get_mut(id) {
-            *slot = Some((Engine::new(bundle), load_ms));
+    if !from_file {
+        if let Some(client) = WorkerClient::start(base) {
+            let client = Rc::new(client);
+            let array = js_sys::Uint8Array::from(bytes.as_slice());
+            let message = serde_wasm_bindgen::to_value(&WorkerMessage::Load).map_err(|e| e.to_string())?;
+            let _ = js_sys::Reflect::set(&message, &"bytes".into(), &array);
+            match client.call(message).await {
+                Ok(reply) => {
+                    let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())?;
+                    info.load_ms = now() - start;
+                    WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Worker(client, info.clone()));
+                    return Ok(info);
+                }
+                // The bundle itself is bad: say so (the local path would fail the same way).
+                Err(e) if e.starts_with("Could not load the index") => return Err(e),
+                Err(_) => {} // the worker could not start: fall back to this thread
+            }
         }
-    });
-    info(id).ok_or_else(|| "the index vanished".to_string())
+    }
+    let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
+    let engine = Engine::new(bundle);
+    let info = info_of(&engine, false, now() - start);
+    WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Box::new(engine), info.clone()));
+    Ok(info)
+}
+
+/// Messages to worker.js.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WorkerMessage {
+    /// The bundle bytes travel in a `bytes` field set beside this.
+    Load,
+    Search(Request),
+}
+
+type Pending = Rc<RefCell<HashMap<u32, (js_sys::Function, js_sys::Function)>>>;
+
+/// The page side of the worker: numbered requests, answered by promise.
+pub struct WorkerClient {
+    worker: web_sys::Worker,
+    pending: Pending,
+    next: std::cell::Cell<u32>,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+}
+
+impl WorkerClient {
+    /// `None` where workers are unavailable (file://, cross-origin embeds, old browsers).
+    fn start(base: &str) -> Option<Self> {
+        let window = web_sys::window()?;
+        if window.location().protocol().ok()? == "file:" {
+            return None;
+        }
+        let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
+        let pending: Pending = Rc::default();
+        let p = pending.clone();
+        let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let data = ev.data();
+            let id = js_sys::Reflect::get(&data, &"id".into()).ok().and_then(|v| v.as_f64()).unwrap_or(-1.0) as u32;
+            if let Some((resolve, reject)) = p.borrow_mut().remove(&id) {
+                match js_sys::Reflect::get(&data, &"error".into()).ok().and_then(|e| e.as_string()) {
+                    Some(message) => drop(reject.call1(&JsValue::NULL, &message.into())),
+                    None => drop(resolve.call1(&JsValue::NULL, &js_sys::Reflect::get(&data, &"ok".into()).unwrap_or(JsValue::NULL))),
+                }
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // A worker that fails to start rejects everything it was asked.
+        let p = pending.clone();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            for (_, (_, reject)) in p.borrow_mut().drain() {
+                let _ = reject.call1(&JsValue::NULL, &"the search worker failed".into());
+            }
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        Some(Self { worker, pending, next: Default::default(), _on_message: on_message })
+    }
+
+    async fn call(&self, message: JsValue) -> Result<JsValue, String> {
+        let id = self.next.get();
+        self.next.set(id.wrapping_add(1));
+        let _ = js_sys::Reflect::set(&message, &"id".into(), &id.into());
+        let pending = self.pending.clone();
+        let promise = js_sys::Promise::new(&mut |resolve, reject| {
+            pending.borrow_mut().insert(id, (resolve, reject));
+        });
+        self.worker.post_message(&message).map_err(|e| js_error(&e))?;
+        JsFuture::from(promise).await.map_err(|e| js_error(&e))
+    }
+}
+
+/// The worker side: worker.js hands every message here and posts back `{id, ok}` or `{id, error}`.
+#[wasm_bindgen]
+pub fn worker_handle(message: JsValue) -> JsValue {
+    let id = js_sys::Reflect::get(&message, &"id".into()).unwrap_or(JsValue::NULL);
+    let result: Result<JsValue, String> = (|| {
+        let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| e.to_string())?;
+        let to_js = |v: &dyn erased::Ser| v.to_js();
+        match kind {
+            WorkerMessage::Load => {
+                let start = now();
+                let bytes = js_sys::Reflect::get(&message, &"bytes".into()).map_err(|e| js_error(&e))?;
+                let bytes = js_sys::Uint8Array::new(&bytes).to_vec();
+                let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
+                let engine = Engine::new(bundle);
+                let info = info_of(&engine, true, now() - start);
+                WORKER_ENGINE.with(|e| *e.borrow_mut() = Some(engine));
+                to_js(&info)
+            }
+            WorkerMessage::Search(request) => WORKER_ENGINE.with(|e| match e.borrow_mut().as_mut() {
+                Some(engine) => to_js(&run(engine, &request)?),
+                None => Err("the index is not loaded yet".into()),
+            }),
+        }
+    })();
+    let reply = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&reply, &"id".into(), &id);
+    match result {
+        Ok(v) => drop(js_sys::Reflect::set(&reply, &"ok".into(), &v)),
+        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &e.into())),
+    }
+    reply.into()
+}
+
+/// JSON-compatible serialisation through a trait object (maps as plain objects, tuples as arrays).
+mod erased {
+    use wasm_bindgen::JsValue;
+    pub trait Ser {
+        fn to_js(&self) -> Result<JsValue, String>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_js(&self) -> Result<JsValue, String> {
+            self.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.to_string())
+        }
+    }
 }
