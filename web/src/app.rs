@@ -23,6 +23,9 @@ enum Source {
     Colors,
     Similar(u32, String),
     Image(String),
+    /// The URL names an invalid query: the message is shown instead of results until the user
+    /// edits the query or navigates to a valid one.
+    InvalidLink(String),
 }
 
 #[component]
@@ -40,9 +43,12 @@ pub fn App(options: Options) -> impl IntoView {
         r
     });
     let k = RwSignal::new(initial.k);
-    let source = RwSignal::new(Source::Colors);
+    let source = RwSignal::new(match if url_state { initial_error() } else { None } {
+        Some(message) => Source::InvalidLink(message),
+        None => Source::Colors,
+    });
     let response = RwSignal::new(None::<SearchResponse>);
-    let error = RwSignal::new(if url_state { initial_error() } else { None });
+    let error = RwSignal::new(None::<String>);
     let status = RwSignal::new("Loading index…".to_string());
     let info = RwSignal::new(None::<IndexInfo>);
     let loaded = RwSignal::new(false);
@@ -69,13 +75,24 @@ pub fn App(options: Options) -> impl IntoView {
         });
     }
 
-    // Run a search whenever the query changes (debounced so slider drags stay smooth).
+    // Run a search whenever the query changes (debounced so slider drags stay smooth). The URL
+    // follows after a longer pause, so dragging a slider adds one history entry, not fifty.
     let pending = StoredValue::new_local(None::<TimeoutHandle>);
+    let pending_url = StoredValue::new_local(None::<TimeoutHandle>);
     let latest = StoredValue::new(0u64);
     Effect::new(move |_| {
         let (rows_now, k_now, src, ready) = (rows.get(), k.get(), source.get(), loaded.get());
-        if let Some(h) = pending.get_value() {
-            h.clear();
+        for timer in [pending, pending_url] {
+            if let Some(h) = timer.get_value() {
+                h.clear();
+            }
+        }
+        if let Source::InvalidLink(message) = &src {
+            // Show why instead of (stale) results; drop answers still in flight.
+            latest.set_value(latest.get_value() + 1);
+            response.set(None);
+            error.set(Some(message.clone()));
+            return;
         }
         if !ready {
             return;
@@ -84,7 +101,9 @@ pub fn App(options: Options) -> impl IntoView {
             let request = match &src {
                 Source::Colors => state::query_of(&rows_now).map_err(|e| e.to_string()).map(|q| {
                     if url_state {
-                        push_fragment(&UrlState { query: q.clone(), k: k_now }.to_fragment());
+                        let fragment = UrlState { query: q.clone(), k: k_now }.to_fragment();
+                        let push = move || push_fragment(&fragment);
+                        pending_url.set_value(set_timeout_with_handle(push, Duration::from_millis(URL_DELAY_MS)).ok());
                     }
                     engine::request_colors(&q, k_now)
                 }),
@@ -92,14 +111,15 @@ pub fn App(options: Options) -> impl IntoView {
                 Source::Image(_) => {
                     image_histogram.get_value().map(|h| engine::request_histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
                 }
-            };
-            let request = match request {
-                Ok(r) => r,
-                Err(e) => return error.set(Some(e)),
+                Source::InvalidLink(_) => return,
             };
             // Only the newest search may update the page (answers can arrive out of order).
             let ticket = latest.get_value() + 1;
             latest.set_value(ticket);
+            let request = match request {
+                Ok(r) => r,
+                Err(e) => return error.set(Some(e)),
+            };
             leptos::task::spawn_local(async move {
                 let result = engine::search(widget, request).await;
                 if latest.get_value() != ticket {
@@ -133,7 +153,7 @@ pub fn App(options: Options) -> impl IntoView {
                         source.set(Source::Colors);
                     }
                 }
-                Err(e) if !fragment.is_empty() => error.set(Some(format!("The link's query is invalid: {e}"))),
+                Err(e) if !fragment.is_empty() => source.set(Source::InvalidLink(format!("The link's query is invalid: {e}"))),
                 Err(_) => {}
             }
         };
@@ -421,12 +441,23 @@ fn initial_error() -> Option<String> {
     state::parse_fragment(&f).err().map(|e| format!("The link's query is invalid: {e}"))
 }
 
+/// How long the query must stay unchanged before it becomes a history entry (ms).
+const URL_DELAY_MS: u64 = 400;
+
 /// Records the query in the URL as a new history entry (so Back returns to the previous query).
+/// A page opened without a query gets it in place, so Back leaves the site instead of landing
+/// on the same page without a fragment.
 fn push_fragment(fragment: &str) {
-    if current_fragment() == fragment {
+    let current = current_fragment();
+    if current == fragment {
         return;
     }
     if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{fragment}")));
+        let url = format!("#{fragment}");
+        let _ = if current.is_empty() {
+            history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url))
+        } else {
+            history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url))
+        };
     }
 }
