@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
-# Builds the browser app into target/web-dist/ (embedded into the chromatica CLI at compile time):
-# wasm32 release build -> wasm-bindgen (classic script, works from file://) -> wasm-opt -> + public/.
+# Builds the browser app into target/web-dist/, which the chromatica CLI embeds at compile time:
+# wasm32 release build -> wasm-bindgen (classic script, so it also works from file://) -> wasm-opt
+# -> + the static shell from public/. Needs what scripts/setup.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/common.sh  # say, die, PATH, wbg_lock_version
+
 out=target/web-dist
+tmp=$out.tmp
+wasm=target/wasm32-unknown-unknown/wasm-release/chromatica_web.wasm
+wasm_opt=tests/node_modules/.bin/wasm-opt  # npm's binaryen 132; Debian's v108 silently breaks this wasm
+
+want=$(wbg_lock_version)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+[ -n "$have" ] || die "wasm-bindgen not found: run 'bash scripts/setup.sh'"
+[ "$have" = "$want" ] || die "wasm-bindgen $have found but Cargo.lock pins $want: run 'bash scripts/setup.sh'"
+[ -x "$wasm_opt" ] || die "$wasm_opt not found: run 'bash scripts/setup.sh'"
+
+say "web: cargo build (wasm32, profile wasm-release)"
 cargo build -p chromatica-web --lib --target wasm32-unknown-unknown --profile wasm-release
-rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-wasm-bindgen --target no-modules --no-typescript --out-dir "$out.tmp" --out-name chromatica \
-  target/wasm32-unknown-unknown/wasm-release/chromatica_web.wasm
-# npm's binaryen (Debian's v108 silently breaks this wasm).
-tests/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  "$out.tmp/chromatica_bg.wasm" -o "$out.tmp/chromatica_bg.opt.wasm"
-mv "$out.tmp/chromatica_bg.opt.wasm" "$out.tmp/chromatica_bg.wasm"
-cp -r public/. "$out.tmp/"
-rm -rf "$out" && mv "$out.tmp" "$out"
+
+# Assemble in a scratch folder and swap it in at the end, so a failed build leaves the old app.
+trap 'rm -rf "$tmp"' EXIT
+rm -rf "$tmp" && mkdir -p "$tmp"
+say "web: wasm-bindgen $have"
+wasm-bindgen --target no-modules --no-typescript --out-dir "$tmp" --out-name chromatica "$wasm"
+
+# rustc 1.95's wasm32 output uses bulk memory, non-trapping float-to-int, sign extension, mutable
+# globals, reference types (wasm-bindgen's externref table) and multi-value blocks; binaryen fails
+# validation without the last two.
+say "web: wasm-opt -Oz"
+"$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$tmp/chromatica_bg.wasm" -o "$tmp/chromatica_bg.opt.wasm"
+mv "$tmp/chromatica_bg.opt.wasm" "$tmp/chromatica_bg.wasm"
+
+[ -d public ] || die "public/ (the static shell) is missing"
+cp -r public/. "$tmp/"
+rm -rf "$out" && mv "$tmp" "$out"
+
 raw=$(stat -c %s "$out/chromatica_bg.wasm")
 gz=$(gzip -9 -c "$out/chromatica_bg.wasm" | wc -c)
-echo "web app: $out (wasm $((raw / 1024)) KB, gzip $((gz / 1024)) KB)"
+before=$(stat -c %s "$wasm")
+echo "web app: $out  wasm $((raw / 1024)) KiB ($raw bytes; $((before / 1024)) KiB before wasm-bindgen/wasm-opt), gzip -9 $((gz / 1024)) KiB ($gz bytes)"

@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # Quick start 2: every test. Rust unit/property/fixture/integration tests, a short fuzz run of the
 # parsers, then the browser end-to-end tests in headless Chromium against a freshly built demo site.
+# Installs what it needs first (scripts/setup.sh). The last lines are node's test summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-start=$SECONDS
-stage() { printf '\n\033[1m== %s (%ss)\033[0m\n' "$*" "$((SECONDS - start))"; }
+. scripts/common.sh  # say, die, PATH, wbg_lock_version
+
+start=$SECONDS stage_start=$SECONDS stage_name=""
+stage() {
+  [ -n "$stage_name" ] && printf '   (%s: %ss)\n' "$stage_name" "$((SECONDS - stage_start))"
+  stage_name=$1 stage_start=$SECONDS
+  printf '\n\033[1m== [%ss] %s\033[0m\n' "$((SECONDS - start))" "$1"
+}
+trap 'rc=$?; [ $rc = 0 ] || printf "\n\033[1;31m== FAILED in stage \"%s\" (exit %s) after %ss\033[0m\n" "$stage_name" "$rc" "$((SECONDS - start))" >&2' EXIT
 
 stage "setup"
 bash scripts/setup.sh
-stage "build the web app"
+
+stage "build the web app (target/web-dist)"
 bash scripts/build-web.sh
+
 stage "Rust tests (core + CLI)"
-cargo test --release --workspace --exclude chromatica-web
+cargo test --release --workspace --exclude chromatica-web --all-features
+
 stage "fuzz the bundle decoder and the query parser (10 s per target)"
 bash scripts/fuzz.sh 10
-stage "build the e2e site"
+
+stage "build the CLI and the e2e site (target/e2e-site)"
 cargo build --release -p index-builder
 target/release/chromatica build demo-images --out target/e2e-site
+
 stage "browser tests (headless Chromium)"
+# Chromium's throwaway profiles and the tests' scratch files go here, not to a shared /tmp.
 export TMPDIR="$PWD/target/tmp"
 rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
-(cd tests && node --test --test-concurrency=1 e2e/)
-stage "all tests passed"
+cd tests
+node --test --test-concurrency=1 e2e/

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use tiny_http::{Header, Request, Response, Server};
 
 pub fn serve(site: &Path, port: u16) -> Result<()> {
@@ -17,19 +16,11 @@ pub fn serve(site: &Path, port: u16) -> Result<()> {
     let addr = server.server_addr().to_ip().context("no local address")?;
     println!("Serving {} at http://127.0.0.1:{}/", root.display(), addr.port());
     std::io::stdout().flush()?;
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (server, root) = (server.clone(), root.clone());
-            std::thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    respond(&root, request);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
+    // A thread per request: a client that is slow to read one response (a big wasm or bundle)
+    // must not hold up the others, as a fixed pool of handler threads did.
+    for request in server.incoming_requests() {
+        let root = root.clone();
+        std::thread::spawn(move || respond(&root, request));
     }
     Ok(())
 }

@@ -141,6 +141,9 @@ pub fn App(options: Options) -> impl IntoView {
     // Back/forward and edited URLs restore the query they name.
     if url_state {
         let apply = move || {
+            if let Some(h) = pending_url.get_value() {
+                h.clear();
+            }
             let fragment = current_fragment();
             match state::parse_fragment(&fragment) {
                 Ok(s) => {
@@ -271,36 +274,60 @@ pub fn App(options: Options) -> impl IntoView {
                 <section class="panel query" aria-label="Color query">
                     <h2>"Colors"</h2>
                     <ul class="rows">
-                        <For each=move || rows.get() key=|r| (r.key, r.hex.clone(), (r.weight * 100.0) as i64) children=move |row: ColorRow| {
+                        <For each=move || rows.get() key=|r| r.key children=move |row: ColorRow| {
                             let key = row.key;
-                            let pct = move || percentages.get().get(rows.get().iter().position(|r| r.key == key).unwrap_or(0)).copied().unwrap_or(0.0);
-                            let index = move || rows.get().iter().position(|r| r.key == key).map(|i| i + 1).unwrap_or(0);
+                            // Rows are keyed by identity only and their inputs follow the query reactively, so an
+                            // edit updates the existing elements in place: focus, an open color picker and a slider
+                            // drag all survive every change.
+                            let field = move |f: fn(&ColorRow) -> String| {
+                                Memo::new(move |_| rows.with(|r| r.iter().find(|x| x.key == key).map(f).unwrap_or_default()))
+                            };
+                            let hex = field(|r| r.hex.clone());
+                            let picker = field(|r| state::picker_value(&r.hex));
+                            let weight = field(|r| r.weight.to_string());
+                            let position = Memo::new(move |_| rows.with(|r| r.iter().position(|x| x.key == key)));
+                            let pct = move || position.get().and_then(|i| percentages.get().get(i).copied()).unwrap_or(0.0);
+                            let index = move || position.get().map(|i| i + 1).unwrap_or(0);
                             view! {
-                                <li class="row" data-testid="color-row" draggable="true" class:drag-over=move || dragged.get().is_some_and(|d| d != key)
-                                    title="Drag to reorder (or Alt+↑/↓)"
-                                    on:dragstart=move |_| dragged.set(Some(key))
-                                    on:dragend=move |_| dragged.set(None)
+                                <li class="row" data-testid="color-row" class:drag-over=move || dragged.get().is_some_and(|d| d != key)
                                     on:dragover=move |ev: web_sys::DragEvent| ev.prevent_default()
                                     on:drop=move |ev: web_sys::DragEvent| {
                                         ev.prevent_default();
-                                        if let Some(d) = dragged.get_untracked() {
-                                            if let Some(to) = rows.get_untracked().iter().position(|r| r.key == key) { move_row(d, to); }
-                                        }
+                                        if let (Some(d), Some(to)) = (dragged.get_untracked(), position.get_untracked()) { move_row(d, to); }
                                         dragged.set(None);
                                     }
                                     on:keydown=move |ev: web_sys::KeyboardEvent| {
                                         if !ev.alt_key() { return; }
-                                        let Some(at) = rows.get_untracked().iter().position(|r| r.key == key) else { return };
-                                        match ev.key().as_str() {
-                                            "ArrowUp" if at > 0 => { ev.prevent_default(); move_row(key, at - 1); }
-                                            "ArrowDown" => { ev.prevent_default(); move_row(key, at + 1); }
-                                            _ => {}
-                                        }
+                                        let Some(at) = position.get_untracked() else { return };
+                                        let to = match ev.key().as_str() {
+                                            "ArrowUp" if at > 0 => at - 1,
+                                            "ArrowDown" => at + 1,
+                                            _ => return,
+                                        };
+                                        ev.prevent_default();
+                                        let focused = ev.target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(t).ok());
+                                        move_row(key, to);
+                                        // Moving the row's element blurs the control in it; hand the focus back.
+                                        if let Some(el) = focused { request_animation_frame(move || { let _ = el.focus(); }); }
                                     }>
-                                    <input type="color" data-testid="color-picker" prop:value=state::picker_value(&row.hex)
+                                    <span class="grip" data-testid="drag-handle" draggable="true" aria-hidden="true" title="Drag to reorder (or Alt+↑/↓)"
+                                        on:dragstart=move |ev: web_sys::DragEvent| {
+                                            if let Some(dt) = ev.data_transfer() {
+                                                let _ = dt.set_data("text/plain", &hex.get_untracked());
+                                                dt.set_effect_allowed("move");
+                                                // Show the whole row under the pointer, not just the handle.
+                                                let li = ev.target().and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+                                                    .and_then(|e| e.closest("li").ok().flatten());
+                                                if let Some(li) = li { dt.set_drag_image(&li, 8, 17); }
+                                            }
+                                            dragged.set(Some(key));
+                                        }
+                                        on:dragend=move |_| dragged.set(None)></span>
+                                    <input type="color" data-testid="color-picker" prop:value=move || picker.get()
                                         aria-label=move || format!("Color {} picker", index())
                                         on:input=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim_start_matches('#').to_uppercase())); } />
-                                    <input type="text" class="hex" data-testid="hex" prop:value=row.hex.clone() maxlength="7" spellcheck="false"
+                                    <input type="text" class="hex" data-testid="hex" prop:value=move || hex.get() maxlength="7" spellcheck="false"
+                                        autocomplete="off" aria-keyshortcuts="Alt+ArrowUp Alt+ArrowDown"
                                         title="Hex color; paste a list like “#E4572E, #F3A712 …” to set all colors"
                                         on:paste=move |ev: web_sys::ClipboardEvent| {
                                             let text = ev.clipboard_data().and_then(|d| d.get_data("text").ok()).unwrap_or_default();
@@ -312,10 +339,19 @@ pub fn App(options: Options) -> impl IntoView {
                                             }
                                         }
                                         aria-label=move || format!("Color {} hex code", index())
+                                        // A complete color searches as soon as it is typed; anything else waits for Enter or
+                                        // leaving the field, so half-typed codes do not flash errors.
+                                        on:input=move |ev| {
+                                            let v = event_target_value(&ev).trim().to_string();
+                                            if v.trim_start_matches('#').len() == 6 && chromatica_core::color::parse_hex(&v).is_some() {
+                                                set_row(key, Box::new(move |r| r.hex = v.clone()));
+                                            }
+                                        }
                                         on:change=move |ev| { let v = event_target_value(&ev); set_row(key, Box::new(move |r| r.hex = v.trim().to_string())); } />
-                                    <input type="range" class="weight" data-testid="weight" min="1" max="100" step="1" prop:value=row.weight.to_string()
+                                    <input type="range" class="weight" data-testid="weight" min="1" max="100" step="1" prop:value=move || weight.get()
                                         aria-label=move || format!("Color {} weight", index())
-                                        on:change=move |ev| { let v: f64 = event_target_value(&ev).parse().unwrap_or(1.0); set_row(key, Box::new(move |r| r.weight = v)); } />
+                                        aria-valuetext=move || format!("{:.0}% of the query", pct())
+                                        on:input=move |ev| { let v: f64 = event_target_value(&ev).parse().unwrap_or(1.0); set_row(key, Box::new(move |r| r.weight = v)); } />
                                     <output class="pct" data-testid="weight-pct">{move || format!("{:.0}%", pct())}</output>
                                     <button class="icon remove" data-testid="remove-color" title="Remove color"
                                         aria-label=move || format!("Remove color {}", index())
@@ -342,7 +378,15 @@ pub fn App(options: Options) -> impl IntoView {
                                 {*name}
                             </button>
                         }).collect_view()}
-                        <button class="chip" data-testid="random" on:click=random_palette title="A random palette">"🎲 Random"</button>
+                        <button class="chip" data-testid="random" on:click=random_palette title="A random palette">
+                            <svg class="die" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+                                <rect x="1.5" y="1.5" width="13" height="13" rx="3.5" fill="none" stroke="currentColor" stroke-width="1.5"></rect>
+                                <circle cx="5.3" cy="5.3" r="1.3" fill="currentColor"></circle>
+                                <circle cx="8" cy="8" r="1.3" fill="currentColor"></circle>
+                                <circle cx="10.7" cy="10.7" r="1.3" fill="currentColor"></circle>
+                            </svg>
+                            "Random"
+                        </button>
                     </div>
                     <canvas class="viz" node_ref=viz_ref width="720" height="260" data-testid="query-viz" aria-label="Query visualisation: weighted color bar and palette wheel" role="img"></canvas>
                     <crate::extras::ImagePicker on_image=on_image />
@@ -355,6 +399,7 @@ pub fn App(options: Options) -> impl IntoView {
                             Source::Colors => String::new(),
                             Source::Similar(_, p) => format!("More like “{p}”"),
                             Source::Image(n) => format!("Colors of “{n}”"),
+                            Source::InvalidLink(_) => String::new(),
                         }}</span>
                         <span data-testid="timings" class="timings">{move || response.get().map(|r| {
                             let m = r.metadata;
@@ -369,6 +414,9 @@ pub fn App(options: Options) -> impl IntoView {
                     <ol class="grid" data-testid="results">
                         <Show when=move || response.get().is_some_and(|r| r.results.is_empty())>
                             <li class="empty">"No images match."</li>
+                        </Show>
+                        <Show when=move || response.get().is_none() && error.get().is_some()>
+                            <li class="empty">"No results for this query — fix the colors, or pick a preset."</li>
                         </Show>
                         <For each=move || response.get().map(|r| r.results).unwrap_or_default() key=|r| (r.id, r.rank, (r.distance * 1e6) as i64) children=move |item| {
                             let (id, path) = (item.id, item.path.clone());

@@ -33,6 +33,8 @@ pub struct IndexInfo {
     pub threads: usize,
     pub worker: bool,
     pub load_ms: f64,
+    /// Linear memory of the wasm instance holding the index (bounded: the bundle, decoded once).
+    pub memory_bytes: f64,
 }
 
 enum Backend {
@@ -166,7 +168,9 @@ pub fn js_error(e: &JsValue) -> String {
 }
 
 fn info_of(engine: &Engine, worker: bool, load_ms: f64) -> IndexInfo {
-    IndexInfo { images: engine.bundle().len(), bundle_bytes: engine.bundle().byte_len, threads: 1, worker, load_ms }
+    let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
+    let memory_bytes = memory.unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
+    IndexInfo { images: engine.bundle().len(), bundle_bytes: engine.bundle().byte_len, threads: 1, worker, load_ms, memory_bytes }
 }
 
 /// Loads the bundle for widget `id` (into a worker when possible); errors are readable sentences.

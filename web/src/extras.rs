@@ -2,45 +2,15 @@
 
 use crate::viz;
 use chromatica_core::collage::{fit_contain, layout, MAX_GRID, MIN_GRID};
-use chromatica_core::histogram::{image_histogram, Histogram};
-use chromatica_core::resize::RgbaImage;
+use chromatica_core::decode::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
+use chromatica_core::histogram::Histogram;
 use chromatica_core::search::SearchResponse;
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-/// Largest example image accepted (bytes and pixels), so a huge file cannot exhaust the tab.
+/// Largest example file accepted (bytes).
 const MAX_FILE_BYTES: f64 = 40.0 * 1024.0 * 1024.0;
-const MAX_PIXELS: u64 = 50_000_000;
-
-const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
-
-/// Decodes an image file with the builder's decoders (JPEG, PNG, GIF in wasm) and histograms it
-/// the builder's way. `Ok(None)`: a format the wasm does not carry (WebP, BMP, AVIF…), for the
-/// browser to decode.
-pub fn histogram_of_file(bytes: &[u8]) -> Result<Option<Histogram>, String> {
-    let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
-    if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Gif) {
-        return Ok(None);
-    }
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(512 << 20);
-    reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(|e| format!("cannot read the image: {e}"))?;
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
-    }
-    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
-    let (w, h) = img.dimensions();
-    histogram_of_pixels(w, h, img.into_raw()).map(Some)
-}
-
-fn histogram_of_pixels(w: u32, h: u32, rgba: Vec<u8>) -> Result<Histogram, String> {
-    let rgba = RgbaImage::new(w, h, rgba).map_err(|e| e.to_string())?;
-    image_histogram(&rgba).map(|(hist, _)| hist).map_err(|e| format!("cannot use this image: {e}"))
-}
 
 /// The browser's decoders for the other formats; the pixels still go through the same histogram.
 async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
@@ -50,9 +20,7 @@ async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
         .map_err(|_| NOT_AN_IMAGE)?
         .unchecked_into();
     let (w, h) = (bitmap.width(), bitmap.height());
-    if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
-    }
+    check_size(w, h)?;
     let document = window.document().ok_or("no document")?;
     let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").map_err(|e| crate::engine::js_error(&e))?.unchecked_into();
     canvas.set_width(w);
@@ -82,7 +50,7 @@ pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> imp
                     return;
                 }
             };
-            let result = match histogram_of_file(&bytes) {
+            let result = match histogram_of_encoded(&bytes) {
                 Ok(Some(h)) => Ok(h),
                 Ok(None) => browser_decode(&file).await,
                 Err(e) => Err(e),
@@ -194,15 +162,38 @@ pub fn Collage(response: RwSignal<Option<SearchResponse>>, base: String) -> impl
     let message = RwSignal::new(None::<String>);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let base = StoredValue::new(base);
+    // Each draw renders off-screen and is copied in only if no newer draw started meanwhile, so a
+    // grid change during a draw never mixes two collages or reports a stale status.
+    let generation = StoredValue::new(0u64);
     let draw = move || {
         let (Some(r), Some(canvas)) = (response.get_untracked(), canvas_ref.get_untracked()) else { return };
         let g = grid.get_untracked();
         let mut r = r;
         r.results.truncate((g * g) as usize);
+        let ticket = generation.get_value() + 1;
+        generation.set_value(ticket);
         message.set(Some("Drawing…".into()));
         leptos::task::spawn_local(async move {
-            match draw_collage(&canvas, &r, &base.get_value(), g).await {
-                Ok(()) => message.set(None),
+            let Some(scratch) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.create_element("canvas").ok())
+                .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+            else {
+                return message.set(Some("Collage failed: no canvas".into()));
+            };
+            let result = draw_collage(&scratch, &r, &base.get_value(), g).await;
+            if generation.get_value() != ticket {
+                return;
+            }
+            match result {
+                Ok(()) => {
+                    canvas.set_width(scratch.width());
+                    canvas.set_height(scratch.height());
+                    if let Some(ctx) = viz::context(&canvas) {
+                        let _ = ctx.draw_image_with_html_canvas_element(&scratch, 0.0, 0.0);
+                    }
+                    message.set(None);
+                }
                 Err(e) => message.set(Some(format!("Collage failed: {e}"))),
             }
         });

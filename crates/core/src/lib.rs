@@ -7,6 +7,8 @@ pub mod ann;
 pub mod bundle;
 pub mod collage;
 pub mod color;
+#[cfg(feature = "decode")]
+pub mod decode;
 pub mod emd;
 pub mod histogram;
 pub mod query;

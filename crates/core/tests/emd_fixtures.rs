@@ -26,12 +26,12 @@ fn sinkhorn_within_1e_4_and_exact_emd_within_1e_6_of_pot() {
         let got = sinkhorn.distance(a.view(), b.view());
         iterations.push(sinkhorn.last_iterations);
         let rel = (got - expected).abs() / expected.abs().max(1e-12);
-        if !(rel <= worst_rel.0) {
+        if rel.is_nan() || rel > worst_rel.0 {
             worst_rel = (rel, line_no + 1);
         }
         let emd = exact_emd(a.view(), b.view());
         let abs = (emd - case["emd"].as_f64().unwrap()).abs();
-        if !(abs <= worst_abs.0) {
+        if abs.is_nan() || abs > worst_abs.0 {
             worst_abs = (abs, line_no + 1);
         }
         assert!(emd <= got + 1e-9, "line {}: exact {emd} > sinkhorn {got}", line_no + 1);
@@ -76,19 +76,25 @@ fn random_histogram(state: &mut u64, n: usize) -> SparseHistogram {
 }
 
 /// Not a benchmark (see `benches/core.rs`), just numbers for a report: run with `--release --nocapture`.
+/// No assertions on time. Skipped in debug builds, where the numbers mean nothing.
 #[test]
+#[cfg_attr(debug_assertions, ignore)]
 fn timing_report() {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let (q, h) = (random_histogram(&mut state, 40), random_histogram(&mut state, 150));
     let mut sinkhorn = Sinkhorn::new();
-    let reps = 200;
-    let start = std::time::Instant::now();
-    let mut sum = 0.0;
-    for _ in 0..reps {
-        sum += sinkhorn.distance(q.view(), h.view());
+    // The fastest of several batches, to see through other load on the machine.
+    let (batches, reps) = (20, 20);
+    let mut best = std::time::Duration::MAX;
+    let mut value = 0.0;
+    for _ in 0..batches {
+        let start = std::time::Instant::now();
+        for _ in 0..reps {
+            value = sinkhorn.distance(std::hint::black_box(q.view()), std::hint::black_box(h.view()));
+        }
+        best = best.min(start.elapsed() / reps);
     }
-    let per_call = start.elapsed() / reps;
-    println!("Sinkhorn 40x150: {per_call:?} per call, {} iterations (value {})", sinkhorn.last_iterations, sum / reps as f64);
+    println!("Sinkhorn 40x150: {best:?} per call (best of {batches} batches), {} iterations (value {value})", sinkhorn.last_iterations);
 
     for size in [100, 300] {
         let (x, y) = (random_histogram(&mut state, size), random_histogram(&mut state, size));
@@ -134,17 +140,4 @@ proptest! {
         prop_assert!(s == f64::INFINITY || (s.is_finite() && s >= 0.0));
         prop_assert!(e == f64::INFINITY || (e.is_finite() && e >= 0.0));
     }
-}
-
-#[test]
-fn tmp_dump_bits() {
-    let mut state = 12345u64;
-    let mut out = String::new();
-    let mut s = Sinkhorn::new();
-    for k in 0..400 {
-        let (x, y) = (random_histogram(&mut state, 1 + k % 37), random_histogram(&mut state, 1 + (k * 7) % 211));
-        let d = s.distance(x.view(), y.view());
-        out += &format!("{:016x} {}\n", d.to_bits(), s.last_iterations);
-    }
-    std::fs::write(std::env::var("BITS_OUT").unwrap(), out).unwrap();
 }

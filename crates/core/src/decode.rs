@@ -1,0 +1,79 @@
+//! Query by example image: encoded bytes -> the builder's histogram, with bounded resources.
+//! (Bytes in, histogram out: still no IO. Behind the `decode` feature; the CLI decodes with its
+//! own DCT-scaling JPEG path.)
+
+use crate::histogram::{image_histogram, Histogram};
+use crate::resize::RgbaImage;
+
+/// Largest example image accepted, so a hostile file cannot exhaust memory.
+pub const MAX_PIXELS: u64 = 50_000_000;
+const MAX_ALLOC: u64 = 512 << 20;
+pub const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
+
+/// Decodes JPEG, PNG or GIF (first frame) bytes and histograms them the builder's way.
+/// `Ok(None)`: another format, for the caller to decode (the browser's decoders, in the app).
+pub fn histogram_of_encoded(bytes: &[u8]) -> Result<Option<Histogram>, String> {
+    let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
+    if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png | image::ImageFormat::Gif) {
+        return Ok(None);
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(|e| format!("cannot read the image: {e}"))?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    check_size(w, h)?;
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
+    let (w, h) = img.dimensions();
+    histogram_of_pixels(w, h, img.into_raw()).map(Some)
+}
+
+pub fn check_size(w: u32, h: u32) -> Result<(), String> {
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
+    }
+    Ok(())
+}
+
+/// RGBA pixels (from any decoder) -> the histogram.
+pub fn histogram_of_pixels(w: u32, h: u32, rgba: Vec<u8>) -> Result<Histogram, String> {
+    let rgba = RgbaImage::new(w, h, rgba).map_err(|e| e.to_string())?;
+    image_histogram(&rgba).map(|(hist, _)| hist).map_err(|e| format!("cannot use this image: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let img = image::RgbImage::from_pixel(w, h, image::Rgb(rgb));
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+        out
+    }
+
+    #[test]
+    fn decodes_png_like_the_builder() {
+        let h = histogram_of_encoded(&png(300, 20, [255, 0, 0])).unwrap().unwrap();
+        let q = crate::Query::parse("FF0000", None).unwrap().histogram();
+        let worst = h.as_slice().iter().zip(q.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-9, "{worst}");
+    }
+
+    #[test]
+    fn other_formats_bad_bytes_and_bombs() {
+        assert_eq!(histogram_of_encoded(b"hello"), Ok(None));
+        assert_eq!(histogram_of_encoded(b"RIFF\0\0\0\0WEBPVP8 "), Ok(None));
+        let good = png(10, 10, [1, 2, 3]);
+        assert!(histogram_of_encoded(&good[..good.len() / 2]).is_err());
+        // A PNG header declaring 100000 x 100000 pixels.
+        let mut bomb = good.clone();
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32fast::hash(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = histogram_of_encoded(&bomb).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
+}
