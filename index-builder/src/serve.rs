@@ -3,51 +3,70 @@
 
 use anyhow::{Context, Result};
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use tiny_http::{Header, Request, Response, Server};
+use std::time::Duration;
+
+/// Headers on every response: cross-origin isolation (what wasm threads need), and no sniffing.
+const HEADERS: &str = "Cross-Origin-Opener-Policy: same-origin\r\n\
+Cross-Origin-Embedder-Policy: require-corp\r\n\
+Cross-Origin-Resource-Policy: same-origin\r\n\
+X-Content-Type-Options: nosniff\r\n\
+Cache-Control: no-cache\r\n\
+Connection: close\r\n";
 
 pub fn serve(site: &Path, port: u16) -> Result<()> {
     let root = fs::canonicalize(site).with_context(|| format!("cannot open {}", site.display()))?;
     if !root.join("index.html").is_file() {
         anyhow::bail!("{} has no index.html; is it a site built by `chromatica build`?", site.display());
     }
-    let server = Server::http(("127.0.0.1", port)).map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
-    let addr = server.server_addr().to_ip().context("no local address")?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("cannot listen on port {port}"))?;
+    let addr = listener.local_addr()?;
     println!("Serving {} at http://127.0.0.1:{}/", root.display(), addr.port());
     std::io::stdout().flush()?;
-    // A thread per request: a client that is slow to read one response (a big wasm or bundle)
-    // must not hold up the others, as a fixed pool of handler threads did.
-    for request in server.incoming_requests() {
+    // One short-lived thread per connection, one request per connection (`Connection: close`):
+    // no keep-alive bookkeeping, and a slow client never holds up another.
+    for stream in listener.incoming().flatten() {
         let root = root.clone();
-        std::thread::spawn(move || respond(&root, request));
+        std::thread::spawn(move || {
+            let _ = handle(&root, stream);
+        });
     }
     Ok(())
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
-}
-
-fn respond(root: &Path, request: Request) {
-    let response = match resolve(root, request.url()) {
-        Some(path) => match fs::read(&path) {
-            Ok(body) => Response::from_data(body).with_header(header("Content-Type", mime(&path))),
-            Err(_) => not_found(),
+fn handle(root: &Path, mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // Skip the rest of the head (bounded, so a client cannot feed us forever).
+    let mut head_bytes = request_line.len();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line)?;
+        head_bytes += n;
+        if n == 0 || line == "\r\n" || line == "\n" || head_bytes > 64 * 1024 {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let (status, content_type, body) = match (method, resolve(root, target)) {
+        ("GET" | "HEAD", Some(path)) => match fs::read(&path) {
+            Ok(body) => ("200 OK", mime(&path), body),
+            Err(_) => ("404 Not Found", "text/plain; charset=utf-8", b"not found".to_vec()),
         },
-        None => not_found(),
+        ("GET" | "HEAD", None) => ("404 Not Found", "text/plain; charset=utf-8", b"not found".to_vec()),
+        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", b"method not allowed".to_vec()),
     };
-    let response = response
-        .with_header(header("Cross-Origin-Opener-Policy", "same-origin"))
-        .with_header(header("Cross-Origin-Embedder-Policy", "require-corp"))
-        .with_header(header("Cross-Origin-Resource-Policy", "same-origin"))
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-        .with_header(header("Cache-Control", "no-cache"));
-    let _ = request.respond(response);
-}
-
-fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_string("not found").with_status_code(404).with_header(header("Content-Type", "text/plain; charset=utf-8"))
+    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{HEADERS}\r\n", body.len());
+    stream.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        stream.write_all(&body)?;
+    }
+    stream.flush()
 }
 
 /// Maps a URL path to a file inside `root`, or `None` (no `..`, no escaping via symlinks).
