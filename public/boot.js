@@ -27,6 +27,10 @@
     for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
   }
+  function compile(url) {
+    var slow = function () { return fetch(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
+    return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(url)).catch(slow) : slow();
+  }
   if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
   if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
   var start = location.protocol === 'file:'
@@ -34,6 +38,10 @@
         script('thumbs.js').catch(function () {});
         return wasm_bindgen({ module_or_path: bytes(window.CHROMATICA_WASM_BASE64) });
       })
-    : wasm_bindgen({ module_or_path: 'chromatica_bg.wasm' });
+    : compile('chromatica_bg.wasm').then(function (module) {
+        // Kept for the search worker, which then instantiates it without downloading or compiling again.
+        window.__chromaticaModule = module;
+        return wasm_bindgen({ module_or_path: module });
+      });
   start.catch(function (e) { fatal(e && e.message ? e.message : String(e)); });
 })();

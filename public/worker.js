@@ -1,8 +1,14 @@
 /* Chromatica's search worker: the same wasm as the page, holding the index and answering
    searches so the page's thread never blocks on them. */
 importScripts('chromatica.js');
-var ready = wasm_bindgen({ module_or_path: 'chromatica_bg.wasm' });
+var ready = null;
 onmessage = function (event) {
+  // The page sends its compiled module first when it has one; otherwise load the wasm here.
+  if (event.data && event.data.kind === 'init') {
+    ready = wasm_bindgen({ module_or_path: event.data.module });
+    return;
+  }
+  if (!ready) ready = wasm_bindgen({ module_or_path: 'chromatica_bg.wasm' });
   ready.then(function () {
     postMessage(wasm_bindgen.worker_handle(event.data));
   }, function (e) {

@@ -16,9 +16,25 @@ have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 [ -n "$have" ] || die "wasm-bindgen not found: run 'bash scripts/setup.sh'"
 [ "$have" = "$want" ] || die "wasm-bindgen $have found but Cargo.lock pins $want: run 'bash scripts/setup.sh'"
 [ -x "$wasm_opt" ] || die "$wasm_opt not found: run 'bash scripts/setup.sh'"
+[ -d public ] || die "public/ (the static shell) is missing"
+sizes() {
+  local raw gz
+  raw=$(stat -c %s "$out/chromatica_bg.wasm")
+  gz=$(gzip -9 -c "$out/chromatica_bg.wasm" | wc -c)
+  echo "web app: $out$1  wasm $((raw / 1024)) KiB ($raw bytes), gzip -9 $((gz / 1024)) KiB ($gz bytes)"
+}
 
 say "web: cargo build (wasm32, profile wasm-release)"
 cargo build -p chromatica-web --lib --target wasm32-unknown-unknown --profile wasm-release
+
+# Up to date (same wasm, same wasm-bindgen, same public/ and same script)? Then keep the folder
+# untouched: replacing it makes cargo rebuild the CLI that embeds it.
+stamp=$out.stamp
+fingerprint=$( { echo "wasm-bindgen $have"; sha256sum "$wasm" scripts/build-web.sh; find public -type f -print0 | sort -z | xargs -0 -r sha256sum; } )
+if [ -f "$out/chromatica_bg.wasm" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+  sizes " (up to date)"
+  exit 0
+fi
 
 # Assemble in a scratch folder and swap it in at the end, so a failed build leaves the old app.
 trap 'rm -rf "$tmp"' EXIT
@@ -35,11 +51,8 @@ say "web: wasm-opt -Oz"
   "$tmp/chromatica_bg.wasm" -o "$tmp/chromatica_bg.opt.wasm"
 mv "$tmp/chromatica_bg.opt.wasm" "$tmp/chromatica_bg.wasm"
 
-[ -d public ] || die "public/ (the static shell) is missing"
 cp -r public/. "$tmp/"
-rm -rf "$out" && mv "$tmp" "$out"
+rm -rf "$out" "$stamp" && mv "$tmp" "$out"
+printf '%s\n' "$fingerprint" > "$stamp"
 
-raw=$(stat -c %s "$out/chromatica_bg.wasm")
-gz=$(gzip -9 -c "$out/chromatica_bg.wasm" | wc -c)
-before=$(stat -c %s "$wasm")
-echo "web app: $out  wasm $((raw / 1024)) KiB ($raw bytes; $((before / 1024)) KiB before wasm-bindgen/wasm-opt), gzip -9 $((gz / 1024)) KiB ($gz bytes)"
+sizes ""

@@ -235,6 +235,15 @@ impl WorkerClient {
             return None;
         }
         let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
+        // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not fetch and
+        // compile it again.
+        let module = js_sys::Reflect::get(&window, &"__chromaticaModule".into()).ok();
+        if let Some(module) = module.filter(|m| m.is_instance_of::<js_sys::WebAssembly::Module>()) {
+            let init = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&init, &"kind".into(), &"init".into());
+            let _ = js_sys::Reflect::set(&init, &"module".into(), &module);
+            let _ = worker.post_message(&init);
+        }
         let pending: Pending = Rc::default();
         let p = pending.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
