@@ -109,7 +109,6 @@ pub struct Bundle {
     hist_bins: Vec<u16>,
     hist_mass: Vec<f64>,
     palettes: Vec<[PaletteEntry; PALETTE_SIZE]>,
-    centroids: Vec<[f64; 3]>,
     pub ann: AnnIndex,
     pub byte_len: usize,
 }
@@ -324,15 +323,7 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
     let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
     let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
     let ann = AnnIndex::decode(section(Kind::AnnGraph)?, ids, n, ef)?;
-    let centroids = hist_offsets
-        .windows(2)
-        .map(|w| {
-            let (start, end) = (w[0] as usize, w[1] as usize);
-            crate::histogram::SparseView { bins: &hist_bins[start..end], mass: &hist_mass[start..end] }.centroid()
-        })
-        .collect();
     Ok(Bundle {
-        centroids,
         params: meta.params,
         images: meta.images,
         hist_offsets,
@@ -372,11 +363,6 @@ impl Bundle {
         let start = *self.hist_offsets.get(id)? as usize;
         let end = *self.hist_offsets.get(id + 1)? as usize;
         Some(crate::histogram::SparseView { bins: &self.hist_bins[start..end], mass: &self.hist_mass[start..end] })
-    }
-
-    /// Mass-weighted mean Lab color of image `id` (see `SparseView::centroid`).
-    pub fn centroid(&self, id: usize) -> Option<[f64; 3]> {
-        self.centroids.get(id).copied()
     }
 
     pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {

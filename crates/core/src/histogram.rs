@@ -171,25 +171,6 @@ impl SparseHistogram {
     }
 }
 
-impl SparseView<'_> {
-    /// Mass-weighted mean Lab color. With the Euclidean ground cost, the distance between two
-    /// centroids is a lower bound of the EMD between the histograms (Jensen).
-    pub fn centroid(&self) -> [f64; 3] {
-        let mut sum = [0.0f64; 3];
-        let mut total = 0.0;
-        for (&bin, &m) in self.bins.iter().zip(self.mass) {
-            if (bin as usize) < BINS && m > 0.0 {
-                let c = bin_center(bin as usize);
-                for k in 0..3 {
-                    sum[k] += m * c[k];
-                }
-                total += m;
-            }
-        }
-        if total > 0.0 { [sum[0] / total, sum[1] / total, sum[2] / total] } else { [f64::NAN; 3] }
-    }
-}
-
 /// A borrowed sparse histogram: `bins[i]` (< BINS) holds `mass[i]`.
 #[derive(Clone, Copy, Debug)]
 pub struct SparseView<'a> {
