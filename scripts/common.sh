@@ -11,3 +11,6 @@ wbg_lock_version() {
     $1 == "name" { name = $3 }
     $1 == "version" && name == "\"wasm-bindgen\"" { gsub(/"/, "", $3); print $3; exit }' Cargo.lock
 }
+# The pinned nightly: only for the threaded search worker (wasm atomics need -Z build-std) and
+# cargo-fuzz. Everything else builds on stable.
+NIGHTLY=nightly-2026-05-20

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 10; a long run: `bash scripts/fuzz.sh 3600`).
-# Needs the pinned nightly and cargo-fuzz, which this installs when missing.
+# Needs the pinned nightly (scripts/setup.sh) and cargo-fuzz, which this installs when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/common.sh  # NIGHTLY
 seconds=${1:-10}
-nightly=nightly
+nightly=$NIGHTLY
 rustup toolchain list | grep -q "^$nightly" || rustup toolchain install "$nightly" --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in $(cargo +"$nightly" fuzz list); do

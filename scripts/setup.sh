@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Chromatica needs, once; fast (about a second) when everything
-# is present. Debian/Ubuntu, as root or with sudo: rustup's wasm32 target, the wasm-bindgen CLI at
-# the version Cargo.lock pins, Debian's Chromium, and the npm packages of tests/ (playwright-core,
-# and binaryen for wasm-opt).
+# is present. Debian/Ubuntu, as root or with sudo: rustup's wasm32 target, a pinned nightly (for
+# the threaded worker and fuzzing), the wasm-bindgen CLI at the version Cargo.lock pins, Debian's
+# Chromium, and the npm packages of tests/ (playwright-core, and binaryen for wasm-opt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,13 @@ command -v rustup >/dev/null || die "rustup not found: the wasm32 target is adde
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the Rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown || die "'rustup target add wasm32-unknown-unknown' failed"
+fi
+
+# --- the pinned nightly, with the std sources and wasm32 std (the threaded worker rebuilds std) --
+if ! rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+  say "installing Rust $NIGHTLY (rust-src, wasm32): for the threaded search worker and the fuzzer"
+  rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown ||
+    die "'rustup toolchain install $NIGHTLY' failed"
 fi
 
 # --- wasm-bindgen CLI, exactly the version of the wasm-bindgen crate in Cargo.lock --------------

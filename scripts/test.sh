@@ -21,7 +21,8 @@ stage "build the web app (target/web-dist)"
 bash scripts/build-web.sh
 
 stage "Rust tests (core + CLI)"
-cargo test --release --workspace --exclude chromatica-web --all-features
+# The two wasm-only crates are exercised by the browser tests.
+cargo test --release --workspace --exclude chromatica-web --exclude chromatica-worker --all-features
 
 stage "fuzz the bundle decoder and the query parser (10 s per target)"
 bash scripts/fuzz.sh 10

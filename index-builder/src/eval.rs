@@ -38,7 +38,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
-pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize) -> Result<()> {
+pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize, threads: usize) -> Result<()> {
     let ks: Vec<usize> = rerank_ks.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().context("bad --rerank-k")?;
     let max_k = ks.iter().copied().max().unwrap_or(200);
     let mut engine = Engine::new(bundle::decode_with_search_width(bytes, Some(max_k))?);
@@ -47,12 +47,19 @@ pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize) -> Result<()> 
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
     let exhaustive_ms = t.elapsed().as_secs_f64() * 1000.0 / qs.len().max(1) as f64;
     println!("{} images, {} queries, recall@{k} against exhaustive Sinkhorn ({exhaustive_ms:.1} ms/query)", engine.bundle().len(), qs.len());
+    println!("two-stage searches timed on {threads} thread(s)");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    pool.install(|| measure(&mut engine, &qs, &truth, &ks, k));
+    Ok(())
+}
+
+fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], k: usize) {
     println!("{:>9} {:>14} {:>14} {:>10} {:>10} {:>9} {:>7}", "rerank_k", "recall colors", "recall similar", "p50 ms", "p95 ms", "reranked", "iters");
-    for &rk in &ks {
+    for &rk in ks {
         let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
         let mut times = Vec::new();
         let (mut reranked, mut iterations) = (0usize, 0usize);
-        for ((kind, q), truth) in qs.iter().zip(&truth) {
+        for ((kind, q), truth) in qs.iter().zip(truth) {
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
             let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
@@ -74,5 +81,4 @@ pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize) -> Result<()> 
             iterations as f64 / reranked.max(1) as f64
         );
     }
-    Ok(())
 }

@@ -90,6 +90,9 @@ enum Command {
         rerank_k: String,
         #[arg(short, default_value_t = 10)]
         k: usize,
+        /// Threads for the timed two-stage searches (the exhaustive ground truth uses every core).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Make a large synthetic collection from a built site (random mixtures of its histograms,
     /// its thumbnails), for scale benchmarks.
@@ -173,7 +176,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { site, port } => serve::serve(&site, port),
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, k } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k),
+        Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k, threads),
         Command::Info { site, json } => {
             let bytes = read_bundle_bytes(&site)?;
             let b = bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;

@@ -48,7 +48,7 @@ impl Manifest {
             bundle_bytes,
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            files: vec![BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT, MANIFEST_FILE, "index.html", "thumbs/", "originals/"],
+            files: vec![BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT, MANIFEST_FILE, "index.html", "thumbs/", "originals/", "threads/"],
             images: images
                 .iter()
                 .map(|m| ManifestImage {
@@ -73,7 +73,11 @@ pub fn write_app(dir: &Path) -> Result<()> {
         bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
     }
     for (name, bytes) in APP_FILES {
-        fs::write(dir.join(name), bytes)?;
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        fs::write(path, bytes)?;
         if *name == WASM_FILE {
             fs::write(dir.join(WASM_SCRIPT), js_base64_script("CHROMATICA_WASM", bytes))?;
         }

@@ -1,11 +1,16 @@
 // Browser benchmark: cold load to first results and search latency through window.chromatica,
-// in headless Chromium. Usage: node bench/browser-bench.mjs <site-dir> [queries]
-import { launchBrowser, startServer } from '../e2e/lib.mjs';
+// in headless Chromium. Usage: node bench/browser-bench.mjs <site-dir> [queries] [threads|single]
+// `threads` (default): `chromatica serve` (cross-origin isolated: the multi-threaded worker);
+// `single`: a plain static server (the single-threaded worker).
+import { launchBrowser, startServer, startPlainServer } from '../e2e/lib.mjs';
 
-const [site, count = '200'] = process.argv.slice(2);
-if (!site) { console.error('usage: node bench/browser-bench.mjs <site-dir> [queries]'); process.exit(2); }
+const [site, count = '200', mode = 'threads'] = process.argv.slice(2);
+if (!site || !['threads', 'single'].includes(mode)) {
+  console.error('usage: node bench/browser-bench.mjs <site-dir> [queries] [threads|single]');
+  process.exit(2);
+}
 const n = Number(count);
-const server = await startServer(site);
+const server = await (mode === 'threads' ? startServer(site) : startPlainServer(site));
 const browser = await launchBrowser();
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.round((s.length - 1) * p)]; };
 try {

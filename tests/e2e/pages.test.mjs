@@ -84,20 +84,65 @@ test('offline: the site opened from file:// searches like over HTTP and download
   await page.close();
 });
 
-test('a plain static host (no cross-origin isolation headers) works the same', async () => {
+// Queries covering the rerank paths: colors at several k, an example-image-like histogram
+// ("more like this"), and k large enough that pruning barely applies.
+const PARITY_QUERIES = [
+  ['search', { colors: ['44AF69', 'F0E0D0'], weights: [2, 1], k: 15 }],
+  ['search', { colors: ['FF0000'], k: 1 }],
+  ['search', { colors: ['203040', 'E0C080', '808080'], weights: [1, 1, 3], k: 100 }],
+  ['searchSimilar', 7, 20],
+  ['searchSimilar', 120, 50],
+];
+const rankings = (page) => page.evaluate(async (qs) => {
+  const out = [];
+  for (const [fn, ...args] of qs) out.push((await window.chromatica[fn](...args)).results.map((r) => [r.id, r.distance]));
+  return out;
+}, PARITY_QUERIES);
+
+test('threads: under chromatica serve the page searches on wasm threads; a plain host falls back to one; same results', async () => {
   const plain = await startPlainServer(siteDir());
   const isolated = await startServer(siteDir());
   const a = await browser.newPage();
   const b = await browser.newPage();
   try {
-    const errors = await openApp(a, plain.url);
-    await openApp(b, isolated.url);
+    const errorsPlain = await openApp(a, plain.url);
+    const errorsIsolated = await openApp(b, isolated.url);
     assert.equal(await a.evaluate(() => window.crossOriginIsolated), false);
     assert.equal(await b.evaluate(() => window.crossOriginIsolated), true);
-    const q = { colors: ['44AF69', 'F0E0D0'], weights: [2, 1], k: 15 };
-    const [ra, rb] = await Promise.all([a.evaluate((q) => window.chromatica.search(q), q), b.evaluate((q) => window.chromatica.search(q), q)]);
-    assert.deepEqual(ra.results.map((r) => [r.id, r.distance]), rb.results.map((r) => [r.id, r.distance]));
+    const single = await a.evaluate(() => window.chromatica.info());
+    const threaded = await b.evaluate(() => window.chromatica.info());
+    const cores = await b.evaluate(() => navigator.hardwareConcurrency);
+    assert.deepEqual([single.worker, single.threads], [true, 1]);
+    assert.deepEqual([threaded.worker, threaded.threads], [true, Math.min(cores, 8)]);
+    assert.ok(cores < 2 || threaded.threads > 1, `only ${threaded.threads} thread on ${cores} cores`);
+    // The page says which mode it runs in.
     await a.locator('[data-testid=result]').first().waitFor();
-    assert.deepEqual(errors, []);
+    await b.locator('[data-testid=result]').first().waitFor();
+    assert.match(await a.getByTestId('index-info').textContent(), /· 1 thread \(search worker\)$/);
+    assert.match(await b.getByTestId('index-info').textContent(), new RegExp(`· ${threaded.threads} threads? \\(search worker(, wasm threads)?\\)$`));
+    const [ra, rb] = await Promise.all([rankings(a), rankings(b)]);
+    assert.ok(ra.every((r) => r.length > 0));
+    assert.deepEqual(rb, ra);
+    assert.deepEqual(errorsPlain, []);
+    assert.deepEqual(errorsIsolated, []);
   } finally { await a.close(); await b.close(); plain.stop(); isolated.stop(); }
+});
+
+test('threads: if the threaded worker cannot start, the isolated page falls back to one thread', async () => {
+  const copy = join(work, 'no-threads-site');
+  cpSync(siteDir(), copy, { recursive: true });
+  rmSync(join(copy, 'threads'), { recursive: true });
+  const server = await startServer(copy);
+  const page = await browser.newPage();
+  const warnings = [];
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+  try {
+    await openApp(page, server.url);
+    assert.equal(await page.evaluate(() => window.crossOriginIsolated), true);
+    const info = await page.evaluate(() => window.chromatica.info());
+    assert.deepEqual([info.worker, info.threads], [true, 1]);
+    const r = await page.evaluate(() => window.chromatica.search({ colors: ['44AF69'], k: 5 }));
+    assert.equal(r.results.length, 5);
+    assert.ok(warnings.some((w) => /multi-threaded search worker failed/.test(w)), warnings.join(' | '));
+  } finally { await page.close(); server.stop(); }
 });

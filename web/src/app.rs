@@ -406,8 +406,13 @@ pub fn App(options: Options) -> impl IntoView {
                             format!("query {:.1} ms · ANN {:.1} ms · rerank {:.1} ms · total {:.1} ms", m.query_time_ms, m.ann_time_ms, m.rerank_time_ms, m.total_time_ms)
                         }).unwrap_or_default()}</span>
                         <span data-testid="index-info" class="index-info">{move || info.get().map(|i| {
-                            format!("{} images · bundle {} · {} thread{} ({})", i.images, human_bytes(i.bundle_bytes), i.threads,
-                                if i.threads == 1 { "" } else { "s" }, if i.worker { "search worker" } else { "page thread" })
+                            let mode = match (i.worker, i.threads > 1) {
+                                (true, true) => "search worker, wasm threads",
+                                (true, false) => "search worker",
+                                (false, _) => "page thread",
+                            };
+                            format!("{} images · bundle {} · {} thread{} ({mode})", i.images, human_bytes(i.bundle_bytes), i.threads,
+                                if i.threads == 1 { "" } else { "s" })
                         }).unwrap_or_default()}</span>
                     </div>
                     <crate::extras::Collage response=response base=base.clone() />

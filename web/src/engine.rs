@@ -1,41 +1,22 @@
 //! The search engine of each mounted widget, the bundle loader, and timing.
 //!
-//! Where the page may start a Web Worker (http(s), same origin), the engine lives in one
-//! (`worker.js` runs this same wasm) and searches never block the UI thread; from `file://` or a
-//! cross-origin embed it runs on the page's thread. Both run the same core code: same results.
+//! Where the page may start a Web Worker (http(s), same origin), the engine lives in one and
+//! searches never block the UI thread: `worker-threads.js` (the threaded build of
+//! `chromatica-worker`, a rayon pool over shared memory) where the page is cross-origin isolated,
+//! else `worker.js` (this same wasm, one thread). From `file://` or a cross-origin embed it runs on
+//! the page's thread. All run the same core code: same results.
 
-use chromatica_core::bundle;
+pub use chromatica_worker::{js_error, now, IndexInfo, Request};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, SearchParams, SearchResponse, DEFAULT_RERANK_K};
+use chromatica_core::search::{Engine, SearchResponse};
 use chromatica_core::Query;
-use serde::{Deserialize, Serialize};
+use chromatica_worker::{load_engine, WorkerMessage, LOAD_ERROR};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-/// A request to an engine, local or in the worker.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
-    Colors { colors: Vec<String>, weights: Vec<f64>, k: usize },
-    Similar { image: u32, k: usize },
-    Histogram { bins: Vec<f64>, k: usize },
-}
-
-/// What the page shows about the index.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IndexInfo {
-    pub images: usize,
-    pub bundle_bytes: usize,
-    pub threads: usize,
-    pub worker: bool,
-    pub load_ms: f64,
-    /// Linear memory of the wasm instance holding the index (bounded: the bundle, decoded once).
-    pub memory_bytes: f64,
-}
 
 enum Backend {
     Loading,
@@ -44,10 +25,8 @@ enum Backend {
 }
 
 thread_local! {
-    /// Engines by widget id. Engine is not Send; wasm here is single-threaded.
+    /// Engines by widget id. Engine is not Send; the page's wasm is single-threaded.
     static WIDGETS: RefCell<Vec<Backend>> = const { RefCell::new(Vec::new()) };
-    /// The engine of this wasm instance when it runs inside worker.js.
-    static WORKER_ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
 }
 
 /// Reserves an id for a widget whose engine will be loaded later.
@@ -59,48 +38,18 @@ pub fn register() -> usize {
     })
 }
 
-/// `performance.now()` in ms, on the page or in a worker.
-pub fn now() -> f64 {
-    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
-}
-
-fn run(engine: &mut Engine, request: &Request) -> Result<SearchResponse, String> {
-    let params = |k| SearchParams { k, rerank_k: DEFAULT_RERANK_K };
-    match request {
-        Request::Colors { colors, weights, k } => {
-            let q = Query::from_strings(colors, Some(weights)).map_err(|e| e.to_string())?;
-            Ok(engine.search_colors(&q, params(*k), &now))
-        }
-        Request::Similar { image, k } => {
-            engine.search_similar(*image, params(*k), &now).ok_or_else(|| format!("there is no image {image}"))
-        }
-        Request::Histogram { bins, k } => {
-            let mut h = Histogram::default();
-            bins.iter().enumerate().for_each(|(b, &m)| h.splat_bin(b, m.max(0.0)));
-            if !h.normalize() {
-                return Err("the example image has no usable pixels".into());
-            }
-            Ok(engine.search_histogram(&h, params(*k), &now))
-        }
-    }
-}
-
 pub fn request_colors(query: &Query, k: usize) -> Request {
-    Request::Colors { colors: query.hex_colors(), weights: query.weights().to_vec(), k }
+    Request::colors(query, k)
 }
 
 pub fn request_histogram(h: &Histogram, k: usize) -> Request {
-    Request::Histogram { bins: h.as_slice().to_vec(), k }
+    Request::histogram(h, k)
 }
 
 /// Runs a search on widget `id`'s engine, wherever it lives.
 pub async fn search(id: usize, request: Request) -> Result<SearchResponse, String> {
     let client = WIDGETS.with(|w| match w.borrow_mut().get_mut(id) {
-        Some(Backend::Local(engine, _)) => Err(Some(run(engine, &request))),
+        Some(Backend::Local(engine, _)) => Err(Some(chromatica_worker::run(engine, &request))),
         Some(Backend::Worker(client, _)) => Ok(client.clone()),
         _ => Err(None),
     });
@@ -163,87 +112,114 @@ async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<Vec<u8>, Str
     Ok(bytes)
 }
 
-pub fn js_error(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
-}
-
-fn info_of(engine: &Engine, worker: bool, load_ms: f64) -> IndexInfo {
-    let memory = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
-    let memory_bytes = memory.unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64;
-    IndexInfo { images: engine.bundle().len(), bundle_bytes: engine.bundle().byte_len, threads: 1, worker, load_ms, memory_bytes }
+/// Whether the page may share memory with workers (COOP/COEP), which wasm threads need.
+fn cross_origin_isolated() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 /// Loads the bundle for widget `id` (into a worker when possible); errors are readable sentences.
+///
+/// Engines are tried in order: the threaded worker where the page is cross-origin isolated, the
+/// single-threaded worker over http(s), then this thread. A worker that fails to start is
+/// dropped for the next; a bad bundle is reported at once (every engine would refuse it).
 pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, String> {
     let start = now();
     let embedded = embedded_bundle();
-    let from_file = embedded.is_some();
+    let kinds: &[WorkerKind] = match () {
+        _ if embedded.is_some() => &[],
+        _ if cross_origin_isolated() => &[WorkerKind::Threaded, WorkerKind::Single],
+        _ => &[WorkerKind::Single],
+    };
+    // The first worker starts now, so its wasm compiles (and its thread pool starts) during the download.
+    let mut first = kinds.first().and_then(|&kind| WorkerClient::start(base, kind));
     let bytes = match embedded {
         Some(b) => b,
         None => fetch_bundle(base, progress).await?,
     };
-    if !from_file {
-        if let Some(client) = WorkerClient::start(base) {
-            let client = Rc::new(client);
-            let array = js_sys::Uint8Array::from(bytes.as_slice());
-            let message = serde_wasm_bindgen::to_value(&WorkerMessage::Load).map_err(|e| e.to_string())?;
-            let _ = js_sys::Reflect::set(&message, &"bytes".into(), &array);
-            match client.call(message).await {
-                Ok(reply) => {
-                    let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())?;
-                    info.load_ms = now() - start;
-                    WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Worker(client, info.clone()));
-                    return Ok(info);
-                }
-                // The bundle itself is bad: say so (the local path would fail the same way).
-                Err(e) if e.starts_with("Could not load the index") => return Err(e),
-                Err(_) => {} // the worker could not start: fall back to this thread
+    for (i, &kind) in kinds.iter().enumerate() {
+        let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };
+        let Some(client) = client else { continue };
+        let message = serde_wasm_bindgen::to_value(&WorkerMessage::Load).map_err(|e| e.to_string())?;
+        let _ = js_sys::Reflect::set(&message, &"bytes".into(), &js_sys::Uint8Array::from(bytes.as_slice()));
+        match client.call(message).await {
+            Ok(reply) => {
+                let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())?;
+                info.load_ms = now() - start;
+                WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Worker(Rc::new(client), info.clone()));
+                return Ok(info);
+            }
+            Err(e) if e.starts_with(LOAD_ERROR) => return Err(e),
+            Err(e) => {
+                web_sys::console::warn_1(&format!("Chromatica: the {} search worker failed ({e}); trying the next engine", kind.name()).into());
+                client.worker.terminate();
             }
         }
     }
-    let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
-    let engine = Engine::new(bundle);
-    let info = info_of(&engine, false, now() - start);
+    let engine = load_engine(&bytes)?;
+    let info = IndexInfo::of(&engine, false, now() - start);
     WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Box::new(engine), info.clone()));
     Ok(info)
 }
 
-/// Messages to worker.js.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum WorkerMessage {
-    /// The bundle bytes travel in a `bytes` field set beside this.
-    Load,
-    Search(Request),
+/// The script hosting a worker engine.
+#[derive(Clone, Copy)]
+enum WorkerKind {
+    /// `worker-threads.js`: a module worker running the threads build (shared memory and a rayon
+    /// pool). Only where the page is cross-origin isolated.
+    Threaded,
+    /// `worker.js`: the page's own wasm module, one thread.
+    Single,
+}
+
+impl WorkerKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Threaded => "multi-threaded",
+            Self::Single => "single-threaded",
+        }
+    }
 }
 
 type Pending = Rc<RefCell<HashMap<u32, (js_sys::Function, js_sys::Function)>>>;
 
-/// The page side of the worker: numbered requests, answered by promise.
+/// The page side of a worker: numbered requests, answered by promise.
 pub struct WorkerClient {
     worker: web_sys::Worker,
     pending: Pending,
+    /// Set when the worker failed (its script did not load or threw): later calls fail at once.
+    failed: Rc<RefCell<Option<String>>>,
     next: std::cell::Cell<u32>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
 }
 
 impl WorkerClient {
     /// `None` where workers are unavailable (file://, cross-origin embeds, old browsers).
-    fn start(base: &str) -> Option<Self> {
+    fn start(base: &str, kind: WorkerKind) -> Option<Self> {
         let window = web_sys::window()?;
         if window.location().protocol().ok()? == "file:" {
             return None;
         }
-        let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
-        // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not fetch and
-        // compile it again.
-        let module = js_sys::Reflect::get(&window, &"__chromaticaModule".into()).ok();
-        if let Some(module) = module.filter(|m| m.is_instance_of::<js_sys::WebAssembly::Module>()) {
-            let init = js_sys::Object::new();
-            let _ = js_sys::Reflect::set(&init, &"kind".into(), &"init".into());
-            let _ = js_sys::Reflect::set(&init, &"module".into(), &module);
-            let _ = worker.post_message(&init);
-        }
+        let worker = match kind {
+            WorkerKind::Threaded => {
+                let options = web_sys::WorkerOptions::new();
+                options.set_type(web_sys::WorkerType::Module);
+                web_sys::Worker::new_with_options(&format!("{base}worker-threads.js"), &options).ok()?
+            }
+            WorkerKind::Single => {
+                let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
+                // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not
+                // fetch and compile it again.
+                let module = js_sys::Reflect::get(&window, &"__chromaticaModule".into()).ok();
+                if let Some(module) = module.filter(|m| m.is_instance_of::<js_sys::WebAssembly::Module>()) {
+                    let init = js_sys::Object::new();
+                    let _ = js_sys::Reflect::set(&init, &"kind".into(), &"init".into());
+                    let _ = js_sys::Reflect::set(&init, &"module".into(), &module);
+                    let _ = worker.post_message(&init);
+                }
+                worker
+            }
+        };
         let pending: Pending = Rc::default();
         let p = pending.clone();
         let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
@@ -257,19 +233,26 @@ impl WorkerClient {
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // A worker that fails to start rejects everything it was asked.
-        let p = pending.clone();
-        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        // A worker that fails rejects what it was asked and everything asked later.
+        let failed: Rc<RefCell<Option<String>>> = Rc::default();
+        let (p, f) = (pending.clone(), failed.clone());
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+            // An ErrorEvent when the script threw; a plain Event when it could not be loaded.
+            let message = js_sys::Reflect::get(&ev, &"message".into()).ok().and_then(|m| m.as_string());
+            let reason = message.filter(|m| !m.is_empty()).unwrap_or_else(|| "its script did not start".into());
             for (_, (_, reject)) in p.borrow_mut().drain() {
-                let _ = reject.call1(&JsValue::NULL, &"the search worker failed".into());
+                let _ = reject.call1(&JsValue::NULL, &reason.clone().into());
             }
+            *f.borrow_mut() = Some(reason);
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        on_error.forget();
-        Some(Self { worker, pending, next: Default::default(), _on_message: on_message })
+        Some(Self { worker, pending, failed, next: Default::default(), _on_message: on_message, _on_error: on_error })
     }
 
     async fn call(&self, message: JsValue) -> Result<JsValue, String> {
+        if let Some(reason) = self.failed.borrow().clone() {
+            return Err(reason);
+        }
         let id = self.next.get();
         self.next.set(id.wrapping_add(1));
         let _ = js_sys::Reflect::set(&message, &"id".into(), &id.into());
@@ -279,51 +262,5 @@ impl WorkerClient {
         });
         self.worker.post_message(&message).map_err(|e| js_error(&e))?;
         JsFuture::from(promise).await.map_err(|e| js_error(&e))
-    }
-}
-
-/// The worker side: worker.js hands every message here and posts back `{id, ok}` or `{id, error}`.
-#[wasm_bindgen]
-pub fn worker_handle(message: JsValue) -> JsValue {
-    let id = js_sys::Reflect::get(&message, &"id".into()).unwrap_or(JsValue::NULL);
-    let result: Result<JsValue, String> = (|| {
-        let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| e.to_string())?;
-        let to_js = |v: &dyn erased::Ser| v.to_js();
-        match kind {
-            WorkerMessage::Load => {
-                let start = now();
-                let bytes = js_sys::Reflect::get(&message, &"bytes".into()).map_err(|e| js_error(&e))?;
-                let bytes = js_sys::Uint8Array::new(&bytes).to_vec();
-                let bundle = bundle::decode(&bytes).map_err(|e| format!("Could not load the index: {e}"))?;
-                let engine = Engine::new(bundle);
-                let info = info_of(&engine, true, now() - start);
-                WORKER_ENGINE.with(|e| *e.borrow_mut() = Some(engine));
-                to_js(&info)
-            }
-            WorkerMessage::Search(request) => WORKER_ENGINE.with(|e| match e.borrow_mut().as_mut() {
-                Some(engine) => to_js(&run(engine, &request)?),
-                None => Err("the index is not loaded yet".into()),
-            }),
-        }
-    })();
-    let reply = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&reply, &"id".into(), &id);
-    match result {
-        Ok(v) => drop(js_sys::Reflect::set(&reply, &"ok".into(), &v)),
-        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &e.into())),
-    }
-    reply.into()
-}
-
-/// JSON-compatible serialisation through a trait object (maps as plain objects, tuples as arrays).
-mod erased {
-    use wasm_bindgen::JsValue;
-    pub trait Ser {
-        fn to_js(&self) -> Result<JsValue, String>;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_js(&self) -> Result<JsValue, String> {
-            self.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.to_string())
-        }
     }
 }

@@ -279,9 +279,8 @@ pub fn dominant_colors(h: &Histogram, max: usize) -> Vec<(Rgb, f64)> {
         let Some((i, j, _)) = closest else { break };
         let (si, sj) = (shares[i], shares[j]);
         if si + sj > 0.0 {
-            for k in 0..3 {
-                centers[i][k] = (centers[i][k] * si + centers[j][k] * sj) / (si + sj);
-            }
+            let (ci, cj) = (centers[i], centers[j]);
+            centers[i] = std::array::from_fn(|k| (ci[k] * si + cj[k] * sj) / (si + sj));
         }
         shares[i] = si + sj;
         centers.remove(j);

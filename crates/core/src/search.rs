@@ -6,14 +6,43 @@ use crate::ann::AnnVector;
 use crate::bundle::Bundle;
 use crate::color::to_hex;
 use crate::emd::{lower_bound, Marginals, Sinkhorn};
+use crate::histogram::SparseView;
 use crate::histogram::{dominant_colors, Histogram, SparseHistogram};
 use crate::query::{Query, MAX_K};
+#[cfg(feature = "parallel")]
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 pub const DEFAULT_RERANK_K: usize = 200;
 /// Sinkhorn stops within a marginal tolerance, so its value may undercut the exact lower bound
 /// by a hair: keep visiting candidates until the bound clears the k-th distance by this much (ΔE).
 const BOUND_SLACK: f64 = 0.05;
+
+/// With several rayon threads, the rerank evaluates this many candidates per thread at a time:
+/// fewer rounds of waking the pool, at the cost of a few Sinkhorns the pruning would have skipped.
+const CANDIDATES_PER_THREAD: usize = 4;
+
+thread_local! {
+    /// Sinkhorn scratch buffers, one set per thread (the rerank may run on a rayon pool).
+    static SINKHORN: RefCell<Sinkhorn> = RefCell::new(Sinkhorn::new());
+}
+
+/// Threads the rerank may use: the current rayon pool's (feature `parallel`), else 1.
+pub fn threads() -> usize {
+    #[cfg(feature = "parallel")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "parallel"))]
+    1
+}
+
+/// Sinkhorn distance and its iteration count, on this thread's scratch buffers.
+fn sinkhorn(q: SparseView<'_>, h: SparseView<'_>) -> (f64, usize) {
+    SINKHORN.with(|s| {
+        let mut s = s.borrow_mut();
+        (s.distance(q, h), s.last_iterations)
+    })
+}
 
 /// Milliseconds from some fixed origin (`Instant` natively, `performance.now()` in the browser).
 pub type Clock<'a> = &'a dyn Fn() -> f64;
@@ -77,11 +106,11 @@ pub struct Hit {
     pub distance: f64,
 }
 
-/// A loaded bundle plus the scratch space searches reuse.
+/// A loaded bundle plus the scratch space searches reuse. With feature `parallel` the rerank runs
+/// on the current rayon pool; the ranking is the same on any number of threads.
 pub struct Engine {
     bundle: Bundle,
     ann_search: instant_distance::Search,
-    sinkhorn: Sinkhorn,
     /// Sinkhorn evaluations and their total iterations in the last search (for reports).
     pub last_reranked: usize,
     pub last_iterations: usize,
@@ -89,7 +118,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(bundle: Bundle) -> Self {
-        Self { bundle, ann_search: Default::default(), sinkhorn: Sinkhorn::new(), last_reranked: 0, last_iterations: 0 }
+        Self { bundle, ann_search: Default::default(), last_reranked: 0, last_iterations: 0 }
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -111,38 +140,68 @@ impl Engine {
     /// Sinkhorn over `candidates`, visited in order of a lower bound of the EMD
     /// (`emd::lower_bound`): once the bound passes the k-th best distance found, no remaining
     /// candidate can enter the top k, so the rest are skipped. Same result as reranking all.
+    ///
+    /// On several threads the candidates are evaluated in batches, in parallel, and the batch's
+    /// distances are then consumed in the same order and with the same stopping rule as one
+    /// thread would: hits, order and counts are identical; only distances computed past the
+    /// stopping point are wasted.
     fn rerank(&mut self, q: &SparseHistogram, candidates: &[u32], k: usize) -> Vec<Hit> {
-        let qm = Marginals::of(q.view());
-        let mut order: Vec<(f64, u32)> = candidates
-            .iter()
-            .filter_map(|&id| Some((lower_bound(&qm, &Marginals::of(self.bundle.histogram(id as usize)?)), id)))
-            .collect();
-        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
         self.last_reranked = 0;
         self.last_iterations = 0;
-        for (bound, id) in order {
-            if best.len() == k && bound > best[k - 1].distance + BOUND_SLACK {
-                break;
-            }
-            let Some(h) = self.bundle.histogram(id as usize) else { continue };
-            let hit = Hit { id, distance: self.sinkhorn.distance(q.view(), h) };
-            self.last_reranked += 1;
-            self.last_iterations += self.sinkhorn.last_iterations;
-            let at = best.partition_point(|b| (b.distance, b.id) < (hit.distance, hit.id));
-            if at < k {
-                best.insert(at, hit);
-                best.truncate(k);
+        if k == 0 {
+            return Vec::new();
+        }
+        let qm = Marginals::of(q.view());
+        let mut order: Vec<(f64, u32, SparseView<'_>)> = candidates
+            .iter()
+            .filter_map(|&id| {
+                let h = self.bundle.histogram(id as usize)?;
+                Some((lower_bound(&qm, &Marginals::of(h)), id, h))
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let threads = threads();
+        let evaluate = |&(_, _, h): &(f64, u32, SparseView<'_>)| sinkhorn(q.view(), h);
+        let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
+        let mut next = 0;
+        'batches: while next < order.len() {
+            // Until k hits are held nothing can be pruned, so that many are always needed.
+            let wanted = if best.len() < k { k - best.len() } else { threads * CANDIDATES_PER_THREAD };
+            let batch = &order[next..(next + wanted.max(1)).min(order.len())];
+            next += batch.len();
+            #[cfg(feature = "parallel")]
+            let distances: Vec<(f64, usize)> =
+                if threads > 1 && batch.len() > 1 { batch.par_iter().map(evaluate).collect() } else { batch.iter().map(evaluate).collect() };
+            #[cfg(not(feature = "parallel"))]
+            let distances: Vec<(f64, usize)> = batch.iter().map(evaluate).collect();
+            for (&(bound, id, _), (distance, iterations)) in batch.iter().zip(distances) {
+                if best.len() == k && bound > best[k - 1].distance + BOUND_SLACK {
+                    break 'batches;
+                }
+                self.last_reranked += 1;
+                self.last_iterations += iterations;
+                let hit = Hit { id, distance };
+                let at = best.partition_point(|b| (b.distance, b.id) < (hit.distance, hit.id));
+                if at < k {
+                    best.insert(at, hit);
+                    best.truncate(k);
+                }
             }
         }
         best
     }
 
-    /// Exhaustive Sinkhorn over every image: the ground truth the two-stage search is measured against.
+    /// Exhaustive Sinkhorn over every image (on the current rayon pool with feature `parallel`): the ground
+    /// truth the two-stage search is measured against.
     pub fn rank_exhaustive(&mut self, query: &Histogram, k: usize) -> Vec<Hit> {
         let q = query.pruned();
-        let mut hits: Vec<Hit> = (0..self.bundle.len() as u32)
-            .filter_map(|id| Some(Hit { id, distance: self.sinkhorn.distance(q.view(), self.bundle.histogram(id as usize)?) }))
+        let bundle = &self.bundle;
+        #[cfg(feature = "parallel")]
+        let ids = (0..bundle.len() as u32).into_par_iter();
+        #[cfg(not(feature = "parallel"))]
+        let ids = 0..bundle.len() as u32;
+        let mut hits: Vec<Hit> = ids
+            .filter_map(|id| Some(Hit { id, distance: sinkhorn(q.view(), bundle.histogram(id as usize)?).0 }))
             .collect();
         sort_hits(&mut hits);
         hits.truncate(k);

@@ -92,6 +92,39 @@ fn two_stage_recall_against_exhaustive_sinkhorn() {
     assert!(recall >= 0.95, "recall@10 {recall}");
 }
 
+/// The rerank splits its work over whatever rayon pool it runs on (the browser's wasm-bindgen-rayon
+/// pool, the CLI's global pool): hits, distances and work counts must not depend on the pool size.
+#[test]
+fn ranking_is_identical_on_any_number_of_threads() {
+    let hs = collection(1500);
+    let mut engine = Engine::new(bundle::decode(&encode(&hs)).unwrap());
+    let queries: Vec<Histogram> = ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0,808000", "808080"]
+        .iter()
+        .map(|c| Query::parse(c, None).unwrap().histogram())
+        .chain([hs[7].clone(), hs[123].clone()])
+        .collect();
+    let run = |engine: &mut Engine, threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut out = Vec::new();
+            for q in &queries {
+                for k in [1, 10, 100] {
+                    let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
+                    let hits: Vec<(u32, u64)> = hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
+                    out.push((hits, engine.last_reranked, engine.last_iterations));
+                }
+            }
+            (out, engine.rank_exhaustive(&queries[1], 50).iter().map(|h| (h.id, h.distance.to_bits())).collect::<Vec<_>>())
+        })
+    };
+    let single = run(&mut engine, 1);
+    assert!(single.0.iter().any(|(_, reranked, _)| *reranked < 200), "pruning never skipped a candidate");
+    assert!(single.0.iter().all(|(hits, _, _)| !hits.is_empty()));
+    for threads in [2, 3, 8] {
+        assert!(run(&mut engine, threads) == single, "{threads} threads rank differently from one");
+    }
+}
+
 #[test]
 fn encoding_is_deterministic() {
     let hs = collection(300);
