@@ -31,6 +31,15 @@
     var slow = function () { return fetch(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
     return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(url)).catch(slow) : slow();
   }
+  // Where the page may use wasm threads, start the threaded search worker now: it compiles its wasm
+  // and starts its thread pool while this page compiles the app. The app adopts it (engine.rs).
+  if (self.crossOriginIsolated && location.protocol !== 'file:') {
+    try {
+      var worker = new Worker('worker-threads.js', { type: 'module' });
+      worker.addEventListener('error', function () { worker.chromaticaFailed = true; });
+      window.__chromaticaThreadedWorker = worker;
+    } catch (e) { /* the app falls back to the single-threaded worker */ }
+  }
   if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
   if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
   var start = location.protocol === 'file:'

@@ -80,6 +80,7 @@ pub fn App(options: Options) -> impl IntoView {
     let pending = StoredValue::new_local(None::<TimeoutHandle>);
     let pending_url = StoredValue::new_local(None::<TimeoutHandle>);
     let latest = StoredValue::new(0u64);
+    let searched = StoredValue::new(false);
     Effect::new(move |_| {
         let (rows_now, k_now, src, ready) = (rows.get(), k.get(), source.get(), loaded.get());
         for timer in [pending, pending_url] {
@@ -134,8 +135,13 @@ pub fn App(options: Options) -> impl IntoView {
                 }
             });
         };
-        let handle = set_timeout_with_handle(run, Duration::from_millis(120)).ok();
-        pending.set_value(handle);
+        // The first search (the index just loaded) runs at once; later ones wait out the edit.
+        if searched.get_value() {
+            pending.set_value(set_timeout_with_handle(run, Duration::from_millis(120)).ok());
+        } else {
+            searched.set_value(true);
+            run();
+        }
     });
 
     // Back/forward and edited URLs restore the query they name.

@@ -180,6 +180,19 @@ impl WorkerKind {
     }
 }
 
+/// The threaded worker `boot.js` started for the page's own app (`base` ""), taken once, and
+/// whether it has failed already.
+fn prestarted_worker(window: &web_sys::Window, base: &str) -> Option<(web_sys::Worker, bool)> {
+    if !base.is_empty() {
+        return None;
+    }
+    let key = JsValue::from_str("__chromaticaThreadedWorker");
+    let worker = js_sys::Reflect::get(window, &key).ok()?.dyn_into::<web_sys::Worker>().ok()?;
+    let _ = js_sys::Reflect::delete_property(window, &key);
+    let failed = js_sys::Reflect::get(&worker, &"chromaticaFailed".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
+    Some((worker, failed))
+}
+
 type Pending = Rc<RefCell<HashMap<u32, (js_sys::Function, js_sys::Function)>>>;
 
 /// The page side of a worker: numbered requests, answered by promise.
@@ -200,12 +213,19 @@ impl WorkerClient {
         if window.location().protocol().ok()? == "file:" {
             return None;
         }
+        let mut failed_early = false;
         let worker = match kind {
-            WorkerKind::Threaded => {
-                let options = web_sys::WorkerOptions::new();
-                options.set_type(web_sys::WorkerType::Module);
-                web_sys::Worker::new_with_options(&format!("{base}worker-threads.js"), &options).ok()?
-            }
+            WorkerKind::Threaded => match prestarted_worker(&window, base) {
+                Some((worker, failed)) => {
+                    failed_early = failed;
+                    worker
+                }
+                None => {
+                    let options = web_sys::WorkerOptions::new();
+                    options.set_type(web_sys::WorkerType::Module);
+                    web_sys::Worker::new_with_options(&format!("{base}worker-threads.js"), &options).ok()?
+                }
+            },
             WorkerKind::Single => {
                 let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
                 // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not
@@ -234,7 +254,7 @@ impl WorkerClient {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         // A worker that fails rejects what it was asked and everything asked later.
-        let failed: Rc<RefCell<Option<String>>> = Rc::default();
+        let failed: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(failed_early.then(|| "its script did not start".to_string())));
         let (p, f) = (pending.clone(), failed.clone());
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             // An ErrorEvent when the script threw; a plain Event when it could not be loaded.

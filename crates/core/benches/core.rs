@@ -65,9 +65,18 @@ fn benches(c: &mut Criterion) {
     let query = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
-    c.bench_function("search 5k synthetic, k=20, rerank_k=200", |b| {
-        b.iter(|| engine.search_colors(black_box(&query), SearchParams { k: 20, rerank_k: 200 }, &clock))
-    });
+    let similar = hs[17].clone();
+    let params = SearchParams { k: 20, rerank_k: 200 };
+    // Without feature `parallel` the rerank ignores the pool: run with `--features parallel`.
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        c.bench_function(&format!("search 5k synthetic, 2 colors, k=20, rerank_k=200, {threads} thread(s)"), |b| {
+            b.iter(|| pool.install(|| engine.search_colors(black_box(&query), params, &clock)))
+        });
+        c.bench_function(&format!("search 5k synthetic, more like this, k=20, rerank_k=200, {threads} thread(s)"), |b| {
+            b.iter(|| pool.install(|| engine.search_histogram(black_box(&similar), params, &clock)))
+        });
+    }
 }
 
 criterion_group! {

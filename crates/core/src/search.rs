@@ -13,15 +13,13 @@ use crate::query::{Query, MAX_K};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 pub const DEFAULT_RERANK_K: usize = 200;
 /// Sinkhorn stops within a marginal tolerance, so its value may undercut the exact lower bound
 /// by a hair: keep visiting candidates until the bound clears the k-th distance by this much (ΔE).
 const BOUND_SLACK: f64 = 0.05;
-
-/// With several rayon threads, the rerank evaluates this many candidates per thread at a time:
-/// fewer rounds of waking the pool, at the cost of a few Sinkhorns the pruning would have skipped.
-const CANDIDATES_PER_THREAD: usize = 4;
 
 thread_local! {
     /// Sinkhorn scratch buffers, one set per thread (the rerank may run on a rayon pool).
@@ -42,6 +40,76 @@ fn sinkhorn(q: SparseView<'_>, h: SparseView<'_>) -> (f64, usize) {
         let mut s = s.borrow_mut();
         (s.distance(q, h), s.last_iterations)
     })
+}
+
+/// A candidate's state in a parallel rerank.
+#[derive(Clone, Copy)]
+enum Slot {
+    Pending,
+    Done(f64, usize),
+    /// Not computed: the stopping rule holds here.
+    Skipped,
+}
+
+/// The single-thread rerank loop, fed with distances that may arrive out of order: candidates are
+/// consumed strictly in bound order, and the first whose bound exceeds the k-th distance (plus
+/// slack) stops it, exactly as one thread visiting them in order would.
+struct Replay {
+    slots: Vec<Slot>,
+    /// Candidates before this are consumed.
+    cursor: usize,
+    stopped: bool,
+    k: usize,
+    best: Vec<Hit>,
+    reranked: usize,
+    iterations: usize,
+}
+
+impl Replay {
+    fn new(candidates: usize, k: usize) -> Self {
+        Self { slots: vec![Slot::Pending; candidates], cursor: 0, stopped: k == 0, k, best: Vec::with_capacity(k + 1), reranked: 0, iterations: 0 }
+    }
+
+    /// Whether a candidate with this bound (or any later one) can no longer enter the top k.
+    fn stops_before(&self, bound: f64) -> bool {
+        self.stopped || (self.best.len() == self.k && bound > self.best[self.k - 1].distance + BOUND_SLACK)
+    }
+
+    fn record(&mut self, i: usize, (distance, iterations): (f64, usize), order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+        self.slots[i] = Slot::Done(distance, iterations);
+        self.advance(order, q);
+    }
+
+    fn skip(&mut self, i: usize, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+        self.slots[i] = Slot::Skipped;
+        self.advance(order, q);
+    }
+
+    fn advance(&mut self, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+        while !self.stopped && self.cursor < order.len() {
+            let (bound, id, h) = order[self.cursor];
+            if self.stops_before(bound) {
+                self.stopped = true;
+                break;
+            }
+            let (distance, iterations) = match self.slots[self.cursor] {
+                Slot::Pending => break,
+                Slot::Done(d, it) => (d, it),
+                // Skipped only where the rule above holds, so never reached; computing it here
+                // keeps the result exact even so.
+                Slot::Skipped => sinkhorn(q, h),
+            };
+            self.cursor += 1;
+            self.reranked += 1;
+            self.iterations += iterations;
+            let hit = Hit { id, distance };
+            let at = self.best.partition_point(|b| (b.distance, b.id) < (hit.distance, hit.id));
+            if at < self.k {
+                self.best.insert(at, hit);
+                self.best.truncate(self.k);
+            }
+        }
+    }
 }
 
 /// Milliseconds from some fixed origin (`Instant` natively, `performance.now()` in the browser).
@@ -141,16 +209,12 @@ impl Engine {
     /// (`emd::lower_bound`): once the bound passes the k-th best distance found, no remaining
     /// candidate can enter the top k, so the rest are skipped. Same result as reranking all.
     ///
-    /// On several threads the candidates are evaluated in batches, in parallel, and the batch's
-    /// distances are then consumed in the same order and with the same stopping rule as one
-    /// thread would: hits, order and counts are identical; only distances computed past the
-    /// stopping point are wasted.
+    /// Every thread of the current rayon pool (feature `parallel`; else just this one) claims the
+    /// next candidate and computes its distance; a [`Replay`] consumes the distances strictly in
+    /// bound order with the stopping rule of a single thread. Hits, distances and counts are
+    /// therefore the same on any number of threads; at most one candidate per extra thread is
+    /// computed past the stopping point.
     fn rerank(&mut self, q: &SparseHistogram, candidates: &[u32], k: usize) -> Vec<Hit> {
-        self.last_reranked = 0;
-        self.last_iterations = 0;
-        if k == 0 {
-            return Vec::new();
-        }
         let qm = Marginals::of(q.view());
         let mut order: Vec<(f64, u32, SparseView<'_>)> = candidates
             .iter()
@@ -160,35 +224,29 @@ impl Engine {
             })
             .collect();
         order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let threads = threads();
-        let evaluate = |&(_, _, h): &(f64, u32, SparseView<'_>)| sinkhorn(q.view(), h);
-        let mut best: Vec<Hit> = Vec::with_capacity(k + 1);
-        let mut next = 0;
-        'batches: while next < order.len() {
-            // Until k hits are held nothing can be pruned, so that many are always needed.
-            let wanted = if best.len() < k { k - best.len() } else { threads * CANDIDATES_PER_THREAD };
-            let batch = &order[next..(next + wanted.max(1)).min(order.len())];
-            next += batch.len();
-            #[cfg(feature = "parallel")]
-            let distances: Vec<(f64, usize)> =
-                if threads > 1 && batch.len() > 1 { batch.par_iter().map(evaluate).collect() } else { batch.iter().map(evaluate).collect() };
-            #[cfg(not(feature = "parallel"))]
-            let distances: Vec<(f64, usize)> = batch.iter().map(evaluate).collect();
-            for (&(bound, id, _), (distance, iterations)) in batch.iter().zip(distances) {
-                if best.len() == k && bound > best[k - 1].distance + BOUND_SLACK {
-                    break 'batches;
-                }
-                self.last_reranked += 1;
-                self.last_iterations += iterations;
-                let hit = Hit { id, distance };
-                let at = best.partition_point(|b| (b.distance, b.id) < (hit.distance, hit.id));
-                if at < k {
-                    best.insert(at, hit);
-                    best.truncate(k);
-                }
+        let replay = Mutex::new(Replay::new(order.len(), k));
+        let claimed = AtomicUsize::new(0);
+        let lock = || replay.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let work = || loop {
+            let i = claimed.fetch_add(1, Ordering::Relaxed);
+            let Some(&(bound, _, h)) = order.get(i) else { break };
+            // The candidates before `i` that are consumed already prove the single-thread loop
+            // stops at or before `i` (its k-th distance there can only be smaller): skip the rest.
+            if lock().stops_before(bound) {
+                lock().skip(i, &order, q.view());
+                break;
             }
-        }
-        best
+            let distance = sinkhorn(q.view(), h);
+            lock().record(i, distance, &order, q.view());
+        };
+        #[cfg(feature = "parallel")]
+        (0..threads()).into_par_iter().for_each(|_| work());
+        #[cfg(not(feature = "parallel"))]
+        work();
+        let replay = replay.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.last_reranked = replay.reranked;
+        self.last_iterations = replay.iterations;
+        replay.best
     }
 
     /// Exhaustive Sinkhorn over every image (on the current rayon pool with feature `parallel`): the ground
