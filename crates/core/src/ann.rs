@@ -210,6 +210,8 @@ impl AnnIndex {
             }
             below = len;
         }
+        // Freed before the real decode: wasm memory never shrinks, so peaks are what stays.
+        drop(mirror);
         let hnsw: Hnsw<AnnVector> = postcard::from_bytes(&patched).map_err(err)?;
         Ok(Self { hnsw, image_of })
     }

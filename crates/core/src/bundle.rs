@@ -290,6 +290,11 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
     if let Some(bad) = meta.images.iter().find(|m| !m.is_safe()) {
         return Err(corrupt(format!("image {:?} has an invalid file name", bad.path)));
     }
+    // The graph first: its decode makes the largest transient copies, and memory they free is
+    // reused by what follows (wasm memory never shrinks, so the peak is what a page keeps).
+    let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
+    let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
+    let ann = AnnIndex::decode(section(Kind::AnnGraph)?, ids, n, ef)?;
     let hist_offsets = le_u32s(section(Kind::HistOffsets)?, n + 1, "histogram offsets")?;
     let total = *hist_offsets.last().unwrap_or(&0) as usize;
     if hist_offsets.first() != Some(&0) || hist_offsets.windows(2).any(|w| w[0] > w[1]) {
@@ -320,9 +325,6 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
         .chunks_exact(PALETTE_SIZE * 4)
         .map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3])))
         .collect();
-    let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
-    let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
-    let ann = AnnIndex::decode(section(Kind::AnnGraph)?, ids, n, ef)?;
     Ok(Bundle {
         params: meta.params,
         images: meta.images,
