@@ -70,6 +70,11 @@ mv "$tmp/chromatica_bg.opt.wasm" "$tmp/chromatica_bg.wasm"
 # An ES module: wasm-bindgen-rayon's helper starts each pool thread from it (import.meta.url).
 say "threaded worker: wasm-bindgen --target web, wasm-opt -Oz"
 wasm-bindgen --target web --no-typescript --out-dir "$tmp/threads" --out-name chromatica_worker "$threads_wasm"
+# wasm-bindgen-rayon 1.3's helper starts each pool thread with init(module, memory), which this
+# wasm-bindgen logs as deprecated on every page load: pass the object form it asks for instead.
+helper=$(find "$tmp/threads/snippets" -name 'workerHelpers.no-bundler.js')
+[ -n "$helper" ] || die "wasm-bindgen-rayon's workerHelpers.no-bundler.js is missing from the threaded build"
+sed -i 's/pkg\.default(data\.module, data\.memory)/pkg.default({ module_or_path: data.module, memory: data.memory })/' "$helper"
 "$wasm_opt" -Oz --enable-threads "${wasm_features[@]}" "$tmp/threads/chromatica_worker_bg.wasm" -o "$tmp/threads/opt.wasm"
 mv "$tmp/threads/opt.wasm" "$tmp/threads/chromatica_worker_bg.wasm"
 

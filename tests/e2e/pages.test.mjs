@@ -104,6 +104,8 @@ test('threads: under chromatica serve the page searches on wasm threads; a plain
   const isolated = await startServer(siteDir());
   const a = await browser.newPage();
   const b = await browser.newPage();
+  const warnings = []; // the pool threads' console reaches the page's
+  b.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
   try {
     const errorsPlain = await openApp(a, plain.url);
     const errorsIsolated = await openApp(b, isolated.url);
@@ -125,6 +127,7 @@ test('threads: under chromatica serve the page searches on wasm threads; a plain
     assert.deepEqual(rb, ra);
     assert.deepEqual(errorsPlain, []);
     assert.deepEqual(errorsIsolated, []);
+    assert.deepEqual(warnings, []);
   } finally { await a.close(); await b.close(); plain.stop(); isolated.stop(); }
 });
 
