@@ -63,8 +63,8 @@ wasm-bindgen --target no-modules --no-typescript --out-dir "$tmp" --out-name chr
 # rustc 1.95's wasm32 output uses bulk memory, non-trapping float-to-int, sign extension, mutable
 # globals, reference types (wasm-bindgen's externref table) and multi-value blocks; binaryen fails
 # validation without the last two.
-say "web: wasm-opt -Oz"
-"$wasm_opt" -Oz "${wasm_features[@]}" "$tmp/chromatica_bg.wasm" -o "$tmp/chromatica_bg.opt.wasm"
+say "web: wasm-opt -Oz --converge"
+"$wasm_opt" -Oz --converge "${wasm_features[@]}" "$tmp/chromatica_bg.wasm" -o "$tmp/chromatica_bg.opt.wasm"
 mv "$tmp/chromatica_bg.opt.wasm" "$tmp/chromatica_bg.wasm"
 
 # An ES module: wasm-bindgen-rayon's helper starts each pool thread from it (import.meta.url).
@@ -75,7 +75,7 @@ wasm-bindgen --target web --no-typescript --out-dir "$tmp/threads" --out-name ch
 helper=$(find "$tmp/threads/snippets" -name 'workerHelpers.no-bundler.js')
 [ -n "$helper" ] || die "wasm-bindgen-rayon's workerHelpers.no-bundler.js is missing from the threaded build"
 sed -i 's/pkg\.default(data\.module, data\.memory)/pkg.default({ module_or_path: data.module, memory: data.memory })/' "$helper"
-"$wasm_opt" -Oz --enable-threads "${wasm_features[@]}" "$tmp/threads/chromatica_worker_bg.wasm" -o "$tmp/threads/opt.wasm"
+"$wasm_opt" -Oz --converge --enable-threads "${wasm_features[@]}" "$tmp/threads/chromatica_worker_bg.wasm" -o "$tmp/threads/opt.wasm"
 mv "$tmp/threads/opt.wasm" "$tmp/threads/chromatica_worker_bg.wasm"
 
 cp -r public/. "$tmp/"

@@ -78,8 +78,10 @@ fn embedded_bundle() -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-/// Fetches `base + "bundle.bin"` reporting progress (0..1) when the size is known.
-async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<Vec<u8>, String> {
+/// Fetches `base + "bundle.bin"` reporting progress (0..1) when the size is known. The bytes stay
+/// in JS memory: a worker gets them from there, so the page's own wasm memory (which never
+/// shrinks) only holds a copy when the engine runs on this thread.
+async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<js_sys::Uint8Array, String> {
     let window = web_sys::window().ok_or("no window")?;
     let url = format!("{base}bundle.bin");
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
@@ -92,10 +94,11 @@ async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<Vec<u8>, Str
     let total: Option<f64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
     let Some(body) = response.body() else {
         let buf = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;
-        return Ok(js_sys::Uint8Array::new(&buf).to_vec());
+        return Ok(js_sys::Uint8Array::new(&buf));
     };
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0.0) as usize);
+    let chunks = js_sys::Array::new();
+    let mut received = 0u32;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("download interrupted: {}", js_error(&e)))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
@@ -103,11 +106,20 @@ async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<Vec<u8>, Str
             break;
         }
         if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
-            bytes.extend_from_slice(&js_sys::Uint8Array::new(&value).to_vec());
+            let value = js_sys::Uint8Array::new(&value);
+            received = received.checked_add(value.length()).ok_or("the index is larger than 4 GB")?;
+            chunks.push(&value);
         }
         if let Some(t) = total.filter(|t| *t > 0.0) {
-            progress((bytes.len() as f64 / t).min(1.0));
+            progress((received as f64 / t).min(1.0));
         }
+    }
+    let bytes = js_sys::Uint8Array::new_with_length(received);
+    let mut at = 0;
+    for chunk in chunks.iter() {
+        let chunk = js_sys::Uint8Array::new(&chunk);
+        bytes.set(&chunk, at);
+        at += chunk.length();
     }
     Ok(bytes)
 }
@@ -124,23 +136,19 @@ fn cross_origin_isolated() -> bool {
 /// dropped for the next; a bad bundle is reported at once (every engine would refuse it).
 pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, String> {
     let start = now();
-    let embedded = embedded_bundle();
-    let kinds: &[WorkerKind] = match () {
-        _ if embedded.is_some() => &[],
-        _ if cross_origin_isolated() => &[WorkerKind::Threaded, WorkerKind::Single],
-        _ => &[WorkerKind::Single],
-    };
+    if let Some(bytes) = embedded_bundle() {
+        return load_here(id, &bytes, start);
+    }
+    let kinds: &[WorkerKind] = if cross_origin_isolated() { &[WorkerKind::Threaded, WorkerKind::Single] } else { &[WorkerKind::Single] };
     // The first worker starts now, so its wasm compiles (and its thread pool starts) during the download.
-    let mut first = kinds.first().and_then(|&kind| WorkerClient::start(base, kind));
-    let bytes = match embedded {
-        Some(b) => b,
-        None => fetch_bundle(base, progress).await?,
-    };
+    let mut first = WorkerClient::start(base, kinds[0]);
+    let bytes = fetch_bundle(base, progress).await?;
     for (i, &kind) in kinds.iter().enumerate() {
         let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };
         let Some(client) = client else { continue };
         let message = serde_wasm_bindgen::to_value(&WorkerMessage::Load).map_err(|e| e.to_string())?;
-        let _ = js_sys::Reflect::set(&message, &"bytes".into(), &js_sys::Uint8Array::from(bytes.as_slice()));
+        // Cloned, not transferred: a worker that fails to start must leave them for the next.
+        let _ = js_sys::Reflect::set(&message, &"bytes".into(), &bytes);
         match client.call(message).await {
             Ok(reply) => {
                 let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())?;
@@ -155,7 +163,12 @@ pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<Index
             }
         }
     }
-    let engine = load_engine(&bytes)?;
+    load_here(id, &bytes.to_vec(), start)
+}
+
+/// The engine on this thread (file://, cross-origin embeds, no workers).
+fn load_here(id: usize, bytes: &[u8], start: f64) -> Result<IndexInfo, String> {
+    let engine = load_engine(bytes)?;
     let info = IndexInfo::of(&engine, false, now() - start);
     WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Box::new(engine), info.clone()));
     Ok(info)

@@ -123,12 +123,18 @@ thread_local! {
 pub fn worker_handle(message: JsValue) -> JsValue {
     let id = js_sys::Reflect::get(&message, &"id".into()).unwrap_or(JsValue::NULL);
     let result: Result<JsValue, String> = (|| {
+        // Taken out before serde sees the message: it would buffer the bundle (an internally
+        // tagged enum collects every field) in wasm memory, which never shrinks.
+        let bytes = js_sys::Reflect::get(&message, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
+        if let Some(object) = message.dyn_ref::<js_sys::Object>() {
+            let _ = js_sys::Reflect::delete_property(object, &"bytes".into());
+        }
         let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| e.to_string())?;
         match kind {
             WorkerMessage::Load => {
                 let start = now();
-                let bytes = js_sys::Reflect::get(&message, &"bytes".into()).map_err(|e| js_error(&e))?;
-                let engine = load_engine(&js_sys::Uint8Array::new(&bytes).to_vec())?;
+                let bytes = bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| "the index bytes are missing".to_string())?;
+                let engine = load_engine(&bytes.to_vec())?;
                 let info = IndexInfo::of(&engine, true, now() - start);
                 WORKER_ENGINE.with(|e| *e.borrow_mut() = Some(engine));
                 to_js(&info)
