@@ -176,13 +176,9 @@ impl AnnIndex {
     /// width (instant-distance returns at most `ef_search` candidates, so it bounds `rerank_k`).
     pub fn decode(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
         let err = |e: postcard::Error| AnnError::Decode(e.to_string());
-        let (_, rest) = postcard::take_from_bytes::<u64>(graph).map_err(err)?;
-        let mut patched = postcard::to_allocvec(&(ef_search.max(1) as u64)).map_err(err)?;
-        patched.extend_from_slice(rest);
-
         // instant-distance indexes its arrays with the stored ids without checks: validate every
         // id through a mirror of its serde layout before handing the bytes over.
-        let mirror: GraphMirror = postcard::from_bytes(&patched).map_err(err)?;
+        let mirror: GraphMirror = postcard::from_bytes(graph).map_err(err)?;
         let n = mirror.points.len();
         if n != image_count || image_of.len() != n || mirror.zero.len() != n {
             return Err(AnnError::Inconsistent("point counts differ"));
@@ -212,8 +208,53 @@ impl AnnIndex {
         }
         // Freed before the real decode: wasm memory never shrinks, so peaks are what stays.
         drop(mirror);
-        let hnsw: Hnsw<AnnVector> = postcard::from_bytes(&patched).map_err(err)?;
+        let (_, rest) = postcard::take_from_bytes::<u64>(graph).map_err(err)?;
+        let head = postcard::to_slice(&(ef_search.max(1) as u64), &mut [0u8; 10]).map_err(err)?.to_vec();
+        let mut reader = postcard::Deserializer::from_flavor(ReplacedHead { head, at: 0, rest });
+        let hnsw = Hnsw::<AnnVector>::deserialize(&mut reader).map_err(err)?;
         Ok(Self { hnsw, image_of })
+    }
+}
+
+/// Postcard input whose first bytes (the stored `ef_search`) are replaced, read without copying
+/// the rest of the graph (tens of MB in a large bundle).
+struct ReplacedHead<'de> {
+    head: Vec<u8>,
+    at: usize,
+    rest: &'de [u8],
+}
+
+impl<'de> postcard::de_flavors::Flavor<'de> for ReplacedHead<'de> {
+    type Remainder = &'de [u8];
+    type Source = &'de [u8];
+
+    fn pop(&mut self) -> postcard::Result<u8> {
+        if let Some(&byte) = self.head.get(self.at) {
+            self.at += 1;
+            return Ok(byte);
+        }
+        let (&byte, rest) = self.rest.split_first().ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        self.rest = rest;
+        Ok(byte)
+    }
+
+    /// Bounds what serde preallocates for a declared length.
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.head.len() - self.at + self.rest.len())
+    }
+
+    fn try_take_n(&mut self, count: usize) -> postcard::Result<&'de [u8]> {
+        if self.at < self.head.len() || count > self.rest.len() {
+            // The head is a lone varint, never part of a byte string.
+            return Err(postcard::Error::DeserializeUnexpectedEnd);
+        }
+        let (taken, rest) = self.rest.split_at(count);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn finalize(self) -> postcard::Result<&'de [u8]> {
+        Ok(self.rest)
     }
 }
 
@@ -270,6 +311,9 @@ mod tests {
         let found = decoded.search(&vector(colors[42]), &mut search);
         assert_eq!(found.len(), 80);
         assert_eq!(vector(colors[found[0] as usize]), vector(colors[42]));
+        // A search width whose varint is longer than the stored one (200 takes two bytes).
+        let wider = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 200).unwrap();
+        assert_eq!(wider.search(&vector(colors[42]), &mut search).len(), 200);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use crate::ann::{AnnError, AnnIndex};
 use crate::color::Rgb;
-use crate::histogram::{Histogram, SparseHistogram, BINS};
+use crate::histogram::{Histogram, Masses, SparseHistogram, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"CHROMBDL";
@@ -107,7 +107,9 @@ pub struct Bundle {
     pub images: Vec<ImageMeta>,
     hist_offsets: Vec<u32>,
     hist_bins: Vec<u16>,
-    hist_mass: Vec<f64>,
+    /// Stored mass of each bin; image `i`'s masses are these over `hist_sums[i]`.
+    hist_counts: Vec<u16>,
+    hist_sums: Vec<f64>,
     palettes: Vec<[PaletteEntry; PALETTE_SIZE]>,
     pub ann: AnnIndex,
     pub byte_len: usize,
@@ -301,21 +303,19 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
         return Err(corrupt("histogram offsets are not ascending"));
     }
     let hist_bins = le_u16s(section(Kind::HistBins)?, total, "histogram bins")?;
-    let raw_mass = le_u16s(section(Kind::HistMass)?, total, "histogram masses")?;
-    let mut hist_mass = vec![0.0f64; total];
+    let hist_counts = le_u16s(section(Kind::HistMass)?, total, "histogram masses")?;
+    let mut hist_sums = Vec::with_capacity(n);
     for (i, w) in hist_offsets.windows(2).enumerate() {
         let (start, end) = (w[0] as usize, w[1] as usize);
         let bins = &hist_bins[start..end];
         if bins.iter().any(|&b| b as usize >= BINS) || bins.windows(2).any(|p| p[0] >= p[1]) {
             return Err(corrupt(format!("histogram of image {i} has invalid bins")));
         }
-        let sum: f64 = raw_mass[start..end].iter().map(|&q| q as f64).sum();
+        let sum: f64 = hist_counts[start..end].iter().map(|&q| q as f64).sum();
         if sum <= 0.0 {
             return Err(corrupt(format!("histogram of image {i} is empty")));
         }
-        for (out, &q) in hist_mass[start..end].iter_mut().zip(&raw_mass[start..end]) {
-            *out = q as f64 / sum;
-        }
+        hist_sums.push(sum);
     }
     let raw_palettes = section(Kind::Palettes)?;
     if raw_palettes.len() != n * PALETTE_SIZE * 4 {
@@ -330,7 +330,8 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
         images: meta.images,
         hist_offsets,
         hist_bins,
-        hist_mass,
+        hist_counts,
+        hist_sums,
         palettes,
         ann,
         byte_len: bytes.len(),
@@ -364,7 +365,8 @@ impl Bundle {
     pub fn histogram(&self, id: usize) -> Option<crate::histogram::SparseView<'_>> {
         let start = *self.hist_offsets.get(id)? as usize;
         let end = *self.hist_offsets.get(id + 1)? as usize;
-        Some(crate::histogram::SparseView { bins: &self.hist_bins[start..end], mass: &self.hist_mass[start..end] })
+        let mass = Masses::Quantized { counts: self.hist_counts.get(start..end)?, sum: *self.hist_sums.get(id)? };
+        Some(SparseView { bins: self.hist_bins.get(start..end)?, mass })
     }
 
     pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {
@@ -372,7 +374,7 @@ impl Bundle {
     }
 
     pub fn sparse_histogram(&self, id: usize) -> Option<SparseHistogram> {
-        self.histogram(id).map(|v| SparseHistogram { bins: v.bins.to_vec(), mass: v.mass.to_vec() })
+        self.histogram(id).map(|v| SparseHistogram { bins: v.bins.to_vec(), mass: v.iter().map(|(_, m)| m).collect() })
     }
 
     /// Dominant colors of image `id` with their shares (0..1), largest first.

@@ -84,7 +84,7 @@ pub fn max_ground_cost() -> f64 {
 fn support(h: SparseView<'_>, bins: &mut Vec<u16>, mass: &mut Vec<f64>) -> Option<()> {
     bins.clear();
     mass.clear();
-    for (&b, &m) in h.bins.iter().zip(h.mass) {
+    for (b, m) in h.iter() {
         if (b as usize) < BINS && m > 0.0 && m.is_finite() {
             bins.push(b);
             mass.push(m);
@@ -110,7 +110,7 @@ impl Marginals {
     pub fn of(h: SparseView<'_>) -> Self {
         let mut m = Self::default();
         let mut total = 0.0;
-        for (&bin, &mass) in h.bins.iter().zip(h.mass) {
+        for (bin, mass) in h.iter() {
             if (bin as usize) < BINS && mass > 0.0 && mass.is_finite() {
                 let (l, a, b) = axis_indices(bin as usize);
                 m.l[l] += mass;
@@ -471,7 +471,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::{SparseHistogram, SparseView};
+    use crate::histogram::{Masses, SparseHistogram, SparseView};
 
     fn h(pairs: &[(u16, f64)]) -> SparseHistogram {
         SparseHistogram { bins: pairs.iter().map(|p| p.0).collect(), mass: pairs.iter().map(|p| p.1).collect() }
@@ -627,12 +627,12 @@ mod tests {
         // Mismatched lengths, duplicates, unsorted bins, out-of-range bins, infinities.
         let bins = [5u16, 5, 3, 2000, 7];
         let mass = [0.5, 0.5, f64::INFINITY, 1.0];
-        let odd = SparseView { bins: &bins, mass: &mass };
+        let odd = SparseView { bins: &bins, mass: Masses::Exact(&mass) };
         let ok = h(&[(3, 0.5), (9, 0.5)]);
         let s = sinkhorn_distance(odd, ok.view());
         let e = exact_emd(odd, ok.view());
         assert!(s.is_finite() && e.is_finite() && e <= s + 1e-9);
-        assert_eq!(sinkhorn_distance(ok.view(), SparseView { bins: &[], mass: &[1.0] }), f64::INFINITY);
+        assert_eq!(sinkhorn_distance(ok.view(), SparseView { bins: &[], mass: Masses::Exact(&[1.0]) }), f64::INFINITY);
     }
 
     #[test]
