@@ -57,9 +57,14 @@ fn builds_a_site_and_searches_it() {
     let summary = build(&images, &site, &[]);
     assert_eq!(summary["indexed"], 9);
     assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
-    for file in ["index.html", "bundle.bin", "bundle.js", "manifest.json", "chromatica_bg.wasm", "chromatica_wasm.js"] {
+    for file in ["index.html", "bundle.bin", "bundle.js", "manifest.json", "chromatica_bg.wasm", "chromatica_wasm.js", "worker.js",
+        "worker-threads.js", "threads/chromatica_worker.js", "threads/chromatica_worker_bg.wasm"]
+    {
         assert!(site.join(file).is_file(), "{file} missing");
     }
+    // Static hosts that read `_headers` give the page cross-origin isolation (wasm threads).
+    let headers = fs::read_to_string(site.join("_headers")).unwrap();
+    assert!(headers.contains("Cross-Origin-Opener-Policy: same-origin") && headers.contains("Cross-Origin-Embedder-Policy: require-corp"));
     let r = search(&site, "E61414", "3");
     assert_eq!(r["results_count"], 3);
     assert_eq!(r["results"][0]["path"], "color-0.png", "{r}");
