@@ -121,7 +121,12 @@ proptest! {
         let ba = exact_emd(b.view(), a.view());
         prop_assert!(ab >= 0.0 && ab.is_finite(), "exact {}", ab);
         prop_assert!(exact_emd(a.view(), a.view()) < 1e-9);
-        prop_assert!(ab <= s + 1e-9, "exact {} > sinkhorn {}", ab, s);
+        // Converged, Sinkhorn's plan is within its marginal tolerance of the transport polytope,
+        // so its cost cannot undercut the exact EMD by more than a hair. Stopped by POT's 100
+        // iteration cap instead (rare: a few in 10^5 random pairs), it may undercut it more.
+        if sinkhorn.last_iterations < chromatica_core::emd::MAX_ITERATIONS {
+            prop_assert!(ab <= s + 1e-3, "exact {} > sinkhorn {} after {} iterations", ab, s, sinkhorn.last_iterations);
+        }
         prop_assert!((ab - ba).abs() < 1e-9, "asymmetric {} vs {}", ab, ba);
         // Never above the largest ground cost between the supports.
         let far = a.bins.iter().flat_map(|&i| b.bins.iter().map(move |&j| ground_cost(i, j))).fold(0.0, f64::max);
