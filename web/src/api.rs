@@ -111,7 +111,7 @@ pub fn install(widget: usize) {
     };
     set("ready", &ready);
     let search = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|q: JsValue| match parse_query(q) {
-        Ok((query, k)) => after_ready(move |w| run_search(w, engine::request_colors(&query, k))),
+        Ok((query, k)) => after_ready(move |w| run_search(w, engine::Request::colors(&query, k))),
         Err(e) => js_sys::Promise::reject(&e),
     });
     set("search", &search.into_js_value());

@@ -106,11 +106,11 @@ pub fn App(options: Options) -> impl IntoView {
                         let push = move || push_fragment(&fragment);
                         pending_url.set_value(set_timeout_with_handle(push, Duration::from_millis(URL_DELAY_MS)).ok());
                     }
-                    engine::request_colors(&q, k_now)
+                    engine::Request::colors(&q, k_now)
                 }),
                 Source::Similar(id, _) => Ok(engine::Request::Similar { image: *id, k: k_now }),
                 Source::Image(_) => {
-                    image_histogram.get_value().map(|h| engine::request_histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
+                    image_histogram.get_value().map(|h| engine::Request::histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
                 }
                 Source::InvalidLink(_) => return,
             };

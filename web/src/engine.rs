@@ -7,9 +7,7 @@
 //! the page's thread. All run the same core code: same results.
 
 pub use chromatica_worker::{js_error, now, IndexInfo, Request};
-use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, SearchResponse};
-use chromatica_core::Query;
 use chromatica_worker::{load_engine, WorkerMessage, LOAD_ERROR};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,14 +34,6 @@ pub fn register() -> usize {
         w.push(Backend::Loading);
         w.len() - 1
     })
-}
-
-pub fn request_colors(query: &Query, k: usize) -> Request {
-    Request::colors(query, k)
-}
-
-pub fn request_histogram(h: &Histogram, k: usize) -> Request {
-    Request::histogram(h, k)
 }
 
 /// Runs a search on widget `id`'s engine, wherever it lives.

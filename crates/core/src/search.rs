@@ -76,13 +76,9 @@ impl Replay {
         self.stopped || (self.best.len() == self.k && bound > self.best[self.k - 1].distance + BOUND_SLACK)
     }
 
-    fn record(&mut self, i: usize, (distance, iterations): (f64, usize), order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
-        self.slots[i] = Slot::Done(distance, iterations);
-        self.advance(order, q);
-    }
-
-    fn skip(&mut self, i: usize, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
-        self.slots[i] = Slot::Skipped;
+    /// Settles candidate `i` and consumes whatever is now ready in order.
+    fn settle(&mut self, i: usize, slot: Slot, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+        self.slots[i] = slot;
         self.advance(order, q);
     }
 
@@ -234,12 +230,15 @@ impl Engine {
             let Some(&(bound, _, h)) = order.get(i) else { break };
             // The candidates before `i` that are consumed already prove the single-thread loop
             // stops at or before `i` (its k-th distance there can only be smaller): skip the rest.
-            if lock().stops_before(bound) {
-                lock().skip(i, &order, q.view());
-                break;
+            {
+                let mut replay = lock();
+                if replay.stops_before(bound) {
+                    replay.settle(i, Slot::Skipped, &order, q.view());
+                    break;
+                }
             }
-            let distance = sinkhorn(q.view(), h);
-            lock().record(i, distance, &order, q.view());
+            let (distance, iterations) = sinkhorn(q.view(), h);
+            lock().settle(i, Slot::Done(distance, iterations), &order, q.view());
         };
         #[cfg(feature = "parallel")]
         (0..threads()).into_par_iter().for_each(|_| work());
