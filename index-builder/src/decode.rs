@@ -1,12 +1,15 @@
-//! Image file -> upright RGBA pixels at (about) the sizes we need, as fast as the format allows.
+//! Image file -> upright RGBA pixels at (about) the sizes we need, as fast as the format allows,
+//! and what that will cost in memory before any of it is spent.
 
 use chromatica_core::resize::{downscale_to_fit, RgbaImage};
 use image::{ImageDecoder, ImageReader, Limits};
 use std::io::Cursor;
 
-/// Refuse images whose declared size is beyond this (decompression bombs).
-pub const MAX_PIXELS: u64 = 120_000_000;
-const MAX_ALLOC: u64 = 1 << 30;
+/// The longest side any decoder is allowed to declare (what `image` itself accepts).
+const MAX_SIDE_PX: u32 = 65_535;
+/// How much of a file `probe` needs to find the dimensions in the header of every format we read
+/// (TIFFs that keep their directory at the end are the exception: they are probed as unknown).
+pub const PROBE_BYTES: usize = 256 * 1024;
 
 pub struct Decoded {
     /// Upright pixels, long side <= the requested size (not upscaled).
@@ -16,23 +19,94 @@ pub struct Decoded {
     pub height: u32,
 }
 
+/// What reading and decoding a file will cost, from its first bytes.
+#[derive(Debug, PartialEq)]
+pub enum Cost {
+    /// The header declares these dimensions; reading and decoding needs about `bytes`.
+    Known { width: u32, height: u32, bytes: u64 },
+    /// The dimensions are not in the first [`PROBE_BYTES`]: assume the worst (the whole budget).
+    Unknown,
+}
+
+/// Estimates, from the first bytes of a file of `file_size` bytes, the peak memory of reading it
+/// and [`decode`]-ing it for `min_side`: the file itself, the decoder's full-size buffer (or the
+/// DCT-scaled one for JPEG), the RGBA conversion, and the coefficient planes of progressive JPEGs.
+/// Errors are reasons to skip the file without reading the rest of it.
+pub fn probe(head: &[u8], file_size: u64, min_side: u32) -> Result<Cost, String> {
+    if head.is_empty() {
+        return Err("empty file".into());
+    }
+    let format = image::guess_format(head).map_err(|_| "not a recognised image format".to_string())?;
+    let slack = 4 << 20;
+    if format == image::ImageFormat::Jpeg {
+        let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(head));
+        if decoder.read_info().is_err() {
+            return Ok(Cost::Unknown);
+        }
+        let Some(info) = decoder.info() else { return Ok(Cost::Unknown) };
+        let (w, h) = (info.width as u64, info.height as u64);
+        check_sides(w, h)?;
+        let components = match info.pixel_format {
+            jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => 1,
+            jpeg_decoder::PixelFormat::RGB24 => 3,
+            jpeg_decoder::PixelFormat::CMYK32 => 4,
+        };
+        let bytes = if matches!(info.pixel_format, jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24) {
+            // DCT-scaled to at least min_side; progressive JPEGs keep every coefficient (i16).
+            let scale = jpeg_scale(w.max(h), min_side as u64);
+            let scaled = w.div_ceil(scale) * h.div_ceil(scale);
+            let coefficients = if info.coding_process == jpeg_decoder::CodingProcess::DctProgressive { w * h * components * 2 } else { 0 };
+            scaled * (components + 8) + coefficients
+        } else {
+            // CMYK and 16-bit go through `image` at full size: decoded, then RGBA.
+            w * h * (components * 2 + 4 + 4)
+        };
+        return Ok(Cost::Known { width: w as u32, height: h as u32, bytes: file_size + bytes + slack });
+    }
+    let reader = ImageReader::with_format(Cursor::new(head), format);
+    let Ok(decoder) = reader.into_decoder() else { return Ok(Cost::Unknown) };
+    let (w, h) = decoder.dimensions();
+    let (w, h) = (w as u64, h as u64);
+    check_sides(w, h)?;
+    let decoded = w * h * decoder.color_type().bytes_per_pixel() as u64;
+    // Decoded buffer + its RGBA conversion; GIF and WebP also keep a canvas of the frame.
+    let canvas = if matches!(format, image::ImageFormat::Gif | image::ImageFormat::WebP) { w * h * 4 } else { 0 };
+    Ok(Cost::Known { width: w as u32, height: h as u32, bytes: file_size + decoded + w * h * 4 + canvas + slack })
+}
+
+fn check_sides(w: u64, h: u64) -> Result<(), String> {
+    if w == 0 || h == 0 {
+        return Err("image has no pixels".into());
+    }
+    if w > MAX_SIDE_PX as u64 || h > MAX_SIDE_PX as u64 {
+        return Err(format!("image is too large ({w}x{h}; at most {MAX_SIDE_PX} pixels a side)"));
+    }
+    Ok(())
+}
+
+/// The JPEG DCT scale denominator (1, 2, 4 or 8) whose output long side still covers `min_side`.
+fn jpeg_scale(long_side: u64, min_side: u64) -> u64 {
+    [8, 4, 2].into_iter().find(|s| long_side.div_ceil(*s) >= min_side).unwrap_or(1)
+}
+
 /// Decodes `bytes` so that the long side is at least `min_side` where the format can decode at
-/// reduced size (JPEG: DCT scaling 1/2..1/8), then area-downscales to at most `min_side`.
-pub fn decode(bytes: &[u8], min_side: u32) -> Result<Decoded, String> {
+/// reduced size (JPEG: DCT scaling 1/2..1/8), then area-downscales to at most `min_side`. No
+/// decoder may allocate more than `max_alloc` bytes (what [`probe`] estimated, or the budget).
+pub fn decode(bytes: &[u8], min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
     let format = image::guess_format(bytes).map_err(|_| "not a recognised image format".to_string())?;
     if format == image::ImageFormat::Jpeg {
-        if let Some(result) = decode_jpeg_scaled(bytes, min_side) {
+        if let Some(result) = decode_jpeg_scaled(bytes, min_side, max_alloc) {
             return result;
         }
     }
-    decode_generic(bytes, format, min_side)
+    decode_generic(bytes, format, min_side, max_alloc)
 }
 
 /// The DCT-scaled path for grayscale and RGB JPEGs; `None` hands other JPEGs (CMYK, 16-bit) to `image`.
-fn decode_jpeg_scaled(bytes: &[u8], min_side: u32) -> Option<Result<Decoded, String>> {
+fn decode_jpeg_scaled(bytes: &[u8], min_side: u32, max_alloc: u64) -> Option<Result<Decoded, String>> {
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     if let Err(e) = decoder.read_info() {
         return Some(Err(format!("corrupt JPEG: {e}")));
@@ -41,9 +115,6 @@ fn decode_jpeg_scaled(bytes: &[u8], min_side: u32) -> Option<Result<Decoded, Str
     let (w, h) = (info.width as u32, info.height as u32);
     if w == 0 || h == 0 {
         return Some(Err("image has no pixels".into()));
-    }
-    if w as u64 * h as u64 > MAX_PIXELS {
-        return Some(Err(format!("image is too large ({w}x{h})")));
     }
     let format = info.pixel_format;
     if !matches!(format, jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24) {
@@ -56,7 +127,7 @@ fn decode_jpeg_scaled(bytes: &[u8], min_side: u32) -> Option<Result<Decoded, Str
         Ok(s) => s,
         Err(e) => return Some(Err(format!("corrupt JPEG: {e}"))),
     };
-    decoder.set_max_decoding_buffer_size(MAX_ALLOC as usize);
+    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
     let data = match decoder.decode() {
         Ok(d) => d,
         Err(e) => return Some(Err(format!("corrupt JPEG: {e}"))),
@@ -85,22 +156,22 @@ fn decode_jpeg_scaled(bytes: &[u8], min_side: u32) -> Option<Result<Decoded, Str
     Some(Ok(Decoded { pixels: to_core(&image), width: ow, height: oh }))
 }
 
-fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32) -> Result<Decoded, String> {
+fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_ALLOC);
-    limits.max_image_width = Some(65_535);
-    limits.max_image_height = Some(65_535);
+    limits.max_alloc = Some(max_alloc);
+    limits.max_image_width = Some(MAX_SIDE_PX);
+    limits.max_image_height = Some(MAX_SIDE_PX);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| describe(format, e))?;
     let (w, h) = decoder.dimensions();
-    if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("image is too large ({w}x{h})"));
-    }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     // GIF/WebP animations: from_decoder reads the first frame.
     let image = image::DynamicImage::from_decoder(decoder).map_err(|e| describe(format, e))?;
-    let small = downscale_to_fit(&to_core(&image), min_side);
+    // into_rgba8 reuses the buffer when it is RGBA8 already (no second full-size copy).
+    let rgba = image.into_rgba8();
+    let (fw, fh) = rgba.dimensions();
+    let small = downscale_to_fit(&RgbaImage { width: fw, height: fh, pixels: rgba.into_raw() }, min_side);
     let mut image = image::DynamicImage::ImageRgba8(
         image::RgbaImage::from_raw(small.width, small.height, small.pixels).ok_or("decoder returned a bad buffer")?,
     );

@@ -6,6 +6,7 @@ mod serve;
 mod site;
 mod site_build;
 mod synth;
+mod terminal;
 
 use anyhow::{Context, Result};
 use chromatica_core::bundle;
@@ -36,7 +37,8 @@ enum Command {
     Build {
         /// Folder with images (jpeg, png, webp, gif, bmp, tiff), searched recursively.
         images: PathBuf,
-        /// Output folder for the site (created or replaced).
+        /// Output folder for the site: new, empty, or a site built before (only the files an earlier
+        /// build wrote are replaced; everything else in it is kept).
         #[arg(long)]
         out: PathBuf,
         /// Parallel decoding jobs (default: all cores).
@@ -51,6 +53,17 @@ enum Command {
         /// Print a JSON summary on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Write into a non-empty folder that is not a Chromatica site: the site's files are added
+        /// beside what is there; nothing there is removed or overwritten.
+        #[arg(long)]
+        force: bool,
+        /// Also index images that symlinks lead to outside the images folder.
+        #[arg(long)]
+        follow_symlinks: bool,
+        /// Memory, in MB, that reading and decoding images may use at once over all jobs; larger
+        /// images are skipped with a reason.
+        #[arg(long, default_value_t = 768, value_parser = clap::value_parser!(u64).range(64..=1_000_000))]
+        max_memory: u64,
     },
     /// Search a built site by colors, with the same code as the browser app.
     Search {
@@ -77,6 +90,14 @@ enum Command {
         /// Port (0 picks a free one).
         #[arg(long, default_value_t = 8000)]
         port: u16,
+        /// Seconds a client may take to send its request, and to accept each part of the answer.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        timeout: u64,
+        /// A host name (with port, as the browser sends it: gallery.example:8000) to answer besides
+        /// 127.0.0.1, localhost and [::1], e.g. behind a reverse proxy. Requests for any other
+        /// host are refused (protection against DNS rebinding).
+        #[arg(long)]
+        host_name: Option<String>,
     },
     /// Measure recall@k of the two-stage search against exhaustive Sinkhorn, and its latency, for
     /// several rerank_k values (random color queries and "more like this" queries).
@@ -117,7 +138,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", terminal::safe(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -125,7 +146,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build { images, out, jobs, thumb_size, no_originals, json } => {
+        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -133,6 +154,9 @@ fn run(cli: Cli) -> Result<()> {
                 thumb_size,
                 originals: !no_originals,
                 progress: !json && std::io::stderr().is_terminal(),
+                force,
+                follow_symlinks,
+                max_memory: max_memory * 1_000_000,
             };
             let summary = site_build::build(&opts)?;
             if json {
@@ -145,11 +169,13 @@ fn run(cli: Cli) -> Result<()> {
                     summary.reused,
                     summary.skipped.len(),
                     summary.timings_ms.total / 1000.0,
-                    summary.out
+                    terminal::safe(&summary.out)
                 );
                 println!(
                     "Bundle: {} bytes ({:.0} bytes per image). Serve it with: chromatica serve {}",
-                    summary.bundle_bytes, summary.bytes_per_image, summary.out
+                    summary.bundle_bytes,
+                    summary.bytes_per_image,
+                    terminal::safe(&summary.out)
                 );
             }
             Ok(())
@@ -164,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
                 for r in &response.results {
-                    println!("{:>3}  ΔE {:>6.2}  {}", r.rank, r.distance, r.path.escape_debug());
+                    println!("{:>3}  ΔE {:>6.2}  {}", r.rank, r.distance, terminal::safe(&r.path));
                 }
                 let m = &response.metadata;
                 println!(
@@ -174,7 +200,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve { site, port } => serve::serve(&site, port),
+        Command::Serve { site, port, timeout, host_name } => {
+            serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
+        }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
         Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k, threads),
         Command::Info { site, json } => {

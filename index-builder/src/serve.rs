@@ -1,12 +1,28 @@
 //! `chromatica serve`: a static file server on 127.0.0.1 that sends the cross-origin isolation
-//! headers wasm threads need (COOP/COEP), for local use and tests. Not a production server.
+//! headers wasm threads need (COOP/COEP), for local use and tests. Not a production server, but
+//! safe to leave running: one request per connection (`Connection: close`), and every resource a
+//! client can make it hold is bounded:
+//! - the request head: at most [`MAX_HEAD`] bytes (431 beyond), read within one deadline for the
+//!   whole head (`--timeout`, default 10 s), not per read, so trickling bytes buys nothing;
+//! - responses are streamed from the file in 64 KiB chunks, each write with the same timeout, and
+//!   the whole response within a deadline that grows with its size (a stalled reader is dropped);
+//! - at most [`MAX_CONNECTIONS`] connections at once; further ones wait in the kernel's queue;
+//! - accept errors (out of file descriptors) back off instead of spinning; a thread that cannot be
+//!   started drops its connection instead of panicking;
+//! - the `Host` header must name this server (127.0.0.1, localhost or [::1] with its port, or
+//!   `--host-name`), so a web page cannot read the gallery through DNS rebinding;
+//! - dot-files are never served.
+//!
+//! Why not a server crate: hyper/axum bring an async runtime and ~80 crates, and the points above
+//! would still be ours to configure; this file is the whole server.
 
 use anyhow::{Context, Result};
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Headers on every response: cross-origin isolation (what wasm threads need), and no sniffing.
 const HEADERS: &str = "Cross-Origin-Opener-Policy: same-origin\r\n\
@@ -15,67 +31,193 @@ Cross-Origin-Resource-Policy: same-origin\r\n\
 X-Content-Type-Options: nosniff\r\n\
 Cache-Control: no-cache\r\n\
 Connection: close\r\n";
+/// The longest request head (request line and headers) accepted.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Connections handled at once.
+pub const MAX_CONNECTIONS: usize = 64;
+const CHUNK: usize = 64 * 1024;
+/// A response may take its timeout plus this long per byte (a reader slower than 64 KiB/s of a
+/// large file is given proportionally more time, never unbounded time).
+const MIN_RATE_BYTES_PER_SEC: u64 = 64 * 1024;
 
-pub fn serve(site: &Path, port: u16) -> Result<()> {
+pub struct Options {
+    pub port: u16,
+    /// Deadline for reading a request head, and for each write.
+    pub timeout: Duration,
+    /// An extra name the `Host` header may carry (e.g. behind a proxy).
+    pub host_name: Option<String>,
+}
+
+/// Counts connections in flight; `acquire` waits while [`MAX_CONNECTIONS`] are.
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn acquire(&self) {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy >= MAX_CONNECTIONS {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy += 1;
+    }
+
+    fn release(&self) {
+        *self.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.freed.notify_one();
+    }
+}
+
+struct Server {
+    root: PathBuf,
+    hosts: Vec<String>,
+    timeout: Duration,
+}
+
+pub fn serve(site: &Path, options: &Options) -> Result<()> {
     let root = fs::canonicalize(site).with_context(|| format!("cannot open {}", site.display()))?;
     if !root.join("index.html").is_file() {
         anyhow::bail!("{} has no index.html; is it a site built by `chromatica build`?", site.display());
     }
-    let listener = TcpListener::bind(("127.0.0.1", port)).with_context(|| format!("cannot listen on port {port}"))?;
-    let addr = listener.local_addr()?;
-    println!("Serving {} at http://127.0.0.1:{}/", root.display(), addr.port());
-    std::io::stdout().flush()?;
-    // One short-lived thread per connection, one request per connection (`Connection: close`):
-    // no keep-alive bookkeeping, and a slow client never holds up another.
-    for stream in listener.incoming().flatten() {
-        let root = root.clone();
-        std::thread::spawn(move || {
-            let _ = handle(&root, stream);
-        });
+    let listener = TcpListener::bind(("127.0.0.1", options.port)).with_context(|| format!("cannot listen on port {}", options.port))?;
+    let port = listener.local_addr()?.port();
+    let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
+    if let Some(name) = &options.host_name {
+        hosts.push(name.to_ascii_lowercase());
     }
-    Ok(())
-}
-
-fn handle(root: &Path, mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Skip the rest of the head (bounded, so a client cannot feed us forever).
-    let mut head_bytes = request_line.len();
+    println!("Serving {} at http://127.0.0.1:{port}/", root.display());
+    std::io::stdout().flush()?;
+    let server = Arc::new(Server { root, hosts, timeout: options.timeout });
+    let slots = Arc::new(Slots::default());
+    let mut backoff = Duration::from_millis(10);
     loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        head_bytes += n;
-        if n == 0 || line == "\r\n" || line == "\n" || head_bytes > 64 * 1024 {
-            break;
+        slots.acquire();
+        let stream = match listener.accept() {
+            Ok((stream, _)) => {
+                backoff = Duration::from_millis(10);
+                stream
+            }
+            Err(_) => {
+                // Out of descriptors or memory: wait for connections to finish instead of spinning.
+                slots.release();
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let (server, thread_slots) = (server.clone(), slots.clone());
+        let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+            let _ = server.handle(stream);
+            thread_slots.release();
+        });
+        if spawned.is_err() {
+            // The closure (and with it the connection) was dropped unrun.
+            slots.release();
+            std::thread::sleep(backoff);
         }
     }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let (status, content_type, body) = match (method, resolve(root, target)) {
-        ("GET" | "HEAD", Some(path)) => match fs::read(&path) {
-            Ok(body) => ("200 OK", mime(&path), body),
-            Err(_) => ("404 Not Found", "text/plain; charset=utf-8", b"not found".to_vec()),
-        },
-        ("GET" | "HEAD", None) => ("404 Not Found", "text/plain; charset=utf-8", b"not found".to_vec()),
-        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", b"method not allowed".to_vec()),
-    };
-    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{HEADERS}\r\n", body.len());
-    stream.write_all(head.as_bytes())?;
-    if method != "HEAD" {
-        stream.write_all(&body)?;
+}
+
+impl Server {
+    fn handle(&self, mut stream: TcpStream) -> std::io::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        stream.set_write_timeout(Some(self.timeout))?;
+        let head = match read_head(&mut stream, deadline)? {
+            Head::Complete(head) => head,
+            Head::TooLarge => return respond(&mut stream, "431 Request Header Fields Too Large", "request head too large"),
+            Head::TimedOut => return respond(&mut stream, "408 Request Timeout", "request took too long"),
+            Head::Closed => return Ok(()),
+        };
+        let text = String::from_utf8_lossy(&head);
+        let mut lines = text.split("\r\n");
+        let mut parts = lines.next().unwrap_or("").split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let host = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+            .map(|(_, value)| value.trim().to_ascii_lowercase());
+        if !host.is_some_and(|h| self.hosts.contains(&h)) {
+            return respond(&mut stream, "421 Misdirected Request", "this server only answers requests for its own address");
+        }
+        if method != "GET" && method != "HEAD" {
+            return respond(&mut stream, "405 Method Not Allowed", "method not allowed");
+        }
+        let Some((path, mut file)) = resolve(&self.root, target).and_then(|p| fs::File::open(&p).ok().map(|f| (p, f))) else {
+            return respond(&mut stream, "404 Not Found", "not found");
+        };
+        let len = file.metadata()?.len();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\n{HEADERS}\r\n", mime(&path));
+        stream.write_all(head.as_bytes())?;
+        if method == "GET" {
+            let deadline = Instant::now() + self.timeout + Duration::from_secs(len / MIN_RATE_BYTES_PER_SEC);
+            let mut buf = vec![0u8; CHUNK];
+            let mut left = len;
+            while left > 0 {
+                let n = file.read(&mut buf[..CHUNK.min(left as usize)])?;
+                if n == 0 || Instant::now() > deadline {
+                    break; // the file shrank, or the reader is too slow: close.
+                }
+                stream.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+        }
+        stream.flush()
     }
+}
+
+enum Head {
+    Complete(Vec<u8>),
+    TooLarge,
+    TimedOut,
+    Closed,
+}
+
+/// Reads up to the blank line that ends the head, within `deadline` for all of it.
+fn read_head(stream: &mut TcpStream, deadline: Instant) -> std::io::Result<Head> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Head::TimedOut);
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(Head::Closed),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Ok(Head::TimedOut),
+            Err(e) => return Err(e),
+        };
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            head.truncate(from + end);
+            return Ok(Head::Complete(head));
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(Head::TooLarge);
+        }
+    }
+}
+
+fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    let head = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{HEADERS}\r\n{body}", body.len());
+    stream.write_all(head.as_bytes())?;
     stream.flush()
 }
 
-/// Maps a URL path to a file inside `root`, or `None` (no `..`, no escaping via symlinks).
+/// Maps a URL path to a file inside `root`, or `None` (no `..`, no dot-files, no escaping via
+/// symlinks).
 fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
     let path = url.split(['?', '#']).next().unwrap_or("/");
     let decoded = percent_decode(path)?;
     let mut rel = PathBuf::new();
     for c in Path::new(decoded.trim_start_matches('/')).components() {
         match c {
+            // Dot-files and dot-folders (a build's staging folder, `.git`) are never served.
+            Component::Normal(part) if part.to_string_lossy().starts_with('.') => return None,
             Component::Normal(part) => rel.push(part),
             Component::CurDir => {}
             _ => return None,
@@ -140,5 +282,8 @@ mod tests {
         assert_eq!(resolve(&root, "/../etc/passwd"), None);
         assert_eq!(resolve(&root, "/%2e%2e/etc/passwd"), None);
         assert_eq!(resolve(&root, "/%zz"), None);
+        fs::create_dir_all(root.join(".git")).unwrap();
+        fs::write(root.join(".git/config"), "x").unwrap();
+        assert_eq!(resolve(&root, "/.git/config"), None);
     }
 }

@@ -1,10 +1,13 @@
-//! The site folder: the embedded app, the bundle, and the atomic swap of a new build into place.
+//! The site folder: what a build writes into `--out` (the embedded app, the bundle, thumbnails,
+//! originals, the manifest), and the rule that keeps users' files safe there: a build replaces only
+//! files that its own manifest says an earlier build wrote, and adds the rest beside them.
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{ImageMeta, Params, FORMAT_VERSION};
 use serde::Serialize;
 use std::fs;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 include!(concat!(env!("OUT_DIR"), "/app_assets.rs"));
@@ -14,19 +17,26 @@ pub const BUNDLE_FILE: &str = "bundle.bin";
 pub const BUNDLE_SCRIPT: &str = "bundle.js";
 /// The wasm as a classic script, for the same reason.
 pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
-pub const MANIFEST_FILE: &str = "manifest.json";
+/// The site's own manifest: our marker, what was indexed, and every file the build wrote.
+pub const MANIFEST_FILE: &str = "chromatica.json";
 pub const THUMBS_SCRIPT: &str = "thumbs.js";
 const WASM_FILE: &str = "chromatica_bg.wasm";
 
 #[derive(Serialize)]
 pub struct Manifest {
+    /// [`SITE_MARKER`] and [`SITE_VERSION`]: this folder is a site chromatica wrote.
+    pub format: &'static str,
+    pub site_version: u32,
+    /// The bundle's format version.
     pub format_version: u32,
     pub generator: String,
     pub image_count: usize,
     pub bundle_bytes: usize,
     pub params: Params,
     pub images_root: String,
-    pub files: Vec<&'static str>,
+    /// Every file of the site that chromatica wrote (and may replace or remove on the next build),
+    /// site-relative; nothing else in the folder is ever touched.
+    pub files: Vec<String>,
     pub images: Vec<ManifestImage>,
 }
 
@@ -42,13 +52,15 @@ pub struct ManifestImage {
 impl Manifest {
     pub fn new(params: &Params, images: &[ImageMeta], bundle_bytes: usize, root: &Path) -> Self {
         Self {
+            format: SITE_MARKER,
+            site_version: SITE_VERSION,
             format_version: FORMAT_VERSION,
             generator: format!("chromatica {}", env!("CARGO_PKG_VERSION")),
             image_count: images.len(),
             bundle_bytes,
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            files: vec![BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT, MANIFEST_FILE, "index.html", "thumbs/", "originals/", "threads/"],
+            files: Vec::new(),
             images: images
                 .iter()
                 .map(|m| ManifestImage {
@@ -68,135 +80,341 @@ pub fn app_is_embedded() -> bool {
     APP_FILES.iter().any(|(name, _)| *name == "index.html") && APP_FILES.iter().any(|(name, _)| *name == WASM_FILE)
 }
 
-pub fn write_app(dir: &Path) -> Result<()> {
-    if !app_is_embedded() {
-        bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
-    }
-    for (name, bytes) in APP_FILES {
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        fs::write(path, bytes)?;
-        if *name == WASM_FILE {
-            fs::write(dir.join(WASM_SCRIPT), js_base64_script("CHROMATICA_WASM", bytes))?;
-        }
-    }
-    Ok(())
-}
-
-/// Thumbnails as data URLs in a classic script: on `file://`, images from files taint a canvas,
-/// so the collage draws these instead and can still be exported as PNG.
-pub fn write_thumbs_script(dir: &Path, thumbs: &[String]) -> Result<()> {
-    let mut map = serde_json::Map::new();
-    for thumb in thumbs {
-        let bytes = fs::read(dir.join(thumb))?;
-        let url = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes));
-        map.insert(thumb.clone(), serde_json::Value::String(url));
-    }
-    fs::write(dir.join(THUMBS_SCRIPT), format!("window.CHROMATICA_THUMBS={};\n", serde_json::Value::Object(map)))?;
-    Ok(())
-}
-
-pub fn write_bundle_script(dir: &Path, bundle: &[u8]) -> Result<()> {
-    fs::write(dir.join(BUNDLE_SCRIPT), js_base64_script("CHROMATICA_BUNDLE", bundle))?;
-    Ok(())
-}
-
 fn js_base64_script(global: &str, bytes: &[u8]) -> String {
     format!("window.{global}_BASE64=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// A site is only ever replaced by a build if it is one (or empty): never wipe someone's folder.
-pub fn check_replaceable(out: &Path) -> Result<()> {
+/// Our own manifest's marker and version: only a folder whose `chromatica.json` carries both is
+/// taken for a site we wrote (any other `manifest.json` is somebody else's).
+pub const SITE_MARKER: &str = "chromatica-site";
+pub const SITE_VERSION: u32 = 2;
+/// Sites written before the manifest listed its files (site version 1): `manifest.json` with a
+/// `generator` of "chromatica …". Everything they could contain is listed here.
+const LEGACY_MANIFEST: &str = "manifest.json";
+const LEGACY_FILES: &[&str] = &[LEGACY_MANIFEST, ".chromatica-cache", BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT];
+const LEGACY_DIRS: &[&str] = &["thumbs", "originals", "threads"];
+/// The folder inside the site where a build writes its new files before moving them into place,
+/// and the file inside it that proves it is ours (a user's folder of that name is never removed).
+const STAGING_DIR: &str = ".chromatica-staging";
+const STAGING_MARKER: &str = ".chromatica-staging-marker";
+const STAGING_MARKER_TEXT: &str = "A chromatica build writes here; the next build removes or completes it.\n";
+/// Inside the staging folder once every file is written: the moves that make it the site. A build
+/// that finds it finishes those moves before anything else (a kill during the moves is completed).
+const COMMIT_JOURNAL: &str = ".commit";
+
+/// What `--out` holds before a build: who owns what.
+#[derive(Debug, PartialEq)]
+pub enum Existing {
+    /// Missing or empty.
+    Empty,
+    /// A site we wrote; the site-relative paths of the files we own in it.
+    Ours(Vec<String>),
+    /// Anything else: never touched unless `--force`, and then only added to.
+    Foreign,
+}
+
+/// Reads `out`'s manifest (our marker, or a legacy one) to learn which files a build may replace.
+pub fn existing(out: &Path) -> Result<Existing> {
     if !out.exists() {
-        return Ok(());
+        return Ok(Existing::Empty);
     }
     if !out.is_dir() {
         bail!("{} exists and is not a folder", out.display());
     }
-    let empty = fs::read_dir(out)?.next().is_none();
-    if !empty && !out.join(MANIFEST_FILE).is_file() {
-        bail!("{} is not empty and is not a Chromatica site; refusing to replace it", out.display());
+    if let Ok(bytes) = fs::read(out.join(MANIFEST_FILE)) {
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if value["format"] == SITE_MARKER {
+            if value["site_version"].as_u64() != Some(SITE_VERSION as u64) {
+                bail!("{} was written by another version of chromatica (site version {}); this one writes version {SITE_VERSION}: build into a new folder", out.display(), value["site_version"]);
+            }
+            let files = value["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).filter(|f| is_safe_relative(f)).map(String::from).collect());
+            return Ok(Existing::Ours(files.unwrap_or_default()));
+        }
     }
-    Ok(())
+    if let Ok(bytes) = fs::read(out.join(LEGACY_MANIFEST)) {
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if value["generator"].as_str().is_some_and(|g| g.starts_with("chromatica ")) && value["format_version"].is_u64() {
+            return Ok(Existing::Ours(legacy_files(out)));
+        }
+    }
+    let empty = fs::read_dir(out)?.flatten().all(|e| e.file_name() == STAGING_DIR);
+    Ok(if empty { Existing::Empty } else { Existing::Foreign })
 }
 
-/// A new site being written beside the old one (`.name.tmp-PID`); `commit` swaps it into place.
-/// Dropped without commit (error, panic), it is removed; killed, it is left as a dot-folder and the
-/// old site is untouched.
-pub struct Staging {
-    dir: PathBuf,
+/// A version-1 site's files: the fixed names, the app's files, and whatever is in its own folders.
+fn legacy_files(out: &Path) -> Vec<String> {
+    let mut files: Vec<String> = LEGACY_FILES.iter().chain(APP_FILES.iter().map(|(name, _)| name)).map(|s| s.to_string()).collect();
+    for dir in LEGACY_DIRS {
+        for e in fs::read_dir(out.join(dir)).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                files.push(format!("{dir}/{}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    files.retain(|f| out.join(f).is_file());
+    files
+}
+
+/// `a/b.c`: no root, no `..`, no empty parts; what a manifest may name.
+fn is_safe_relative(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..") && !path.contains('\\')
+}
+
+/// A build writing into `--out`. The folder is locked for the build (a second build fails at once);
+/// new files go to a staging folder inside it; [`SiteWriter::commit`] moves them into place and
+/// removes the files the previous build wrote that this one did not. No other file in `--out` is
+/// ever written or removed: `.git`, `CNAME`, extra pages stay.
+///
+/// Consistency: files named by content hash (thumbnails, originals) are moved in first, then the
+/// few fixed-name files (app, bundle), the manifest last; each move is an atomic rename, so a reader
+/// sees old or new versions of each file, and the previous site stays complete until the moves
+/// start. A build killed during the moves (a window of milliseconds) leaves a journal that the next
+/// build completes before anything else. Dropped without commit, the staging folder is removed.
+pub struct SiteWriter {
     out: PathBuf,
+    staging: PathBuf,
+    owned_before: BTreeSet<String>,
+    _lock: fs::File,
     committed: bool,
 }
 
-impl Staging {
-    pub fn create(out: &Path) -> Result<Self> {
-        let parent = out.parent().context("output folder has no parent")?;
-        let name = out.file_name().context("output folder has no name")?.to_string_lossy();
-        // Leftovers of killed builds.
-        if let Ok(entries) = fs::read_dir(parent) {
-            for e in entries.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if n.starts_with(&format!(".{name}.tmp-")) || n.starts_with(&format!(".{name}.old-")) {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
+impl SiteWriter {
+    /// Opens `out` for a build: refuses a folder that is not provably ours unless `force`, takes
+    /// the lock, finishes or removes what a killed build left, and creates a fresh staging folder.
+    pub fn open(out: &Path, force: bool) -> Result<Self> {
+        let found = existing(out)?;
+        if found == Existing::Foreign && !force {
+            bail!(
+                "{} is not empty and is not a Chromatica site (no chromatica.json of ours); refusing to write into it. \
+                 Choose an empty or new folder, or pass --force to add the site's files beside the ones there (none of them is removed or overwritten)",
+                out.display()
+            );
         }
-        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Self { dir, out: out.to_path_buf(), committed: false })
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let lock = lock(out)?;
+        let staging = out.join(STAGING_DIR);
+        if staging.join(STAGING_MARKER).is_file() {
+            if staging.join(COMMIT_JOURNAL).is_file() {
+                finish_moves(&staging, out).context("cannot complete the moves of an interrupted build")?;
+            }
+            fs::remove_dir_all(&staging).with_context(|| format!("cannot remove {}", staging.display()))?;
+        } else if staging.exists() {
+            bail!("{} exists but was not made by chromatica; move it away", staging.display());
+        }
+        // Re-read: finishing an interrupted build may have written a new manifest.
+        let owned_before = match existing(out)? {
+            Existing::Ours(files) => files.into_iter().collect(),
+            _ => BTreeSet::new(),
+        };
+        fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+        fs::write(staging.join(STAGING_MARKER), STAGING_MARKER_TEXT)?;
+        Ok(Self { out: out.to_path_buf(), staging, owned_before, _lock: lock, committed: false })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
+    /// Whether the previous build wrote `rel` and it is still there (so it can be kept as it is).
+    pub fn has_own(&self, rel: &str) -> bool {
+        self.owned_before.contains(rel) && self.out.join(rel).is_file()
     }
 
-    pub fn commit(mut self) -> Result<()> {
-        if self.out.exists() {
-            if !exchange(&self.dir, &self.out) {
-                let old = self.dir.with_file_name(format!(
-                    ".{}.old-{}",
-                    self.out.file_name().unwrap_or_default().to_string_lossy(),
-                    std::process::id()
-                ));
-                fs::rename(&self.out, &old)?;
-                fs::rename(&self.dir, &self.out)?;
-                fs::rename(&old, &self.dir)?;
-            }
-            // self.dir now holds the previous site.
-            let _ = fs::remove_dir_all(&self.dir);
-        } else {
-            fs::rename(&self.dir, &self.out)?;
+    /// Where to write `rel` (site-relative, `/`-separated) for this build; its folder exists.
+    pub fn staged(&self, rel: &str) -> Result<PathBuf> {
+        let path = self.staging.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
         }
+        Ok(path)
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.staged(rel)?;
+        fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Writes `rel` unless this build already wrote it (same name, same content: names are hashes).
+    pub fn write_once(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let path = self.staged(rel)?;
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => file.write_all(bytes).with_context(|| format!("cannot write {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+        }
+    }
+
+    pub fn write_app(&self) -> Result<()> {
+        if !app_is_embedded() {
+            bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
+        }
+        for (name, bytes) in APP_FILES {
+            self.write(name, bytes)?;
+            if *name == WASM_FILE {
+                self.write(WASM_SCRIPT, js_base64_script("CHROMATICA_WASM", bytes).as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bundle, and the same bytes as a classic script for `file://` pages.
+    pub fn write_bundle(&self, bundle: &[u8]) -> Result<()> {
+        self.write(BUNDLE_FILE, bundle)?;
+        self.write(BUNDLE_SCRIPT, js_base64_script("CHROMATICA_BUNDLE", bundle).as_bytes())
+    }
+
+    /// Thumbnails as data URLs in a classic script: on `file://`, images from files taint a canvas,
+    /// so the collage draws these instead and can still be exported as PNG.
+    pub fn write_thumbs_script(&self, thumbs: &[String]) -> Result<()> {
+        let mut map = serde_json::Map::new();
+        for thumb in thumbs {
+            let staged = self.staging.join(thumb);
+            let bytes = fs::read(if staged.is_file() { staged } else { self.out.join(thumb) })?;
+            let url = format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+            map.insert(thumb.clone(), serde_json::Value::String(url));
+        }
+        self.write(THUMBS_SCRIPT, format!("window.CHROMATICA_THUMBS={};\n", serde_json::Value::Object(map)).as_bytes())
+    }
+
+    /// Moves this build's files into place (see the type's doc), keeping `kept` (files of the
+    /// previous build that are still wanted as they are), and writes `manifest` listing all of them.
+    /// Refuses, changing nothing, if a new file would replace a file that is not ours.
+    pub fn commit(mut self, manifest: &mut Manifest, kept: &BTreeSet<String>) -> Result<()> {
+        let staged = staged_files(&self.staging)?;
+        let clashes: Vec<&String> = staged.iter().filter(|f| !self.owned_before.contains(*f) && self.out.join(f).symlink_metadata().is_ok()).collect();
+        if !clashes.is_empty() {
+            let list: Vec<&str> = clashes.iter().take(5).map(|s| s.as_str()).collect();
+            bail!(
+                "{} already has files of its own where the site's files go ({}{}); nothing was changed. Move them away or build into another folder",
+                self.out.display(),
+                list.join(", "),
+                if clashes.len() > 5 { ", …" } else { "" }
+            );
+        }
+        let mut files: BTreeSet<String> = staged.iter().cloned().collect();
+        files.extend(kept.iter().filter(|f| self.has_own(f)).cloned());
+        files.insert(MANIFEST_FILE.to_string());
+        manifest.files = files.iter().cloned().collect();
+        fs::write(self.staging.join(MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+        // Content-named files first (the old site stays complete), fixed names next, manifest last;
+        // then the previous build's files that this one no longer has.
+        let mut moves: Vec<&String> = staged.iter().filter(|f| is_content_named(f)).collect();
+        moves.extend(staged.iter().filter(|f| !is_content_named(f)));
+        let mut journal = String::new();
+        for f in moves {
+            journal.push_str(f);
+            journal.push('\n');
+        }
+        journal.push_str(MANIFEST_FILE);
+        journal.push('\n');
+        for f in self.owned_before.iter().filter(|f| !files.contains(*f)) {
+            journal.push_str("-");
+            journal.push_str(f);
+            journal.push('\n');
+        }
+        let journal_path = self.staging.join(COMMIT_JOURNAL);
+        let tmp = self.staging.join(".commit.tmp");
+        fs::write(&tmp, journal)?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &journal_path)?;
+        finish_moves(&self.staging, &self.out)?;
+        fs::remove_dir_all(&self.staging)?;
         self.committed = true;
         Ok(())
     }
 }
 
-impl Drop for Staging {
+/// Everything but the images' own files: the app, the bundle (decoded first: a bundle the page
+/// would refuse is never published), the offline thumbnail script, and the manifest; then commits.
+/// Thumbnails (and originals) must already be staged, or kept from the previous build.
+pub fn finish(site: SiteWriter, bundle_bytes: &[u8], params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
+    chromatica_core::bundle::decode(bundle_bytes).context("internal error: the new bundle does not decode; the previous site is unchanged")?;
+    site.write_app()?;
+    site.write_bundle(bundle_bytes)?;
+    let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();
+    thumbs.sort();
+    thumbs.dedup();
+    site.write_thumbs_script(&thumbs)?;
+    let mut kept: BTreeSet<String> = thumbs.into_iter().collect();
+    kept.extend(images.iter().map(ImageMeta::original_url));
+    let mut manifest = Manifest::new(params, images, bundle_bytes.len(), images_root);
+    site.commit(&mut manifest, &kept)
+}
+
+impl Drop for SiteWriter {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
+        if !self.committed && self.staging.join(STAGING_MARKER).is_file() && !self.staging.join(COMMIT_JOURNAL).exists() {
+            let _ = fs::remove_dir_all(&self.staging);
         }
     }
 }
 
-/// Atomically swaps two directories (Linux `renameat2(RENAME_EXCHANGE)`), so there is no moment
-/// without a complete site at `out`.
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> bool {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let (Ok(ca), Ok(cb)) = (CString::new(a.as_os_str().as_bytes()), CString::new(b.as_os_str().as_bytes())) else {
-        return false;
-    };
-    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
-    unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) == 0 }
+fn is_content_named(rel: &str) -> bool {
+    rel.starts_with("thumbs/") || rel.starts_with("originals/")
 }
 
-#[cfg(not(target_os = "linux"))]
-fn exchange(_: &Path, _: &Path) -> bool {
-    false
+/// Every file below the staging folder, site-relative, but our own bookkeeping.
+fn staged_files(staging: &Path) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for e in walkdir::WalkDir::new(staging).min_depth(1).sort_by_file_name() {
+        let e = e?;
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(staging)?.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            if rel != STAGING_MARKER && rel != COMMIT_JOURNAL && rel != ".commit.tmp" && rel != MANIFEST_FILE {
+                files.push(rel);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Carries out a commit journal: each line a staged file to move into place (done already if it
+/// is no longer staged), or `-path` for a file of the previous build to remove; then removes the
+/// folders of ours that this left empty.
+fn finish_moves(staging: &Path, out: &Path) -> Result<()> {
+    let journal = fs::read_to_string(staging.join(COMMIT_JOURNAL))?;
+    let mut dirs = BTreeSet::new();
+    for line in journal.lines() {
+        let (remove, rel) = match line.strip_prefix('-') {
+            Some(rel) => (true, rel),
+            None => (false, line),
+        };
+        if !is_safe_relative(rel) {
+            continue;
+        }
+        let target = out.join(rel);
+        if let Some(parent) = Path::new(rel).parent().filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(parent.to_path_buf());
+        }
+        if remove {
+            match fs::remove_file(&target) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).with_context(|| format!("cannot remove {}", target.display())),
+                _ => {}
+            }
+        } else {
+            let from = staging.join(rel);
+            if from.is_file() {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                }
+                fs::rename(&from, &target).with_context(|| format!("cannot move {} into place", target.display()))?;
+            }
+        }
+    }
+    // Deepest first; `remove_dir` only removes empty folders, so a user's file keeps its folder.
+    for dir in dirs.iter().rev() {
+        let _ = fs::remove_dir(out.join(dir));
+    }
+    Ok(())
+}
+
+/// An exclusive `flock` on the site folder for the build's lifetime.
+fn lock(out: &Path) -> Result<fs::File> {
+    let dir = fs::File::open(out).with_context(|| format!("cannot open {}", out.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; flock has no memory effects.
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            bail!("another chromatica build is writing to {} right now; wait for it to finish", out.display());
+        }
+    }
+    Ok(dir)
 }

@@ -1,9 +1,12 @@
-//! `chromatica build`: scan -> decode + histogram (parallel, cached) -> HNSW -> bundle -> site,
-//! written beside the old site and swapped in only when complete.
+//! `chromatica build`: scan -> decode + histogram (parallel, cached, within a memory budget) ->
+//! HNSW -> bundle -> site. New files are staged inside the site and moved into place only when
+//! the whole build is complete; only files an earlier build wrote are ever replaced (site.rs).
 
-use crate::cache::{Cache, Entry, CACHE_FILE};
-use index_builder::decode::{decode, encode_thumbnail};
-use crate::site;
+use crate::cache::{Cache, Entry};
+use crate::site::{self, SiteWriter};
+use crate::terminal;
+use index_builder::budget::{megabytes, MemoryBudget};
+use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::{AnnIndex, AnnVector, EF_CONSTRUCTION, EF_SEARCH, HNSW_SEED};
 use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
@@ -14,6 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
@@ -26,6 +30,12 @@ pub struct BuildOptions {
     pub thumb_size: u32,
     pub originals: bool,
     pub progress: bool,
+    /// Write into a non-empty folder that is not a site of ours (adding files, never replacing).
+    pub force: bool,
+    /// Index files that symlinks lead to outside the images folder.
+    pub follow_symlinks: bool,
+    /// Bytes that reading and decoding may hold at once, over all jobs.
+    pub max_memory: u64,
 }
 
 #[derive(Serialize, Debug)]
@@ -43,6 +53,8 @@ pub struct Summary {
     pub bundle_bytes: usize,
     pub bytes_per_image: f64,
     pub timings_ms: Timings,
+    /// Peak resident memory of the build process, in bytes (0 where the OS does not say).
+    pub peak_memory_bytes: u64,
     pub out: String,
 }
 
@@ -55,14 +67,34 @@ pub struct Timings {
     pub total: f64,
 }
 
-/// One input file's outcome.
+/// One input file's outcome; its thumbnail (and original) are in the site's staging folder, or
+/// kept from the previous build.
 struct Processed {
     rel: String,
-    source: PathBuf,
     entry: Entry,
-    /// The thumbnail, when the file was decoded this time (else it's taken from the old site).
-    thumb: Option<Vec<u8>>,
+    ext: String,
     decoded: bool,
+}
+
+/// Why a file is not in the index: a reason to skip it (the build goes on), or a failure of the
+/// build itself (cannot write the site).
+enum Failure {
+    Skip(Skipped),
+    Fatal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Fatal(e)
+    }
+}
+
+/// What `process` needs besides the file.
+struct Job<'a> {
+    site: &'a SiteWriter,
+    budget: &'a MemoryBudget,
+    thumb_size: u32,
+    originals: bool,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -83,9 +115,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     if images.starts_with(&out) {
         bail!("the images folder is inside the output folder {}; choose another output folder", out.display());
     }
-    site::check_replaceable(&out)?;
+    let site = SiteWriter::open(&out, opts.force)?;
 
-    let (files, mut skipped) = scan(&images);
+    let (files, mut skipped) = scan(&images, opts.follow_symlinks);
     if files.is_empty() && skipped.is_empty() {
         bail!("no images found in {} (looked for {})", images.display(), IMAGE_EXTENSIONS.join(", "));
     }
@@ -94,15 +126,17 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let cache = Cache::load(&out);
     let bar = progress_bar(opts.progress, files.len());
     let t_decode = Instant::now();
+    let budget = MemoryBudget::new(opts.max_memory);
+    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
-    let outcomes: Vec<Result<Processed, Skipped>> = pool.install(|| {
+    let outcomes: Vec<Result<Processed, Failure>> = pool.install(|| {
         files
             .par_iter()
             .map(|(rel, path)| {
-                let r = process(rel, path, cache.entries.get(rel), &out, opts.thumb_size);
+                let r = process(rel, path, cache.entries.get(rel), &cx);
                 bar.inc(1);
-                if let Err(s) = &r {
-                    bar.suspend(|| eprintln!("warning: skipped {}: {}", s.path, s.reason));
+                if let Err(Failure::Skip(s)) = &r {
+                    bar.suspend(|| eprintln!("warning: skipped {}: {}", terminal::safe(&s.path), terminal::safe(&s.reason)));
                 }
                 r
             })
@@ -115,7 +149,8 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     for outcome in outcomes {
         match outcome {
             Ok(p) => processed.push(p),
-            Err(s) => skipped.push(s),
+            Err(Failure::Skip(s)) => skipped.push(s),
+            Err(Failure::Fatal(e)) => return Err(e),
         }
     }
     if processed.is_empty() {
@@ -135,7 +170,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         .map(|p| ImageMeta {
             path: p.rel.clone(),
             stem: stem(p.entry.hash),
-            ext: if opts.originals { extension(&p.source) } else { String::new() },
+            ext: if opts.originals { p.ext.clone() } else { String::new() },
             width: p.entry.width,
             height: p.entry.height,
         })
@@ -158,35 +193,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    let staging = site::Staging::create(&out)?;
-    site::write_app(staging.path())?;
-    fs::write(staging.path().join(site::BUNDLE_FILE), &bundle_bytes)?;
-    site::write_bundle_script(staging.path(), &bundle_bytes)?;
-    fs::create_dir_all(staging.path().join("thumbs"))?;
-    if opts.originals {
-        fs::create_dir_all(staging.path().join("originals"))?;
-    }
-    for (p, meta) in processed.iter().zip(&metas) {
-        let thumb_path = staging.path().join(meta.thumb_url());
-        match &p.thumb {
-            Some(bytes) => fs::write(&thumb_path, bytes)?,
-            None => link_or_copy(&out.join(meta.thumb_url()), &thumb_path)?,
-        }
-        if opts.originals {
-            let dest = staging.path().join(meta.original_url());
-            if !dest.exists() {
-                link_or_copy(&p.source, &dest)?;
-            }
-        }
-    }
-    let mut thumbs: Vec<String> = metas.iter().map(ImageMeta::thumb_url).collect();
-    thumbs.dedup();
-    site::write_thumbs_script(staging.path(), &thumbs)?;
-    let manifest = site::Manifest::new(&params, &metas, bundle_bytes.len(), &images);
-    fs::write(staging.path().join(site::MANIFEST_FILE), serde_json::to_vec_pretty(&manifest)?)?;
+    site::finish(site, &bundle_bytes, &params, &metas, &images)?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
-    fs::write(staging.path().join(CACHE_FILE), Cache::new(entries).to_bytes())?;
-    staging.commit()?;
+    Cache::new(entries).save(&out);
     let write_ms = ms(t_write);
 
     let n = processed.len();
@@ -198,8 +207,23 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         bundle_bytes: bundle_bytes.len(),
         bytes_per_image: bundle_bytes.len() as f64 / n as f64,
         timings_ms: Timings { scan: scan_ms, decode: decode_ms, index: index_ms, write: write_ms, total: ms(start) },
+        peak_memory_bytes: peak_memory_bytes(),
         out: out.display().to_string(),
     })
+}
+
+/// The process's peak resident set size (Linux and other Unixes: `getrusage`).
+fn peak_memory_bytes() -> u64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            let kib = if cfg!(target_os = "macos") { 1 } else { 1024 };
+            return usage.ru_maxrss as u64 * kib;
+        }
+    }
+    0
 }
 
 fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
@@ -215,20 +239,31 @@ fn progress_bar(enabled: bool, len: usize) -> ProgressBar {
 }
 
 /// Image files below `root` (recursive, sorted by relative path so ids are stable), and entries
-/// that could not be read (symlink loops, permissions).
-fn scan(root: &Path) -> (Vec<(String, PathBuf)>, Vec<Skipped>) {
+/// that could not be read (symlink loops, permissions) or that symlinks lead out of `root` to
+/// (unless `follow_symlinks`: a link to a private folder must not publish it by accident).
+fn scan(root: &Path, follow_symlinks: bool) -> (Vec<(String, PathBuf)>, Vec<Skipped>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    let mut walk = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
+    while let Some(entry) = walk.next() {
         match entry {
-            Ok(e) if e.file_type().is_file() => {
-                if !IMAGE_EXTENSIONS.contains(&extension(e.path()).as_str()) {
+            Ok(e) => {
+                let is_image = e.file_type().is_file() && IMAGE_EXTENSIONS.contains(&extension(e.path()).as_str());
+                if !is_image && !e.file_type().is_dir() {
                     continue;
                 }
-                let rel = relative_name(root, e.path());
-                files.push((rel, e.path().to_path_buf()));
+                if e.path_is_symlink() && !follow_symlinks && !fs::canonicalize(e.path()).is_ok_and(|t| t.starts_with(root)) {
+                    if e.file_type().is_dir() {
+                        walk.skip_current_dir();
+                    }
+                    let reason = "a symlink that leads out of the images folder (pass --follow-symlinks to index it)".to_string();
+                    skipped.push(Skipped { path: relative_name(root, e.path()), reason });
+                    continue;
+                }
+                if is_image {
+                    files.push((relative_name(root, e.path()), e.path().to_path_buf()));
+                }
             }
-            Ok(_) => {}
             Err(err) => {
                 let path = err.path().map(|p| relative_name(root, p)).unwrap_or_default();
                 let reason = if err.loop_ancestor().is_some() {
@@ -267,28 +302,63 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
         .unwrap_or(-1)
 }
 
-fn process(rel: &str, path: &Path, cached: Option<&Entry>, old_site: &Path, thumb_size: u32) -> Result<Processed, Skipped> {
-    let skip = |reason: String| Skipped { path: rel.to_string(), reason };
-    let meta = fs::metadata(path).map_err(|e| skip(e.to_string()))?;
+/// Indexes one file: reuses the cached entry when size + mtime (or else the content hash) match
+/// and the previous build's thumbnail is still there; otherwise probes the header, reserves the
+/// memory decoding will need, reads, decodes, and stages the thumbnail (and original). The file is
+/// read once: what is hashed, decoded and published as the original are the same bytes, and a file
+/// that changes or vanishes meanwhile is skipped with a reason.
+fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<Processed, Failure> {
+    let skip = |reason: String| Failure::Skip(Skipped { path: rel.to_string(), reason });
+    let gone = |e: std::io::Error| skip(format!("cannot read it (it may have been moved or deleted during the build): {e}"));
+    let ext = extension(path);
+    let meta = fs::metadata(path).map_err(gone)?;
     let (size, mtime) = (meta.len(), mtime_ns(&meta));
-    let reusable = |e: &Entry| e.thumb_size == thumb_size && old_site.join(format!("thumbs/{}.jpg", stem(e.hash))).is_file();
+    let thumb_of = |e: &Entry| format!("thumbs/{}.jpg", stem(e.hash));
+    let original_of = |e: &Entry| format!("originals/{}.{ext}", stem(e.hash));
+    let reusable = |e: &Entry| e.thumb_size == cx.thumb_size && cx.site.has_own(&thumb_of(e));
+    let reuse = |entry: Entry, bytes: Option<&[u8]>| -> Result<Processed, Failure> {
+        if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
+            let bytes = match bytes {
+                Some(b) => b.to_vec(),
+                None => read_unchanged(path, size, mtime).map_err(&skip)?,
+            };
+            cx.site.write_once(&original_of(&entry), &bytes)?;
+        }
+        Ok(Processed { rel: rel.into(), entry, ext: ext.clone(), decoded: false })
+    };
     if let Some(e) = cached.filter(|e| e.size == size && e.mtime_ns == mtime && reusable(e)) {
-        return Ok(Processed { rel: rel.into(), source: path.into(), entry: e.clone(), thumb: None, decoded: false });
+        return reuse(e.clone(), None);
     }
-    let bytes = fs::read(path).map_err(|e| skip(e.to_string()))?;
+    if size > cx.budget.total() {
+        return Err(skip(format!("the file is too large ({}; the memory budget is {}, see --max-memory)", megabytes(size), megabytes(cx.budget.total()))));
+    }
+    let mut head = Vec::with_capacity(PROBE_BYTES.min(size as usize));
+    fs::File::open(path).and_then(|f| f.take(PROBE_BYTES as u64).read_to_end(&mut head)).map_err(gone)?;
+    let need = match probe(&head, size, MAX_SIDE.max(cx.thumb_size)).map_err(&skip)? {
+        Cost::Known { width, height, bytes } if bytes > cx.budget.total() => {
+            return Err(skip(format!(
+                "the image is too large to decode within the memory budget ({width}x{height} needs about {}; the budget is {}, see --max-memory)",
+                megabytes(bytes),
+                megabytes(cx.budget.total())
+            )))
+        }
+        Cost::Known { bytes, .. } => bytes,
+        Cost::Unknown => cx.budget.total(),
+    };
+    let _reservation = cx.budget.reserve(need).map_err(|total| skip(format!("needs more memory than the budget ({})", megabytes(total))))?;
+    let bytes = read_unchanged(path, size, mtime).map_err(&skip)?;
     let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
     if let Some(e) = cached.filter(|e| e.hash == hash && reusable(e)) {
-        let entry = Entry { size, mtime_ns: mtime, ..e.clone() };
-        return Ok(Processed { rel: rel.into(), source: path.into(), entry, thumb: None, decoded: false });
+        return reuse(Entry { size, mtime_ns: mtime, ..e.clone() }, Some(&bytes));
     }
-    let decoded = decode(&bytes, MAX_SIDE.max(thumb_size)).map_err(skip)?;
+    let decoded = decode(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size)).map_err(&skip)?;
     let (histogram, small) = image_histogram(&decoded.pixels).map_err(|e| skip(e.to_string()))?;
-    let thumb_pixels = if thumb_size == MAX_SIDE {
+    let thumb_pixels = if cx.thumb_size == MAX_SIDE {
         small
     } else {
-        chromatica_core::resize::downscale_to_fit(&decoded.pixels, thumb_size)
+        chromatica_core::resize::downscale_to_fit(&decoded.pixels, cx.thumb_size)
     };
-    let thumb = encode_thumbnail(&thumb_pixels, 82).map_err(skip)?;
+    let thumb = encode_thumbnail(&thumb_pixels, 82).map_err(&skip)?;
     let sparse = histogram.to_sparse();
     let entry = Entry {
         size,
@@ -296,19 +366,29 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, old_site: &Path, thum
         hash,
         width: decoded.width,
         height: decoded.height,
-        thumb_size,
+        thumb_size: cx.thumb_size,
         palette: dominant_colors(&histogram, bundle::PALETTE_SIZE),
         bins: sparse.bins,
         mass: sparse.mass,
     };
-    Ok(Processed { rel: rel.into(), source: path.into(), entry, thumb: Some(thumb), decoded: true })
+    cx.site.write_once(&thumb_of(&entry), &thumb)?;
+    if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
+        cx.site.write_once(&original_of(&entry), &bytes)?;
+    }
+    Ok(Processed { rel: rel.into(), entry, ext, decoded: true })
 }
 
-fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
-    if fs::hard_link(from, to).is_err() {
-        fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+/// The whole file, if it still has the size and mtime it had when the build looked at it.
+fn read_unchanged(path: &Path, size: u64, mtime: i128) -> Result<Vec<u8>, String> {
+    let gone = |e: std::io::Error| format!("cannot read it (it may have been moved or deleted during the build): {e}");
+    let mut bytes = Vec::with_capacity(size as usize);
+    let mut file = fs::File::open(path).map_err(gone)?;
+    file.by_ref().take(size + 1).read_to_end(&mut bytes).map_err(gone)?;
+    let after = file.metadata().map_err(gone)?;
+    if bytes.len() as u64 != size || after.len() != size || mtime_ns(&after) != mtime {
+        return Err("the file changed while the build was reading it; build again to index it".into());
     }
-    Ok(())
+    Ok(bytes)
 }
 
 /// `path` made absolute without requiring it to exist (its parent must).

@@ -1,6 +1,6 @@
 //! `chromatica synth`: a large, realistic collection for scale benchmarks. Each synthetic image's
 //! histogram is a random mixture of 2-3 real histograms from a built site; its thumbnail is its
-//! main source image's.
+//! main source image's, and so are its palette and size (so result cards stay truthful).
 
 use crate::site;
 use anyhow::{bail, Context, Result};
@@ -19,7 +19,7 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     if src.is_empty() {
         bail!("the source site has no images");
     }
-    site::check_replaceable(out)?;
+    let site = site::SiteWriter::open(out, false)?;
     let n = src.len();
     let dense: Vec<Histogram> = (0..n).filter_map(|i| src.dense_histogram(i)).collect();
     let mix = |i: usize| -> (usize, Histogram) {
@@ -60,23 +60,14 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
             ImageMeta { path: format!("synthetic/{i:07}.jpg"), stem: m.stem.clone(), ext: String::new(), width: m.width, height: m.height }
         })
         .collect();
-    let histograms: Vec<Histogram> = made.into_iter().map(|(_, h)| h).collect();
-    let palettes = images.iter().enumerate().map(|(i, _)| src.palette(i % n)).collect();
+    let (mains, histograms): (Vec<usize>, Vec<Histogram>) = made.into_iter().unzip();
+    let palettes = mains.iter().map(|&main| src.palette(main)).collect();
     let encoded = bundle::encode(&BundleInput { params: src.params.clone(), images: images.clone(), histograms: &histograms, palettes, ann: &ann });
-    let staging = site::Staging::create(out)?;
-    site::write_app(staging.path())?;
-    fs::write(staging.path().join(site::BUNDLE_FILE), &encoded)?;
-    fs::create_dir_all(staging.path().join("thumbs"))?;
-    for entry in fs::read_dir(source.join("thumbs"))? {
-        let entry = entry?;
-        let dest = staging.path().join("thumbs").join(entry.file_name());
-        if fs::hard_link(entry.path(), &dest).is_err() {
-            fs::copy(entry.path(), &dest)?;
-        }
+    for stem in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {
+        let bytes = fs::read(source.join(&stem)).with_context(|| format!("cannot read {stem} of the source site"))?;
+        site.write_once(&stem, &bytes)?;
     }
-    let manifest = site::Manifest::new(&src.params, &images, encoded.len(), source);
-    fs::write(staging.path().join(site::MANIFEST_FILE), serde_json::to_vec(&manifest)?)?;
-    staging.commit()?;
+    site::finish(site, &encoded, &src.params, &images, source)?;
     println!(
         "Synthesised {count} images from {n} in {:.1} s (mixing {:.1} s, HNSW {:.1} s) -> {}; bundle {} bytes ({:.0} per image)",
         start.elapsed().as_secs_f64(),

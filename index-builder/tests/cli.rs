@@ -1,52 +1,12 @@
 //! The `chromatica` binary end to end: builds from generated images (good and hostile), search,
 //! info, determinism, incremental rebuilds, atomic replacement under SIGKILL, argument errors.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chromatica"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run chromatica")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn solid_png(path: &Path, rgb: [u8; 3], w: u32, h: u32) {
-    image::RgbImage::from_pixel(w, h, image::Rgb(rgb)).save(path).unwrap();
-}
-
-fn gradient_jpeg(path: &Path, hue: u8) {
-    let img = image::RgbImage::from_fn(300, 200, |x, y| image::Rgb([hue.wrapping_add((x / 3) as u8), (y / 2) as u8, 255 - hue]));
-    img.save(path).unwrap();
-}
-
-/// Eight plain images of distinct colors.
-fn good_images(dir: &Path) {
-    let colors = [[230, 20, 20], [20, 200, 40], [30, 40, 220], [240, 220, 30], [250, 140, 0], [120, 30, 160], [20, 20, 20], [235, 235, 235]];
-    for (i, c) in colors.iter().enumerate() {
-        solid_png(&dir.join(format!("color-{i}.png")), *c, 64, 48);
-    }
-    fs::create_dir_all(dir.join("nested/deeper")).unwrap();
-    gradient_jpeg(&dir.join("nested/deeper/gradient.jpg"), 40);
-}
-
-fn build(images: &Path, out: &Path, extra: &[&str]) -> Value {
-    let mut args = vec!["build", images.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
-    stdout_json(&run(&args))
-}
-
-fn search(site: &Path, colors: &str, k: &str) -> Value {
-    stdout_json(&run(&["search", site.to_str().unwrap(), "--colors", colors, "-k", k, "--json"]))
-}
 
 #[test]
 fn builds_a_site_and_searches_it() {
@@ -57,7 +17,7 @@ fn builds_a_site_and_searches_it() {
     let summary = build(&images, &site, &[]);
     assert_eq!(summary["indexed"], 9);
     assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
-    for file in ["index.html", "bundle.bin", "bundle.js", "manifest.json", "chromatica_bg.wasm", "chromatica_wasm.js", "worker.js",
+    for file in ["index.html", "bundle.bin", "bundle.js", "chromatica.json", "chromatica_bg.wasm", "chromatica_wasm.js", "worker.js",
         "worker-threads.js", "threads/chromatica_worker.js", "threads/chromatica_worker_bg.wasm"]
     {
         assert!(site.join(file).is_file(), "{file} missing");
@@ -98,7 +58,7 @@ fn same_input_gives_a_byte_identical_bundle_whatever_the_jobs() {
     build(&images, &a, &["--jobs", "1"]);
     build(&images, &b, &["--jobs", "2"]);
     assert_eq!(fs::read(a.join("bundle.bin")).unwrap(), fs::read(b.join("bundle.bin")).unwrap());
-    assert_eq!(fs::read(a.join("manifest.json")).unwrap(), fs::read(b.join("manifest.json")).unwrap());
+    assert_eq!(fs::read(a.join("chromatica.json")).unwrap(), fs::read(b.join("chromatica.json")).unwrap());
 }
 
 #[test]
@@ -122,7 +82,7 @@ fn rebuild_decodes_only_new_and_changed_files_and_drops_removed_ones() {
     let third = build(&images, &site, &[]);
     assert_eq!(third["decoded"], 3, "{third}");
     assert_eq!(third["indexed"], 10);
-    let paths: Vec<String> = serde_json::from_slice::<Value>(&fs::read(site.join("manifest.json")).unwrap()).unwrap()["images"]
+    let paths: Vec<String> = serde_json::from_slice::<Value>(&fs::read(site.join("chromatica.json")).unwrap()).unwrap()["images"]
         .as_array()
         .unwrap()
         .iter()
@@ -132,9 +92,6 @@ fn rebuild_decodes_only_new_and_changed_files_and_drops_removed_ones() {
     assert!(paths.contains(&"new-a.png".to_string()));
 }
 
-fn write(path: &Path, bytes: &[u8]) {
-    fs::write(path, bytes).unwrap();
-}
 
 /// A JPEG with an EXIF orientation tag (6 = rotate 90° clockwise to display).
 fn rotated_jpeg(path: &Path) {
@@ -255,7 +212,7 @@ fn hostile_and_unusual_files_are_skipped_with_reasons_or_indexed() {
     let indexed = summary["indexed"].as_u64().unwrap();
     assert_eq!(indexed as usize, 9 + 8, "{summary}");
 
-    let manifest: Value = serde_json::from_slice(&fs::read(site.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value = serde_json::from_slice(&fs::read(site.join("chromatica.json")).unwrap()).unwrap();
     let find = |name: &str| manifest["images"].as_array().unwrap().iter().find(|i| i["path"].as_str().unwrap().contains(name)).cloned().unwrap();
     // EXIF orientation 6: the 80x40 image is shown 40x80 and its thumbnail is upright.
     let rotated = find("rotated.jpg");
@@ -346,6 +303,7 @@ fn a_killed_build_leaves_the_previous_site_intact() {
     // The next build cleans the leftovers and completes.
     let done = build(&images, &site, &[]);
     assert_eq!(done["indexed"], 409);
-    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".site.")).collect();
+    assert!(!site.join(".chromatica-staging").exists(), "the killed builds' staging folder is removed");
+    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
