@@ -48,8 +48,14 @@ RUSTFLAGS="-C target-feature=+atomics,+bulk-memory ${link_args[*]/#/-C link-arg=
 # Up to date (same wasm, same wasm-bindgen, same public/ and same script)? Then keep the folder
 # untouched: replacing it makes cargo rebuild the CLI that embeds it.
 stamp=$out.stamp
+# What the app is built from; index-builder/build.rs lists the same paths (APP_SOURCES).
+APP_SOURCES="web crates/core/src crates/core/Cargo.toml crates/worker public Cargo.lock scripts/build-web.sh"
 fingerprint=$( { echo "wasm-bindgen $have"; sha256sum "$wasm" "$threads_wasm" scripts/build-web.sh; find public -type f -print0 | sort -z | xargs -0 -r sha256sum; } )
 if [ -f "$out/chromatica_bg.wasm" ] && [ -f "$out/threads/chromatica_worker_bg.wasm" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+  # The stamp's time says "built from the sources as of then": the CLI's build script compares it
+  # with the web sources' times to catch a binary that would embed a stale app. Sources edited
+  # without changing the app (comments) only need the stamp renewed.
+  [ -z "$(find $APP_SOURCES -newer "$stamp" -type f -print -quit)" ] || touch "$stamp"
   sizes " (up to date)"
   exit 0
 fi

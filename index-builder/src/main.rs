@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "chromatica", version, about = "Color-based image search that runs entirely in the browser.")]
+#[command(name = "chromatica", version = concat!(env!("CARGO_PKG_VERSION"), " (web app ", env!("CHROMATICA_APP_FINGERPRINT"), ")"), about = "Color-based image search that runs entirely in the browser.")]
 #[command(after_help = "Examples:
   chromatica build ~/Pictures/trip --out trip-site
   chromatica serve trip-site            # open the printed URL

@@ -21,6 +21,8 @@ pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
 pub const MANIFEST_FILE: &str = "chromatica.json";
 pub const THUMBS_SCRIPT: &str = "thumbs.js";
 const WASM_FILE: &str = "chromatica_bg.wasm";
+/// Set to write sites with an embedded app that is older than the web sources.
+const ALLOW_STALE_APP: &str = "CHROMATICA_ALLOW_STALE_APP";
 
 #[derive(Serialize)]
 pub struct Manifest {
@@ -244,6 +246,12 @@ impl SiteWriter {
     pub fn write_app(&self) -> Result<()> {
         if !app_is_embedded() {
             bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
+        }
+        if !APP_STALE_SOURCE.is_empty() && std::env::var_os(ALLOW_STALE_APP).is_none() {
+            bail!(
+                "this chromatica binary embeds a web app older than {APP_STALE_SOURCE}: run `bash scripts/build-web.sh` and rebuild it \
+                 (or set {ALLOW_STALE_APP}=1 to write the old app anyway)"
+            );
         }
         for (name, bytes) in APP_FILES {
             self.write(name, bytes)?;

@@ -46,6 +46,15 @@ fn builds_a_site_and_searches_it() {
 }
 
 #[test]
+fn version_names_the_embedded_app() {
+    let out = run(&["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fingerprint = text.trim().strip_suffix(')').and_then(|t| t.rsplit_once("(web app ")).map(|(_, f)| f.to_string());
+    let fingerprint = fingerprint.unwrap_or_else(|| panic!("no app fingerprint in {text:?}"));
+    assert!(fingerprint.len() == 16 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()), "{text:?}");
+}
+
+#[test]
 fn same_input_gives_a_byte_identical_bundle_whatever_the_jobs() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
