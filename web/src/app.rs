@@ -1,6 +1,6 @@
 //! The search UI (Leptos, client-side rendered).
 
-use crate::engine::{self, IndexInfo};
+use crate::backend::{self, IndexInfo};
 use crate::state::{self, ColorRow, K_CHOICES};
 use crate::viz;
 use chromatica_core::query::UrlState;
@@ -59,7 +59,7 @@ pub fn App(options: Options) -> impl IntoView {
         let base = base.clone();
         leptos::task::spawn_local(async move {
             let progress = move |p: f64| status.set(format!("Loading index… {:.0}%", p * 100.0));
-            match engine::load(widget, &base, &progress).await {
+            match backend::load(widget, &base, &progress).await {
                 Ok(i) => {
                     status.set(format!("Ready · index loaded in {:.0} ms", i.load_ms));
                     info.set(Some(i.clone()));
@@ -106,11 +106,11 @@ pub fn App(options: Options) -> impl IntoView {
                         let push = move || push_fragment(&fragment);
                         pending_url.set_value(set_timeout_with_handle(push, Duration::from_millis(URL_DELAY_MS)).ok());
                     }
-                    engine::Request::colors(&q, k_now)
+                    backend::Request::colors(&q, k_now)
                 }),
-                Source::Similar(id, _) => Ok(engine::Request::Similar { image: *id, k: k_now }),
+                Source::Similar(id, _) => Ok(backend::Request::Similar { image: *id, k: k_now }),
                 Source::Image(_) => {
-                    image_histogram.get_value().map(|h| engine::Request::histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
+                    image_histogram.get_value().map(|h| backend::Request::histogram(&h, k_now)).ok_or_else(|| "no image chosen".to_string())
                 }
                 Source::InvalidLink(_) => return,
             };
@@ -122,7 +122,7 @@ pub fn App(options: Options) -> impl IntoView {
                 Err(e) => return error.set(Some(e)),
             };
             leptos::task::spawn_local(async move {
-                let result = engine::search(widget, request).await;
+                let result = backend::search(widget, request).await;
                 if latest.get_value() != ticket {
                     return;
                 }

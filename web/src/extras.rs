@@ -22,12 +22,12 @@ async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
     let (w, h) = (bitmap.width(), bitmap.height());
     check_size(w, h)?;
     let document = window.document().ok_or("no document")?;
-    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").map_err(|e| crate::engine::js_error(&e))?.unchecked_into();
+    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").map_err(|e| crate::backend::js_error(&e))?.unchecked_into();
     canvas.set_width(w);
     canvas.set_height(h);
     let ctx = viz::context(&canvas).ok_or("no 2d canvas")?;
-    ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0).map_err(|e| crate::engine::js_error(&e))?;
-    let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).map_err(|e| crate::engine::js_error(&e))?;
+    ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0).map_err(|e| crate::backend::js_error(&e))?;
+    let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).map_err(|e| crate::backend::js_error(&e))?;
     histogram_of_pixels(w, h, data.data().0)
 }
 
@@ -46,7 +46,7 @@ pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> imp
             let bytes = match JsFuture::from(file.array_buffer()).await {
                 Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
                 Err(e) => {
-                    message.set(Some(format!("cannot read “{name}”: {}", crate::engine::js_error(&e))));
+                    message.set(Some(format!("cannot read “{name}”: {}", crate::backend::js_error(&e))));
                     return;
                 }
             };
@@ -90,7 +90,7 @@ pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> imp
 
 /// Loads an image element and waits for it (or its error).
 async fn load_image(src: &str) -> Result<web_sys::HtmlImageElement, String> {
-    let img = web_sys::HtmlImageElement::new().map_err(|e| crate::engine::js_error(&e))?;
+    let img = web_sys::HtmlImageElement::new().map_err(|e| crate::backend::js_error(&e))?;
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let ok = Closure::once_into_js(move || {
             let _ = resolve.call0(&JsValue::NULL);
@@ -118,7 +118,7 @@ async fn draw_collage(canvas: &web_sys::HtmlCanvasElement, response: &SearchResp
     for (cell, item) in plan.cells.iter().zip(&response.results) {
         let img = load_image(&thumb_source(base, &item.thumb)).await?;
         let fit = fit_contain(*cell, img.natural_width() as f64, img.natural_height() as f64);
-        ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, fit.x, fit.y, fit.w, fit.h).map_err(|e| crate::engine::js_error(&e))?;
+        ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, fit.x, fit.y, fit.w, fit.h).map_err(|e| crate::backend::js_error(&e))?;
         let label_h = plan.label_height;
         ctx.set_fill_style_str("rgba(0,0,0,0.62)");
         ctx.fill_rect(cell.x, cell.y + cell.h - label_h, cell.w, label_h);

@@ -3,7 +3,7 @@
 
 mod api;
 mod app;
-mod engine;
+mod backend;
 mod extras;
 mod state;
 mod viz;
@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, compact: bool, with_api: bool) {
     element.set_inner_html("");
-    let widget = engine::register();
+    let widget = backend::register();
     if with_api {
         api::install(widget);
     }
