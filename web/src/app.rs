@@ -395,7 +395,7 @@ pub fn App(options: Options) -> impl IntoView {
                         </button>
                     </div>
                     <canvas class="viz" node_ref=viz_ref width="720" height="260" data-testid="query-viz" aria-label="Query visualisation: weighted color bar and palette wheel" role="img"></canvas>
-                    <crate::extras::ImagePicker on_image=on_image />
+                    <crate::image_picker::ImagePicker on_image=on_image />
                     <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
                 </section>
                 <section class="panel results-panel" aria-label="Results">
@@ -421,7 +421,7 @@ pub fn App(options: Options) -> impl IntoView {
                                 if i.threads == 1 { "" } else { "s" })
                         }).unwrap_or_default()}</span>
                     </div>
-                    <crate::extras::Collage response=response base=base.clone() />
+                    <crate::collage::Collage response=response base=base.clone() />
                     <ol class="grid" data-testid="results">
                         <Show when=move || response.get().is_some_and(|r| r.results.is_empty())>
                             <li class="empty">"No images match."</li>

@@ -4,7 +4,9 @@
 mod api;
 mod app;
 mod backend;
-mod extras;
+mod canvas;
+mod collage;
+mod image_picker;
 mod state;
 mod viz;
 

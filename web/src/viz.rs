@@ -1,13 +1,11 @@
-//! Canvas drawing: the query visualisation (weighted color bar + palette wheel) and the collage.
+//! The query visualisation: a weighted color bar labelled with nearest color names, and an a*/b*
+//! palette wheel, so the query reads at a glance (and in CIE Lab, which is what search compares).
 
+use crate::canvas::context;
 use crate::state::{percentages, ColorRow};
 use chromatica_core::color::{lab_to_srgb, parse_hex, srgb_to_lab, to_hex};
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::Clamped;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
-
-pub fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
-    canvas.get_context("2d").ok().flatten()?.dyn_into().ok()
-}
 
 /// Black or white, whichever reads better on `rgb`.
 pub fn ink_for(rgb: [u8; 3]) -> &'static str {
