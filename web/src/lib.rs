@@ -6,7 +6,11 @@ mod app;
 mod backend;
 mod canvas;
 mod collage;
+mod color_row;
+mod history;
 mod image_picker;
+mod query_panel;
+mod results;
 mod state;
 mod viz;
 
