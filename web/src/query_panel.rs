@@ -56,17 +56,29 @@ pub fn QueryPanel(
     }
 }
 
-/// The number of results.
+/// The number of results. A link may name any valid k, not only one of `K_CHOICES`: the current
+/// k is then offered too, in order, so the select shows it instead of going blank.
 #[component]
 fn ResultCount(k: RwSignal<usize>) -> impl IntoView {
+    let choices = Memo::new(move |_| k_choices(k.get()));
     view! {
         <label class="k">"Results "
             <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { k.set(v); } }
                 prop:value=move || k.get().to_string()>
-                {K_CHOICES.iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == *n>{n.to_string()}</option> }).collect_view()}
+                {move || choices.get().into_iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == n>{n.to_string()}</option> }).collect_view()}
             </select>
         </label>
     }
+}
+
+/// `K_CHOICES`, plus `k` in its place when it is not one of them.
+fn k_choices(k: usize) -> Vec<usize> {
+    let mut choices = K_CHOICES.to_vec();
+    if !choices.contains(&k) {
+        choices.push(k);
+        choices.sort_unstable();
+    }
+    choices
 }
 
 /// The preset palettes and a random one, each replacing the whole query.
