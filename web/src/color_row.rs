@@ -48,10 +48,8 @@ pub struct Rows {
 
 impl Rows {
     pub fn new(query: &Query, source: RwSignal<Source>) -> Self {
-        let next_key = StoredValue::new(0);
-        let list = RwSignal::new(Vec::new());
-        let rows = Self { list, next_key, source };
-        list.set(rows.build(colors_of(query)));
+        let rows = Self { list: RwSignal::new(Vec::new()), next_key: StoredValue::new(0), source };
+        rows.replace(colors_of(query));
         rows
     }
 
