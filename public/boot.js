@@ -32,7 +32,7 @@
     return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(url)).catch(slow) : slow();
   }
   // Where the page may use wasm threads, start the threaded search worker now: it compiles its wasm
-  // and starts its thread pool while this page compiles the app. The app adopts it (engine.rs).
+  // and starts its thread pool while this page compiles the app. The app adopts it (backend.rs).
   if (self.crossOriginIsolated && location.protocol !== 'file:') {
     try {
       var worker = new Worker('worker-threads.js', { type: 'module' });

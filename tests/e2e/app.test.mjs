@@ -80,6 +80,11 @@ test('the URL hash drives the query and Back restores the previous one', async (
   await openApp(q, server.url + '#colors=00FF00,FFFFFF&weights=0.5,0.5&k=7');
   await q.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 7);
   assert.equal(await q.locator('[data-testid=hex]').nth(1).inputValue(), 'FFFFFF');
+  // k=7 is not one of the select's usual choices: it is offered too, so the select shows it.
+  assert.equal(await q.locator('[data-testid=k]').inputValue(), '7');
+  await q.locator('[data-testid=k]').selectOption('10');
+  await q.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 10);
+  assert.equal(await q.locator('[data-testid=k]').inputValue(), '10');
   await q.close();
   await p.close();
 });

@@ -1,6 +1,6 @@
 //! `window.chromatica`: the page's JavaScript API, answering with the seed's `/search` JSON shape.
 
-use crate::engine::{self, IndexInfo};
+use crate::backend::{self, IndexInfo};
 use chromatica_core::query::{parse_k, DEFAULT_K, MAX_K};
 use chromatica_core::Query;
 use serde::Deserialize;
@@ -91,8 +91,8 @@ where
     })
 }
 
-async fn run_search(widget: usize, request: engine::Request) -> Result<JsValue, JsValue> {
-    to_js(&engine::search(widget, request).await.map_err(fail)?)
+async fn run_search(widget: usize, request: backend::Request) -> Result<JsValue, JsValue> {
+    to_js(&backend::search(widget, request).await.map_err(fail)?)
 }
 
 pub fn install(widget: usize) {
@@ -111,7 +111,7 @@ pub fn install(widget: usize) {
     };
     set("ready", &ready);
     let search = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|q: JsValue| match parse_query(q) {
-        Ok((query, k)) => after_ready(move |w| run_search(w, engine::Request::colors(&query, k))),
+        Ok((query, k)) => after_ready(move |w| run_search(w, backend::Request::colors(&query, k))),
         Err(e) => js_sys::Promise::reject(&e),
     });
     set("search", &search.into_js_value());
@@ -121,12 +121,12 @@ pub fn install(widget: usize) {
             Err(e) => return js_sys::Promise::reject(&e),
         };
         match id.as_f64().filter(|i| i.fract() == 0.0 && *i >= 0.0 && *i <= u32::MAX as f64) {
-            Some(id) => after_ready(move |w| run_search(w, engine::Request::Similar { image: id as u32, k })),
+            Some(id) => after_ready(move |w| run_search(w, backend::Request::Similar { image: id as u32, k })),
             None => js_sys::Promise::reject(&fail("searchSimilar(id, k): id must be an image id")),
         }
     });
     set("searchSimilar", &similar.into_js_value());
-    let info = Closure::<dyn Fn() -> js_sys::Promise>::new(|| after_ready(|w| async move { to_js(&engine::info(w)) }));
+    let info = Closure::<dyn Fn() -> js_sys::Promise>::new(|| after_ready(|w| async move { to_js(&backend::info(w)) }));
     set("info", &info.into_js_value());
     if let Some(window) = web_sys::window() {
         let _ = js_sys::Reflect::set(&window, &"chromatica".into(), &api);

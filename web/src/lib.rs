@@ -3,8 +3,14 @@
 
 mod api;
 mod app;
-mod engine;
-mod extras;
+mod backend;
+mod canvas;
+mod collage;
+mod color_row;
+mod history;
+mod image_picker;
+mod query_panel;
+mod results;
 mod state;
 mod viz;
 
@@ -12,7 +18,7 @@ use wasm_bindgen::prelude::*;
 
 fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, compact: bool, with_api: bool) {
     element.set_inner_html("");
-    let widget = engine::register();
+    let widget = backend::register();
     if with_api {
         api::install(widget);
     }

@@ -22,19 +22,6 @@ pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
     Query::from_strings(&colors, Some(&weights))
 }
 
-/// A query -> editor rows with fresh keys starting at `next_key`.
-pub fn rows_of(query: &Query, next_key: &mut u32) -> Vec<ColorRow> {
-    query
-        .colors()
-        .iter()
-        .zip(query.weights())
-        .map(|(c, w)| {
-            *next_key += 1;
-            ColorRow { key: *next_key, hex: to_hex(*c), weight: (w * 100.0).clamp(1.0, 100.0) }
-        })
-        .collect()
-}
-
 pub fn parse_fragment(fragment: &str) -> Result<UrlState, QueryError> {
     UrlState::parse(fragment, DEFAULT_K)
 }

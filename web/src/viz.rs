@@ -1,16 +1,30 @@
-//! Canvas drawing: the query visualisation (weighted color bar + palette wheel) and the collage.
+//! The query visualisation: a weighted color bar labelled with nearest color names, and an a*/b*
+//! palette wheel, so the query reads at a glance (and in CIE Lab, which is what search compares).
 
+use crate::canvas::context;
 use crate::state::{percentages, ColorRow};
 use chromatica_core::color::{lab_to_srgb, parse_hex, srgb_to_lab, to_hex};
-use wasm_bindgen::{Clamped, JsCast};
+use leptos::prelude::*;
+use wasm_bindgen::Clamped;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
-pub fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
-    canvas.get_context("2d").ok().flatten()?.dyn_into().ok()
+/// The visualisation's canvas, redrawn whenever the rows change.
+#[component]
+pub fn QueryViz(rows: RwSignal<Vec<ColorRow>>) -> impl IntoView {
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    Effect::new(move |_| {
+        let rs = rows.get();
+        if let Some(canvas) = canvas.get() {
+            draw_query(&canvas, &rs);
+        }
+    });
+    view! {
+        <canvas class="viz" node_ref=canvas width="720" height="260" data-testid="query-viz" aria-label="Query visualisation: weighted color bar and palette wheel" role="img"></canvas>
+    }
 }
 
 /// Black or white, whichever reads better on `rgb`.
-pub fn ink_for(rgb: [u8; 3]) -> &'static str {
+fn ink_for(rgb: [u8; 3]) -> &'static str {
     if srgb_to_lab(rgb)[0] > 60.0 { "#111" } else { "#fff" }
 }
 
@@ -27,7 +41,7 @@ const NAMES: &[(&str, [u8; 3])] = &[
     ("purple", [128, 30, 150]), ("magenta", [230, 30, 200]), ("pink", [255, 170, 200]), ("rose", [230, 90, 130]),
 ];
 
-pub fn color_name(rgb: [u8; 3]) -> &'static str {
+fn color_name(rgb: [u8; 3]) -> &'static str {
     let lab = srgb_to_lab(rgb);
     NAMES
         .iter()
@@ -41,7 +55,7 @@ pub fn color_name(rgb: [u8; 3]) -> &'static str {
 
 /// Weighted bar (segment width = weight, labelled with hex, name and %) and a palette wheel (a*/b*
 /// disc at L=65 with each color placed at its own a*, b*, sized by weight).
-pub fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
+fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
     let Some(ctx) = context(canvas) else { return };
     // The canvas backing store is 2x its CSS size for crisp text; draw in CSS pixels.
     let (w, h) = (canvas.width() as f64 / 2.0, canvas.height() as f64 / 2.0);

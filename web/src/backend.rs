@@ -1,4 +1,6 @@
-//! The search engine of each mounted widget, the bundle loader, and timing.
+//! Where each mounted widget's search engine runs (its backend), the bundle loader, and timing.
+//! This is the page-side registry of backends by widget id; the engine itself is core's
+//! `search::Engine`, hosted here or in a worker.
 //!
 //! Where the page may start a Web Worker (http(s), same origin), the engine lives in one and
 //! searches never block the UI thread: `worker-threads.js` (the threaded build of

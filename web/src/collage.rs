@@ -1,96 +1,24 @@
-//! Query by example image (decoded and histogrammed in wasm, nothing uploaded) and the collage.
+//! The collage: the top results drawn as one grid image with rank and distance labels, to look
+//! at or download as a PNG. Kept apart from the results list because it draws on a canvas and
+//! must cope with tainting (`file://`) and with draws overtaken by newer ones.
 
-use crate::viz;
+use crate::backend::js_error;
+use crate::canvas;
 use chromatica_core::collage::{fit_contain, layout, MAX_GRID, MIN_GRID};
-use chromatica_core::decode::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
-use chromatica_core::histogram::Histogram;
 use chromatica_core::search::SearchResponse;
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-/// Largest example file accepted (bytes).
-const MAX_FILE_BYTES: f64 = 40.0 * 1024.0 * 1024.0;
-
-/// The browser's decoders for the other formats; the pixels still go through the same histogram.
-async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let bitmap: web_sys::ImageBitmap = JsFuture::from(window.create_image_bitmap_with_blob(file).map_err(|_| NOT_AN_IMAGE)?)
-        .await
-        .map_err(|_| NOT_AN_IMAGE)?
-        .unchecked_into();
-    let (w, h) = (bitmap.width(), bitmap.height());
-    check_size(w, h)?;
-    let document = window.document().ok_or("no document")?;
-    let canvas: web_sys::HtmlCanvasElement = document.create_element("canvas").map_err(|e| crate::engine::js_error(&e))?.unchecked_into();
-    canvas.set_width(w);
-    canvas.set_height(h);
-    let ctx = viz::context(&canvas).ok_or("no 2d canvas")?;
-    ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0).map_err(|e| crate::engine::js_error(&e))?;
-    let data = ctx.get_image_data(0.0, 0.0, w as f64, h as f64).map_err(|e| crate::engine::js_error(&e))?;
-    histogram_of_pixels(w, h, data.data().0)
-}
-
-#[component]
-pub fn ImagePicker(on_image: impl Fn(String, Histogram) + Copy + 'static) -> impl IntoView {
-    let message = RwSignal::new(None::<String>);
-    let dragging = RwSignal::new(false);
-    let handle_file = move |file: web_sys::File| {
-        let name = file.name();
-        if file.size() > MAX_FILE_BYTES {
-            message.set(Some(format!("“{name}” is larger than 40 MB")));
-            return;
-        }
-        message.set(Some(format!("Reading “{name}”…")));
-        leptos::task::spawn_local(async move {
-            let bytes = match JsFuture::from(file.array_buffer()).await {
-                Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
-                Err(e) => {
-                    message.set(Some(format!("cannot read “{name}”: {}", crate::engine::js_error(&e))));
-                    return;
-                }
-            };
-            let result = match histogram_of_encoded(&bytes) {
-                Ok(Some(h)) => Ok(h),
-                Ok(None) => browser_decode(&file).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(h) => {
-                    message.set(None);
-                    on_image(name, h);
-                }
-                Err(e) => message.set(Some(format!("“{name}”: {e}"))),
-            }
-        });
-    };
-    view! {
-        <div class="drop" class:dragging=move || dragging.get() data-testid="image-drop"
-            on:dragover=move |ev: web_sys::DragEvent| { ev.prevent_default(); dragging.set(true); }
-            on:dragleave=move |_| dragging.set(false)
-            on:drop=move |ev: web_sys::DragEvent| {
-                ev.prevent_default();
-                dragging.set(false);
-                if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) { handle_file(file); }
-            }>
-            <label class="file">
-                <input type="file" accept="image/*" data-testid="image-input" aria-label="Search by an example image"
-                    on:change=move |ev| {
-                        let input: web_sys::HtmlInputElement = event_target(&ev);
-                        if let Some(file) = input.files().and_then(|f| f.get(0)) { handle_file(file); }
-                        input.set_value("");
-                    } />
-                <span>"Search by example image"</span>
-            </label>
-            <span class="hint">" or drop one here — it never leaves your browser"</span>
-            <p class="error" data-testid="image-error" hidden=move || message.get().is_none()>{move || message.get().unwrap_or_default()}</p>
-        </div>
-    }
-}
+/// Side of one collage cell and the gap around cells, in canvas pixels.
+const CELL: u32 = 200;
+const GAP: u32 = 6;
+/// The grid shown when the collage is first opened (3×3).
+const DEFAULT_GRID: u32 = 3;
 
 /// Loads an image element and waits for it (or its error).
 async fn load_image(src: &str) -> Result<web_sys::HtmlImageElement, String> {
-    let img = web_sys::HtmlImageElement::new().map_err(|e| crate::engine::js_error(&e))?;
+    let img = web_sys::HtmlImageElement::new().map_err(|e| js_error(&e))?;
     let promise = js_sys::Promise::new(&mut |resolve, reject| {
         let ok = Closure::once_into_js(move || {
             let _ = resolve.call0(&JsValue::NULL);
@@ -108,17 +36,16 @@ async fn load_image(src: &str) -> Result<web_sys::HtmlImageElement, String> {
 
 /// Draws the top results as a grid with rank and distance labels.
 async fn draw_collage(canvas: &web_sys::HtmlCanvasElement, response: &SearchResponse, base: &str, grid: u32) -> Result<(), String> {
-    const CELL: u32 = 200;
-    let plan = layout(response.results.len(), grid, CELL, 6);
+    let plan = layout(response.results.len(), grid, CELL, GAP);
     canvas.set_width(plan.width);
     canvas.set_height(plan.height);
-    let ctx = viz::context(canvas).ok_or("no 2d canvas")?;
+    let ctx = canvas::context(canvas).ok_or("no 2d canvas")?;
     ctx.set_fill_style_str("#15161a");
     ctx.fill_rect(0.0, 0.0, plan.width as f64, plan.height as f64);
     for (cell, item) in plan.cells.iter().zip(&response.results) {
         let img = load_image(&thumb_source(base, &item.thumb)).await?;
         let fit = fit_contain(*cell, img.natural_width() as f64, img.natural_height() as f64);
-        ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, fit.x, fit.y, fit.w, fit.h).map_err(|e| crate::engine::js_error(&e))?;
+        ctx.draw_image_with_html_image_element_and_dw_and_dh(&img, fit.x, fit.y, fit.w, fit.h).map_err(|e| js_error(&e))?;
         let label_h = plan.label_height;
         ctx.set_fill_style_str("rgba(0,0,0,0.62)");
         ctx.fill_rect(cell.x, cell.y + cell.h - label_h, cell.w, label_h);
@@ -157,7 +84,7 @@ fn download_canvas(canvas: &web_sys::HtmlCanvasElement) {
 
 #[component]
 pub fn Collage(response: RwSignal<Option<SearchResponse>>, base: String) -> impl IntoView {
-    let grid = RwSignal::new(3u32);
+    let grid = RwSignal::new(DEFAULT_GRID);
     let shown = RwSignal::new(false);
     let message = RwSignal::new(None::<String>);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
@@ -189,7 +116,7 @@ pub fn Collage(response: RwSignal<Option<SearchResponse>>, base: String) -> impl
                 Ok(()) => {
                     canvas.set_width(scratch.width());
                     canvas.set_height(scratch.height());
-                    if let Some(ctx) = viz::context(&canvas) {
+                    if let Some(ctx) = canvas::context(&canvas) {
                         let _ = ctx.draw_image_with_html_canvas_element(&scratch, 0.0, 0.0);
                     }
                     message.set(None);

@@ -1,0 +1,85 @@
+//! The query in the page's URL, on the browser side: reading the fragment, recording searched
+//! queries as history entries, and following Back/Forward and edited URLs. The fragment's format
+//! and parsing are state.rs's; only the full page does any of this (embedded widgets never touch
+//! their host's URL).
+
+use crate::app::Source;
+use crate::color_row::{colors_of, Rows};
+use crate::state;
+use chromatica_core::query::UrlState;
+use leptos::prelude::*;
+use std::time::Duration;
+
+/// How long the query must stay unchanged before it becomes a history entry (ms), so dragging a
+/// slider adds one entry, not fifty.
+const URL_DELAY_MS: u64 = 400;
+
+pub fn current_fragment() -> String {
+    web_sys::window().and_then(|w| w.location().hash().ok()).unwrap_or_default().trim_start_matches('#').to_string()
+}
+
+fn invalid_link(error: impl std::fmt::Display) -> String {
+    format!("The link's query is invalid: {error}")
+}
+
+/// The message for an invalid link the page was opened with.
+pub fn initial_error() -> Option<String> {
+    let f = current_fragment();
+    if f.is_empty() {
+        return None;
+    }
+    state::parse_fragment(&f).err().map(invalid_link)
+}
+
+/// Records `fragment` in the URL once it has stayed the query for `URL_DELAY_MS`; clearing the
+/// returned handle cancels that.
+pub fn push_later(fragment: String) -> Option<TimeoutHandle> {
+    set_timeout_with_handle(move || push_fragment(&fragment), Duration::from_millis(URL_DELAY_MS)).ok()
+}
+
+/// Records the query in the URL as a new history entry (so Back returns to the previous query).
+/// A page opened without a query gets it in place, so Back leaves the site instead of landing
+/// on the same page without a fragment.
+fn push_fragment(fragment: &str) {
+    let current = current_fragment();
+    if current == fragment {
+        return;
+    }
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let url = format!("#{fragment}");
+        let _ = if current.is_empty() {
+            history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url))
+        } else {
+            history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url))
+        };
+    }
+}
+
+/// Back/forward and edited URLs restore the query they name (a URL recording is cancelled
+/// first); an invalid one replaces the results by its error message.
+pub fn follow(rows: Rows, k: RwSignal<usize>, source: RwSignal<Source>, pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>) {
+    let apply = move || {
+        if let Some(h) = pending_url.get_value() {
+            h.clear();
+        }
+        let fragment = current_fragment();
+        match state::parse_fragment(&fragment) {
+            Ok(s) => {
+                let same = state::query_of(&rows.list.get_untracked()).ok().map(|q| UrlState { query: q, k: k.get_untracked() }.to_fragment());
+                if same.as_deref() != Some(s.to_fragment().as_str()) || source.get_untracked() != Source::Colors {
+                    rows.replace(colors_of(&s.query));
+                    k.set(s.k);
+                    source.set(Source::Colors);
+                }
+            }
+            Err(e) if !fragment.is_empty() => source.set(Source::InvalidLink(invalid_link(e))),
+            Err(_) => {}
+        }
+    };
+    let handle = window_event_listener(leptos::ev::hashchange, move |_| apply());
+    let handle2 = window_event_listener(leptos::ev::popstate, move |_| apply());
+    on_cleanup(move || {
+        handle.remove();
+        handle2.remove();
+    });
+}

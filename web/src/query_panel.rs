@@ -1,0 +1,118 @@
+//! The query side of a widget: the color rows, the number of results, preset and random palettes,
+//! the query visualisation, query by example image, and the line saying what is wrong with the
+//! query. Everything here edits the query; the shell (app.rs) decides when to search.
+
+use crate::color_row::{ColorRowEditor, Rows};
+use crate::image_picker::ImagePicker;
+use crate::state::{self, ColorRow, K_CHOICES};
+use crate::viz::QueryViz;
+use chromatica_core::histogram::Histogram;
+use leptos::prelude::*;
+
+/// Preset palettes (hex, weight).
+const PRESETS: &[(&str, &[(&str, f64)])] = &[
+    ("Sunset", &[("E4572E", 0.6), ("F3A712", 0.4)]),
+    ("Ocean", &[("0B3C5D", 0.5), ("328CC1", 0.3), ("D9E6F2", 0.2)]),
+    ("Forest", &[("2D5016", 0.5), ("6B8F23", 0.3), ("A7C957", 0.2)]),
+    ("Desert", &[("C2A878", 0.6), ("E3D5B8", 0.25), ("8B5E34", 0.15)]),
+    ("Night", &[("0D1B2A", 0.7), ("415A77", 0.2), ("E0E1DD", 0.1)]),
+];
+
+/// A random palette has `RANDOM_MIN_COLORS` up to `RANDOM_MIN_COLORS + RANDOM_EXTRA_COLORS - 1`
+/// colors, each weighted `RANDOM_MIN_WEIGHT` plus up to 1 (before normalising).
+const RANDOM_MIN_COLORS: usize = 2;
+const RANDOM_EXTRA_COLORS: f64 = 3.0;
+const RANDOM_MIN_WEIGHT: f64 = 0.15;
+/// Random colors are drawn below this 24-bit value.
+const RANDOM_COLOR_RANGE: f64 = 16_777_215.0;
+
+#[component]
+pub fn QueryPanel(
+    rows: Rows,
+    k: RwSignal<usize>,
+    error: RwSignal<Option<String>>,
+    on_image: impl Fn(String, Histogram) + Copy + 'static,
+) -> impl IntoView {
+    let percentages = Memo::new(move |_| state::percentages(&rows.list.get()));
+    // The row being dragged (by key), for reordering by drag and drop.
+    let dragged = RwSignal::new(None::<u32>);
+    view! {
+        <section class="panel query" aria-label="Color query">
+            <h2>"Colors"</h2>
+            <ul class="rows">
+                <For each=move || rows.list.get() key=|r| r.key children=move |row: ColorRow| view! {
+                    <ColorRowEditor row_key=row.key rows=rows percentages=percentages dragged=dragged />
+                } />
+            </ul>
+            <div class="actions">
+                <button class="secondary" data-testid="add-color" on:click=move |_| rows.add() disabled=move || !state::can_add(&rows.list.get())>"+ Add color"</button>
+                <ResultCount k=k />
+            </div>
+            <Palettes rows=rows />
+            <QueryViz rows=rows.list />
+            <ImagePicker on_image=on_image />
+            <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
+        </section>
+    }
+}
+
+/// The number of results. A link may name any valid k, not only one of `K_CHOICES`: the current
+/// k is then offered too, in order, so the select shows it instead of going blank.
+#[component]
+fn ResultCount(k: RwSignal<usize>) -> impl IntoView {
+    let choices = Memo::new(move |_| k_choices(k.get()));
+    view! {
+        <label class="k">"Results "
+            <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { k.set(v); } }
+                prop:value=move || k.get().to_string()>
+                {move || choices.get().into_iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == n>{n.to_string()}</option> }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// `K_CHOICES`, plus `k` in its place when it is not one of them.
+fn k_choices(k: usize) -> Vec<usize> {
+    let mut choices = K_CHOICES.to_vec();
+    if !choices.contains(&k) {
+        choices.push(k);
+        choices.sort_unstable();
+    }
+    choices
+}
+
+/// The preset palettes and a random one, each replacing the whole query.
+#[component]
+fn Palettes(rows: Rows) -> impl IntoView {
+    view! {
+        <div class="presets" role="group" aria-label="Preset palettes">
+            {PRESETS.iter().map(|(name, colors)| view! {
+                <button class="chip" data-testid="preset" title=format!("{name} palette")
+                    on:click=move |_| rows.set_colors(colors.iter().map(|(h, w)| (h.to_string(), *w)))>
+                    <span class="chip-colors" aria-hidden="true">{colors.iter().map(|(h, w)| view! { <i style=format!("background:#{h};flex-grow:{w}")></i> }).collect_view()}</span>
+                    {*name}
+                </button>
+            }).collect_view()}
+            <button class="chip" data-testid="random" on:click=move |_| rows.set_colors(random_palette()) title="A random palette">
+                <svg class="die" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+                    <rect x="1.5" y="1.5" width="13" height="13" rx="3.5" fill="none" stroke="currentColor" stroke-width="1.5"></rect>
+                    <circle cx="5.3" cy="5.3" r="1.3" fill="currentColor"></circle>
+                    <circle cx="8" cy="8" r="1.3" fill="currentColor"></circle>
+                    <circle cx="10.7" cy="10.7" r="1.3" fill="currentColor"></circle>
+                </svg>
+                "Random"
+            </button>
+        </div>
+    }
+}
+
+/// A few random colors with random weights.
+fn random_palette() -> Vec<(String, f64)> {
+    let n = RANDOM_MIN_COLORS + (js_sys::Math::random() * RANDOM_EXTRA_COLORS) as usize;
+    (0..n)
+        .map(|_| {
+            let c = (js_sys::Math::random() * RANDOM_COLOR_RANGE) as u32;
+            (format!("{c:06X}"), RANDOM_MIN_WEIGHT + js_sys::Math::random())
+        })
+        .collect()
+}

@@ -1,0 +1,109 @@
+//! The results side of a widget: the status line (index loading, what the results are of, timings,
+//! the index and where it runs), the collage, and the grid of result cards. It only shows what the
+//! shell's searches produced; "More like this" is its one way back into the query.
+
+use crate::app::Source;
+use crate::backend::IndexInfo;
+use crate::collage::Collage;
+use chromatica_core::search::{Metadata, ResultItem, SearchResponse};
+use leptos::prelude::*;
+
+/// Result cards are keyed by image, rank and distance, the distance to this many parts of a ΔE,
+/// so a card is reused only when it would show the same thing.
+const CARD_KEY_DISTANCE_SCALE: f64 = 1e6;
+
+#[component]
+pub fn ResultsPanel(
+    status: RwSignal<String>,
+    source: RwSignal<Source>,
+    response: RwSignal<Option<SearchResponse>>,
+    info: RwSignal<Option<IndexInfo>>,
+    error: RwSignal<Option<String>>,
+    base: String,
+) -> impl IntoView {
+    let card_base = StoredValue::new(base.clone());
+    view! {
+        <section class="panel results-panel" aria-label="Results">
+            <div class="meta">
+                <span data-testid="status" class="status">{move || status.get()}</span>
+                <span data-testid="source" class="source">{move || source_label(&source.get())}</span>
+                <span data-testid="timings" class="timings">{move || response.get().map(|r| timings_line(&r.metadata)).unwrap_or_default()}</span>
+                <span data-testid="index-info" class="index-info">{move || info.get().map(|i| index_line(&i)).unwrap_or_default()}</span>
+            </div>
+            <Collage response=response base=base />
+            <ol class="grid" data-testid="results">
+                <Show when=move || response.get().is_some_and(|r| r.results.is_empty())>
+                    <li class="empty">"No images match."</li>
+                </Show>
+                <Show when=move || response.get().is_none() && error.get().is_some()>
+                    <li class="empty">"No results for this query — fix the colors, or pick a preset."</li>
+                </Show>
+                <For each=move || response.get().map(|r| r.results).unwrap_or_default()
+                    key=|r| (r.id, r.rank, (r.distance * CARD_KEY_DISTANCE_SCALE) as i64)
+                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source /> } />
+            </ol>
+        </section>
+    }
+}
+
+/// One result: thumbnail (opening the original), rank, distance, path, the image's dominant
+/// colors, and "More like this".
+#[component]
+fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>) -> impl IntoView {
+    let (id, path) = (item.id, item.path.clone());
+    let href = format!("{}{}", base, item.original);
+    let src = format!("{}{}", base, item.thumb);
+    view! {
+        <li class="card" data-testid="result">
+            <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone()>
+                <img src=src alt=item.path.clone() loading="lazy" decoding="async" width="256" height="256" />
+            </a>
+            <div class="card-body">
+                <div class="card-line">
+                    <span class="rank" data-testid="rank">{format!("#{}", item.rank)}</span>
+                    <span class="distance" data-testid="distance" title="Sinkhorn earth mover's distance in CIE Lab units">{format!("ΔE {:.1}", item.distance)}</span>
+                </div>
+                <div class="path" data-testid="path">{item.path.clone()}</div>
+                <div class="swatches" aria-hidden="true">
+                    {item.palette.iter().map(|(hex, share)| view! {
+                        <span class="swatch" style=format!("background:#{hex};flex-grow:{:.3}", share)></span>
+                    }).collect_view()}
+                </div>
+                <button class="link" data-testid="more-like-this" on:click=move |_| source.set(Source::Similar(id, path.clone()))>"More like this"</button>
+            </div>
+        </li>
+    }
+}
+
+/// What the results are of, when it is not simply the colors above.
+fn source_label(source: &Source) -> String {
+    match source {
+        Source::Colors => String::new(),
+        Source::Similar(_, p) => format!("More like “{p}”"),
+        Source::Image(n) => format!("Colors of “{n}”"),
+        Source::InvalidLink(_) => String::new(),
+    }
+}
+
+fn timings_line(m: &Metadata) -> String {
+    format!("query {:.1} ms · ANN {:.1} ms · rerank {:.1} ms · total {:.1} ms", m.query_time_ms, m.ann_time_ms, m.rerank_time_ms, m.total_time_ms)
+}
+
+/// Index size and where the engine runs, e.g. "172 images · bundle 1.2 MB · 2 threads (search
+/// worker, wasm threads)".
+fn index_line(i: &IndexInfo) -> String {
+    let mode = match (i.worker, i.threads > 1) {
+        (true, true) => "search worker, wasm threads",
+        (true, false) => "search worker",
+        (false, _) => "page thread",
+    };
+    format!("{} images · bundle {} · {} thread{} ({mode})", i.images, human_bytes(i.bundle_bytes), i.threads, if i.threads == 1 { "" } else { "s" })
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.0} KB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
