@@ -14,7 +14,7 @@
 
 use crate::ann::{AnnError, AnnIndex};
 use crate::color::Rgb;
-use crate::histogram::{Histogram, Masses, SparseHistogram, SparseView, BINS};
+use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"CHROMBDL";
@@ -371,10 +371,6 @@ impl Bundle {
 
     pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {
         self.histogram(id).map(Histogram::from_sparse)
-    }
-
-    pub fn sparse_histogram(&self, id: usize) -> Option<SparseHistogram> {
-        self.histogram(id).map(|v| SparseHistogram { bins: v.bins.to_vec(), mass: v.iter().map(|(_, m)| m).collect() })
     }
 
     /// Dominant colors of image `id` with their shares (0..1), largest first.

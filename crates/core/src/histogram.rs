@@ -151,11 +151,6 @@ impl Histogram {
         }
         h
     }
-
-    /// Hellinger embedding `sqrt(h)`: L2 between these approximates the Hellinger distance.
-    pub fn hellinger(&self) -> Vec<f64> {
-        self.mass.iter().map(|m| m.max(0.0).sqrt()).collect()
-    }
 }
 
 /// Bins with mass, ascending, as stored in bundles and fed to Sinkhorn.
