@@ -1,7 +1,7 @@
 //! The 1152-bin CIE Lab histogram (8 x 12 x 12) with tri-linear soft assignment to bin centers.
 
 use crate::color::{lab_to_srgb, srgb_to_lab, Rgb};
-use crate::resize::{downscale_to_fit, RgbaImage};
+use crate::resize::{downscale_to_fit, BadBuffer, RgbaImage};
 
 pub const L_BINS: usize = 8;
 pub const A_BINS: usize = 12;
@@ -217,8 +217,8 @@ pub enum HistogramError {
     Empty,
     #[error("every pixel is transparent")]
     FullyTransparent,
-    #[error("pixel buffer holds {actual} bytes, {width}x{height} RGBA needs {expected}")]
-    BadBuffer { width: u32, height: u32, expected: usize, actual: usize },
+    #[error(transparent)]
+    BadBuffer(#[from] BadBuffer),
 }
 
 /// Histogram of RGBA pixels as they are (no resizing): every pixel with alpha >= 128 adds unit mass.
