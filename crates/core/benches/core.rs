@@ -67,7 +67,7 @@ fn benches(c: &mut Criterion) {
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
     let similar = hs[17].clone();
     let params = SearchParams { k: 20, rerank_k: 200 };
-    // Without feature `parallel` the rerank ignores the pool: run with `--features parallel`.
+    // Feature `parallel` is on here (the dev-dependency on this crate), so the rerank uses each pool.
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         c.bench_function(&format!("search 5k synthetic, 2 colors, k=20, rerank_k=200, {threads} thread(s)"), |b| {

@@ -6,7 +6,9 @@
 //! rerank rewards; 144 bytes per image instead of 4.6 KB.
 
 use crate::histogram::{axis_indices, Histogram, A_BINS, BINS, B_BINS, L_BINS};
-use instant_distance::{Builder, Hnsw, Point, Search};
+#[cfg(feature = "parallel")]
+use instant_distance::Builder;
+use instant_distance::{Hnsw, Point, Search};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 const POOL: usize = 2;
@@ -129,12 +131,14 @@ pub struct AnnIndex {
 
 impl AnnIndex {
     /// Builds the graph with the seed parameters and a fixed seed, deterministically.
+    #[cfg(feature = "parallel")]
     pub fn build(vectors: Vec<AnnVector>, ef_search: usize) -> Self {
         Self::build_with_threads(vectors, ef_search, 1)
     }
 
     /// Builds with `threads` rayon threads: faster, but the graph (not its quality) then varies
     /// from run to run. For synthetic benchmark collections.
+    #[cfg(feature = "parallel")]
     pub fn build_with_threads(vectors: Vec<AnnVector>, ef_search: usize, threads: usize) -> Self {
         let n = vectors.len();
         let build = move || {
