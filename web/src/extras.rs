@@ -2,7 +2,7 @@
 
 use crate::viz;
 use chromatica_core::collage::{fit_contain, layout, MAX_GRID, MIN_GRID};
-use chromatica_core::decode::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
+use chromatica_core::query_image::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::SearchResponse;
 use leptos::prelude::*;

@@ -7,11 +7,11 @@ pub mod ann;
 pub mod bundle;
 pub mod collage;
 pub mod color;
-#[cfg(feature = "decode")]
-pub mod decode;
 pub mod emd;
 pub mod histogram;
 pub mod query;
+#[cfg(feature = "query-image")]
+pub mod query_image;
 pub mod resize;
 pub mod search;
 

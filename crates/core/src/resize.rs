@@ -3,6 +3,10 @@
 //! The pixel type lives here, below `histogram`, so that dependencies point one way: the
 //! histogram pipeline resizes, resizing knows nothing about histograms.
 
+/// Largest image (width x height) decoded for a query, so that a hostile file cannot exhaust
+/// memory: `query_image` checks the declared size against it before decoding.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
 /// 8-bit RGBA pixels, row-major.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RgbaImage {
