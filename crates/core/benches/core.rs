@@ -2,7 +2,7 @@
 //! `cargo bench -p chromatica-core --bench core`
 
 use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
+use chromatica_core::bundle::{self, Bundle, BundleInput, ImageMeta, Params};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
@@ -61,7 +61,7 @@ fn benches(c: &mut Criterion) {
         palettes: vec![],
         ann: &ann,
     });
-    let mut engine = Engine::new(bundle::decode(&bytes).unwrap());
+    let mut engine = Engine::new(Bundle::from_bytes(&bytes).unwrap());
     let query = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;

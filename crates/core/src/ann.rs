@@ -171,14 +171,14 @@ impl AnnIndex {
     }
 
     /// The graph (postcard) and the point-to-image map.
-    pub fn encode(&self) -> (Vec<u8>, &[u32]) {
+    pub fn encode_graph(&self) -> (Vec<u8>, &[u32]) {
         // Serialising a Vec-backed struct into a Vec cannot fail.
         (postcard::to_allocvec(&self.hnsw).unwrap_or_default(), &self.image_of)
     }
 
     /// Decodes and validates a graph against `image_count`; `ef_search` replaces the stored search
     /// width (instant-distance returns at most `ef_search` candidates, so it bounds `rerank_k`).
-    pub fn decode(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
+    pub fn decode_graph(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
         let err = |e: postcard::Error| AnnError::Decode(e.to_string());
         // instant-distance indexes its arrays with the stored ids without checks: validate every
         // id through a mirror of its serde layout before handing the bytes over.
@@ -309,14 +309,14 @@ mod tests {
     fn build_encode_decode_search() {
         let colors: Vec<[u8; 3]> = (0..300u32).map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8]).collect();
         let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
-        let (graph, ids) = index.encode();
-        let decoded = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 80).unwrap();
+        let (graph, ids) = index.encode_graph();
+        let decoded = AnnIndex::decode_graph(&graph, ids.to_vec(), colors.len(), 80).unwrap();
         let mut search = Search::default();
         let found = decoded.search(&vector(colors[42]), &mut search);
         assert_eq!(found.len(), 80);
         assert_eq!(vector(colors[found[0] as usize]), vector(colors[42]));
         // A search width whose varint is longer than the stored one (200 takes two bytes).
-        let wider = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 200).unwrap();
+        let wider = AnnIndex::decode_graph(&graph, ids.to_vec(), colors.len(), 200).unwrap();
         assert_eq!(wider.search(&vector(colors[42]), &mut search).len(), 200);
     }
 
@@ -324,12 +324,12 @@ mod tests {
     fn decode_rejects_garbage_and_bad_ids() {
         let colors: Vec<[u8; 3]> = (0..100u32).map(|i| [i as u8, (i * 3) as u8, 50]).collect();
         let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
-        let (graph, ids) = index.encode();
-        assert!(AnnIndex::decode(&graph, ids.to_vec(), 99, 50).is_err());
+        let (graph, ids) = index.encode_graph();
+        assert!(AnnIndex::decode_graph(&graph, ids.to_vec(), 99, 50).is_err());
         let mut bad_ids = ids.to_vec();
         bad_ids[0] = 1000;
-        assert!(AnnIndex::decode(&graph, bad_ids, 100, 50).is_err());
-        assert!(AnnIndex::decode(&graph[..graph.len() / 2], ids.to_vec(), 100, 50).is_err());
-        assert!(AnnIndex::decode(&[], vec![], 0, 50).is_err());
+        assert!(AnnIndex::decode_graph(&graph, bad_ids, 100, 50).is_err());
+        assert!(AnnIndex::decode_graph(&graph[..graph.len() / 2], ids.to_vec(), 100, 50).is_err());
+        assert!(AnnIndex::decode_graph(&[], vec![], 0, 50).is_err());
     }
 }

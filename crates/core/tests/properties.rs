@@ -3,7 +3,8 @@
 use chromatica_core::histogram::{image_histogram, Histogram};
 use chromatica_core::query::UrlState;
 use chromatica_core::resize::RgbaImage;
-use chromatica_core::{bundle, Query};
+use chromatica_core::bundle::Bundle;
+use chromatica_core::Query;
 use proptest::prelude::*;
 
 proptest! {
@@ -44,8 +45,8 @@ proptest! {
     fn bundle_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let mut framed = b"CHROMBDL\x01\x00\x00\x00".to_vec();
         framed.extend_from_slice(&bytes);
-        prop_assert!(bundle::decode(&framed).is_err());
-        prop_assert!(bundle::decode(&bytes).is_err());
+        prop_assert!(Bundle::from_bytes(&framed).is_err());
+        prop_assert!(Bundle::from_bytes(&bytes).is_err());
     }
 }
 
