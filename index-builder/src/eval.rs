@@ -62,12 +62,12 @@ fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], 
         for ((kind, q), truth) in qs.iter().zip(truth) {
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
+            let ranking = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
             times.push(clock());
-            reranked += engine.last_reranked;
-            iterations += engine.last_iterations;
+            reranked += ranking.stats.reranked;
+            iterations += ranking.stats.iterations;
             let slot = usize::from(kind == "similar");
-            found[slot] += hits.iter().filter(|h| truth.contains(&h.id)).count();
+            found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
             total[slot] += truth.len();
         }
         times.sort_by(f64::total_cmp);

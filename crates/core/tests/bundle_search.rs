@@ -83,7 +83,7 @@ fn two_stage_recall_against_exhaustive_sinkhorn() {
     for (i, colors) in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"].iter().enumerate() {
         let q = Query::parse(colors, None).unwrap().histogram();
         let truth = engine.rank_exhaustive(&q, 10);
-        let (hits, _, _) = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock);
+        let hits = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock).hits;
         found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
         total += truth.len();
         let _ = i;
@@ -109,9 +109,9 @@ fn ranking_is_identical_on_any_number_of_threads() {
             let mut out = Vec::new();
             for q in &queries {
                 for k in [1, 10, 100] {
-                    let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
-                    let hits: Vec<(u32, u64)> = hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
-                    out.push((hits, engine.last_reranked, engine.last_iterations));
+                    let ranking = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
+                    let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
+                    out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
             }
             (out, engine.rank_exhaustive(&queries[1], 50).iter().map(|h| (h.id, h.distance.to_bits())).collect::<Vec<_>>())
