@@ -16,9 +16,12 @@ const PL: usize = L_BINS / POOL;
 const PA: usize = A_BINS / POOL;
 const PB: usize = B_BINS / POOL;
 pub const ANN_DIMS: usize = PL * PA * PB;
-/// Seed parameters (SPEC 2).
+/// HNSW candidate list while inserting (`ef_construction`): wider builds a better graph, slower.
 pub const EF_CONSTRUCTION: usize = 200;
+/// HNSW candidate list while searching (`ef_search`), at least; the builder stores
+/// `max(EF_SEARCH, DEFAULT_RERANK_K)`, because a search returns at most that many candidates.
 pub const EF_SEARCH: usize = 100;
+/// Seed of the HNSW layer assignment: fixed, so the graph is a function of the input.
 pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
 /// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0).
 const M: usize = 32;
@@ -130,7 +133,7 @@ pub struct AnnIndex {
 }
 
 impl AnnIndex {
-    /// Builds the graph with the seed parameters and a fixed seed, deterministically.
+    /// Builds the graph with `EF_CONSTRUCTION` and `HNSW_SEED` on one thread, deterministically.
     #[cfg(feature = "parallel")]
     pub fn build(vectors: Vec<AnnVector>, ef_search: usize) -> Self {
         Self::build_with_threads(vectors, ef_search, 1)

@@ -15,10 +15,17 @@ mod exact;
 #[cfg(any(test, feature = "testing"))]
 pub use exact::{exact_emd, Transport};
 
-/// Entropic regularisation relative to the largest ground cost (SPEC 2).
+/// Entropic regularisation relative to the largest ground cost: the Gibbs kernel is
+/// `K_ij = exp(-C_ij / (REG * max C))`, `C_ij` the ΔE76 between the Lab centers of bins `i` and
+/// `j`, `max C` its maximum over all bin pairs (POT: `ot.sinkhorn(a, b, C / max C, REG)`).
 pub const REG: f64 = 0.05;
+/// Sinkhorn runs at most this many iterations (POT's `numItermax`).
 pub const MAX_ITERATIONS: usize = 100;
+/// Sinkhorn stops once the violation of the second marginal, `|| v * (K^T u) - b ||_2`, is below
+/// this (POT's `stopThr`), checked every `CHECK_EVERY` iterations.
 pub const STOP_THRESHOLD: f64 = 1e-6;
+/// Iterations between convergence checks (POT checks every 10th: `it % 10 == 0`).
+pub const CHECK_EVERY: usize = 10;
 
 const DL: usize = 2 * L_BINS - 1;
 const DA: usize = 2 * A_BINS - 1;
@@ -280,7 +287,7 @@ impl Sinkhorn {
             }
             std::mem::swap(&mut self.u, &mut self.next_u);
             std::mem::swap(&mut self.v, &mut self.next_v);
-            if it % 10 == 0 {
+            if it % CHECK_EVERY == 0 {
                 // Violation of the b marginal: || v * (K^T u) - b ||_2
                 transposed_product(&self.k, &self.u, &mut self.ktu);
                 ktu_current = true;

@@ -40,7 +40,10 @@ pub fn bin_center(bin: usize) -> [f64; 3] {
     [axis_center(l, L_RANGE, L_BINS), axis_center(a, A_RANGE, A_BINS), axis_center(b, B_RANGE, B_BINS)]
 }
 
-/// Lower neighbour index and the weight of the upper one, on one axis (SPEC 2).
+/// The tri-linear kernel on one axis. Bin `i` of `n` over `[min, max]` has its center at
+/// `min + (i + 0.5) * (max - min) / n`; a value is split between the two centers around it,
+/// linearly by distance, and values beyond the outer centers go wholly to the outer bin.
+/// Returns the lower neighbour's index and the weight of the upper one.
 #[inline]
 fn axis_split(v: f64, (min, max): (f64, f64), n: usize) -> (usize, f64) {
     let c = (v - min) / (max - min) * n as f64 - 0.5;

@@ -1,7 +1,8 @@
 //! Chromatica's pure algorithms: no IO, no web, no panics on any input.
 //!
-//! One implementation of each definition in SPEC.md section 2, shared by the `chromatica` CLI
-//! (native) and the browser app (wasm32).
+//! One implementation of each definition (sRGB -> Lab, the 1152-bin histogram and its kernel, the
+//! ANN vectors, the ground cost and Sinkhorn, the bundle format, the ranking), shared by the
+//! `chromatica` CLI (native) and the browser app (wasm32).
 
 pub mod ann;
 pub mod bundle;

@@ -1,6 +1,7 @@
 //! The two-stage search: query histogram -> HNSW candidates -> Sinkhorn-EMD rerank -> top k.
-//! Shared by the CLI and the browser, so both rank identically; the response is the seed's
-//! `/search` JSON shape.
+//! Shared by the CLI and the browser, so both rank identically; the response ([`SearchResponse`])
+//! is the JSON that `chromatica search --json` prints and `window.chromatica.search` returns:
+//! `{query, results_count, results, metadata}`.
 
 use crate::ann::AnnVector;
 use crate::bundle::Bundle;
