@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::search::{Engine, SearchParams, DEFAULT_RERANK_K};
 use chromatica_core::Query;
 use std::time::Instant;
 
@@ -40,7 +40,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize, threads: usize) -> Result<()> {
     let ks: Vec<usize> = rerank_ks.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().context("bad --rerank-k")?;
-    let max_k = ks.iter().copied().max().unwrap_or(200);
+    let max_k = ks.iter().copied().max().unwrap_or(DEFAULT_RERANK_K);
     let mut engine = Engine::new(Bundle::from_bytes_with_search_width(bytes, Some(max_k))?);
     let qs = queries(&engine, count);
     let t = Instant::now();

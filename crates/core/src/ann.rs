@@ -11,6 +11,7 @@ use instant_distance::Builder;
 use instant_distance::{Hnsw, Point, Search};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+/// Histogram bins pooled per axis into one ANN dimension (must divide 8, 12 and 12).
 const POOL: usize = 2;
 const PL: usize = L_BINS / POOL;
 const PA: usize = A_BINS / POOL;
@@ -23,8 +24,10 @@ pub const EF_CONSTRUCTION: usize = 200;
 pub const EF_SEARCH: usize = 100;
 /// Seed of the HNSW layer assignment: fixed, so the graph is a function of the input.
 pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
-/// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0).
-const M: usize = 32;
+/// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0). Not a
+/// setting: instant-distance 0.6 fixes it at 32. Mirrored here to validate stored graphs (a
+/// mismatch fails every decode) and recorded in bundles (`Params::m`).
+pub const M: usize = 32;
 const INVALID: u32 = u32::MAX;
 /// Gaussian blur (in bins) before pooling. Hellinger distance only sees overlapping mass; blurred,
 /// nearby colors overlap, so ANN neighbours track EMD neighbours (recall@10 0.79 -> 0.99 at 2.7k images).

@@ -2,7 +2,8 @@
 //!
 //! One implementation of each definition (sRGB -> Lab, the 1152-bin histogram and its kernel, the
 //! ANN vectors, the ground cost and Sinkhorn, the bundle format, the ranking), shared by the
-//! `chromatica` CLI (native) and the browser app (wasm32).
+//! `chromatica` CLI (native) and the browser app (wasm32). Every tuning knob, its owning constant
+//! and its effect: docs/TUNING.md.
 
 pub mod ann;
 pub mod bundle;

@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// ANN candidates reranked by Sinkhorn per search: recall against latency (docs/TUNING.md).
 pub const DEFAULT_RERANK_K: usize = 200;
 /// Sinkhorn stops within a marginal tolerance, so its value may undercut the exact lower bound
 /// by a hair: keep visiting candidates until the bound clears the k-th distance by this much (ΔE).
