@@ -1,7 +1,7 @@
-//! Any bytes -> `bundle::decode` must return Ok or a clear error: no panic, hang or huge allocation.
+//! Any bytes -> `Bundle::from_bytes` must return Ok or a clear error: no panic, hang or huge allocation.
 //! A decoded bundle must also search without panicking.
 #![no_main]
-use chromatica_core::bundle;
+use chromatica_core::bundle::Bundle;
 use chromatica_core::search::{Engine, SearchParams};
 use chromatica_core::Query;
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let mut framed = b"CHROMBDL\x01\x00\x00\x00".to_vec();
     framed.extend_from_slice(data);
     for bytes in [data, &framed[..]] {
-        if let Ok(b) = bundle::decode(bytes) {
+        if let Ok(b) = Bundle::from_bytes(bytes) {
             let mut engine = Engine::new(b);
             let q = Query::parse("FF0000,00FF00", None).unwrap();
             let _ = engine.search_colors(&q, SearchParams { k: 5, rerank_k: 20 }, &|| 0.0);

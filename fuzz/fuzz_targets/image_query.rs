@@ -1,7 +1,7 @@
 //! Any bytes dropped on the page as an example image -> a histogram, "not mine" or a message:
 //! no panic, no unbounded allocation (the decoder has limits), and a histogram always has unit mass.
 #![no_main]
-use chromatica_core::decode::histogram_of_encoded;
+use chromatica_core::query_image::histogram_of_encoded;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,9 @@
 //! `chromatica eval`: recall@k of HNSW + Sinkhorn against exhaustive Sinkhorn, and latency.
 
 use anyhow::{Context, Result};
-use chromatica_core::bundle;
+use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::search::{Engine, SearchParams, DEFAULT_RERANK_K};
 use chromatica_core::Query;
 use std::time::Instant;
 
@@ -40,8 +40,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize, threads: usize) -> Result<()> {
     let ks: Vec<usize> = rerank_ks.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().context("bad --rerank-k")?;
-    let max_k = ks.iter().copied().max().unwrap_or(200);
-    let mut engine = Engine::new(bundle::decode_with_search_width(bytes, Some(max_k))?);
+    let max_k = ks.iter().copied().max().unwrap_or(DEFAULT_RERANK_K);
+    let mut engine = Engine::new(Bundle::from_bytes_with_search_width(bytes, Some(max_k))?);
     let qs = queries(&engine, count);
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
@@ -62,12 +62,12 @@ fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], 
         for ((kind, q), truth) in qs.iter().zip(truth) {
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
+            let ranking = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
             times.push(clock());
-            reranked += engine.last_reranked;
-            iterations += engine.last_iterations;
+            reranked += ranking.stats.reranked;
+            iterations += ranking.stats.iterations;
             let slot = usize::from(kind == "similar");
-            found[slot] += hits.iter().filter(|h| truth.contains(&h.id)).count();
+            found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
             total[slot] += truth.len();
         }
         times.sort_by(f64::total_cmp);

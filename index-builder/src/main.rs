@@ -207,7 +207,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k, threads),
         Command::Info { site, json } => {
             let bytes = read_bundle_bytes(&site)?;
-            let b = bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
+            let b = bundle::Bundle::from_bytes(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
             let info = serde_json::json!({
                 "format_version": bundle::FORMAT_VERSION,
                 "images": b.len(),
@@ -243,5 +243,5 @@ fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
 
 fn load_bundle(site: &Path) -> Result<bundle::Bundle> {
     let bytes = read_bundle_bytes(site)?;
-    bundle::decode(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))
+    bundle::Bundle::from_bytes(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))
 }

@@ -333,7 +333,7 @@ impl SiteWriter {
 /// would refuse is never published), the offline thumbnail script, and the manifest; then commits.
 /// Thumbnails (and originals) must already be staged, or kept from the previous build.
 pub fn finish(site: SiteWriter, bundle_bytes: &[u8], params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
-    chromatica_core::bundle::decode(bundle_bytes).context("internal error: the new bundle does not decode; the previous site is unchanged")?;
+    chromatica_core::bundle::Bundle::from_bytes(bundle_bytes).context("internal error: the new bundle does not decode; the previous site is unchanged")?;
     site.write_app()?;
     site.write_bundle(bundle_bytes)?;
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();

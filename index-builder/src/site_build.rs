@@ -178,7 +178,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let params = Params {
         ef_construction: EF_CONSTRUCTION as u32,
         ef_search: ef_search as u32,
-        m: 32,
+        m: chromatica_core::ann::M as u32,
         seed: HNSW_SEED,
         rerank_k: DEFAULT_RERANK_K as u32,
         ann_dims: chromatica_core::ann::ANN_DIMS as u32,

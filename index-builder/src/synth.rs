@@ -5,7 +5,7 @@
 use crate::site;
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, BundleInput, ImageMeta};
+use chromatica_core::bundle::{self, Bundle, BundleInput, ImageMeta};
 use chromatica_core::histogram::Histogram;
 use rayon::prelude::*;
 use std::fs;
@@ -15,7 +15,7 @@ use std::time::Instant;
 pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let start = Instant::now();
     let bytes = fs::read(source.join(site::BUNDLE_FILE)).with_context(|| format!("cannot read the site {}", source.display()))?;
-    let src = bundle::decode(&bytes)?;
+    let src = Bundle::from_bytes(&bytes)?;
     if src.is_empty() {
         bail!("the source site has no images");
     }

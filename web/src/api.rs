@@ -1,4 +1,5 @@
-//! `window.chromatica`: the page's JavaScript API, answering with the seed's `/search` JSON shape.
+//! `window.chromatica`: the page's JavaScript API, answering with the JSON of
+//! `chromatica_core::search::SearchResponse` (the same as `chromatica search --json`).
 
 use crate::backend::{self, IndexInfo};
 use chromatica_core::query::{parse_k, DEFAULT_K, MAX_K};

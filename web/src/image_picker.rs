@@ -4,7 +4,7 @@
 
 use crate::backend::js_error;
 use crate::canvas;
-use chromatica_core::decode::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
+use chromatica_core::query_image::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
 use chromatica_core::histogram::Histogram;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;

@@ -2,7 +2,7 @@
 //! `cargo bench -p chromatica-core --bench core`
 
 use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
+use chromatica_core::bundle::{self, Bundle, BundleInput, ImageMeta, Params};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
@@ -61,13 +61,13 @@ fn benches(c: &mut Criterion) {
         palettes: vec![],
         ann: &ann,
     });
-    let mut engine = Engine::new(bundle::decode(&bytes).unwrap());
+    let mut engine = Engine::new(Bundle::from_bytes(&bytes).unwrap());
     let query = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
     let similar = hs[17].clone();
     let params = SearchParams { k: 20, rerank_k: 200 };
-    // Without feature `parallel` the rerank ignores the pool: run with `--features parallel`.
+    // Feature `parallel` is on here (the dev-dependency on this crate), so the rerank uses each pool.
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         c.bench_function(&format!("search 5k synthetic, 2 colors, k=20, rerank_k=200, {threads} thread(s)"), |b| {

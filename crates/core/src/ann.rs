@@ -6,20 +6,28 @@
 //! rerank rewards; 144 bytes per image instead of 4.6 KB.
 
 use crate::histogram::{axis_indices, Histogram, A_BINS, BINS, B_BINS, L_BINS};
-use instant_distance::{Builder, Hnsw, Point, Search};
+#[cfg(feature = "parallel")]
+use instant_distance::Builder;
+use instant_distance::{Hnsw, Point, Search};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+/// Histogram bins pooled per axis into one ANN dimension (must divide 8, 12 and 12).
 const POOL: usize = 2;
 const PL: usize = L_BINS / POOL;
 const PA: usize = A_BINS / POOL;
 const PB: usize = B_BINS / POOL;
 pub const ANN_DIMS: usize = PL * PA * PB;
-/// Seed parameters (SPEC 2).
+/// HNSW candidate list while inserting (`ef_construction`): wider builds a better graph, slower.
 pub const EF_CONSTRUCTION: usize = 200;
+/// HNSW candidate list while searching (`ef_search`), at least; the builder stores
+/// `max(EF_SEARCH, DEFAULT_RERANK_K)`, because a search returns at most that many candidates.
 pub const EF_SEARCH: usize = 100;
+/// Seed of the HNSW layer assignment: fixed, so the graph is a function of the input.
 pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
-/// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0).
-const M: usize = 32;
+/// instant-distance's `M` (neighbours per node on upper layers; twice that on layer 0). Not a
+/// setting: instant-distance 0.6 fixes it at 32. Mirrored here to validate stored graphs (a
+/// mismatch fails every decode) and recorded in bundles (`Params::m`).
+pub const M: usize = 32;
 const INVALID: u32 = u32::MAX;
 /// Gaussian blur (in bins) before pooling. Hellinger distance only sees overlapping mass; blurred,
 /// nearby colors overlap, so ANN neighbours track EMD neighbours (recall@10 0.79 -> 0.99 at 2.7k images).
@@ -128,13 +136,15 @@ pub struct AnnIndex {
 }
 
 impl AnnIndex {
-    /// Builds the graph with the seed parameters and a fixed seed, deterministically.
+    /// Builds the graph with `EF_CONSTRUCTION` and `HNSW_SEED` on one thread, deterministically.
+    #[cfg(feature = "parallel")]
     pub fn build(vectors: Vec<AnnVector>, ef_search: usize) -> Self {
         Self::build_with_threads(vectors, ef_search, 1)
     }
 
     /// Builds with `threads` rayon threads: faster, but the graph (not its quality) then varies
     /// from run to run. For synthetic benchmark collections.
+    #[cfg(feature = "parallel")]
     pub fn build_with_threads(vectors: Vec<AnnVector>, ef_search: usize, threads: usize) -> Self {
         let n = vectors.len();
         let build = move || {
@@ -167,14 +177,14 @@ impl AnnIndex {
     }
 
     /// The graph (postcard) and the point-to-image map.
-    pub fn encode(&self) -> (Vec<u8>, &[u32]) {
+    pub fn encode_graph(&self) -> (Vec<u8>, &[u32]) {
         // Serialising a Vec-backed struct into a Vec cannot fail.
         (postcard::to_allocvec(&self.hnsw).unwrap_or_default(), &self.image_of)
     }
 
     /// Decodes and validates a graph against `image_count`; `ef_search` replaces the stored search
     /// width (instant-distance returns at most `ef_search` candidates, so it bounds `rerank_k`).
-    pub fn decode(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
+    pub fn decode_graph(graph: &[u8], image_of: Vec<u32>, image_count: usize, ef_search: usize) -> Result<Self, AnnError> {
         let err = |e: postcard::Error| AnnError::Decode(e.to_string());
         // instant-distance indexes its arrays with the stored ids without checks: validate every
         // id through a mirror of its serde layout before handing the bytes over.
@@ -305,14 +315,14 @@ mod tests {
     fn build_encode_decode_search() {
         let colors: Vec<[u8; 3]> = (0..300u32).map(|i| [(i * 7) as u8, (i * 13) as u8, (i * 29) as u8]).collect();
         let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
-        let (graph, ids) = index.encode();
-        let decoded = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 80).unwrap();
+        let (graph, ids) = index.encode_graph();
+        let decoded = AnnIndex::decode_graph(&graph, ids.to_vec(), colors.len(), 80).unwrap();
         let mut search = Search::default();
         let found = decoded.search(&vector(colors[42]), &mut search);
         assert_eq!(found.len(), 80);
         assert_eq!(vector(colors[found[0] as usize]), vector(colors[42]));
         // A search width whose varint is longer than the stored one (200 takes two bytes).
-        let wider = AnnIndex::decode(&graph, ids.to_vec(), colors.len(), 200).unwrap();
+        let wider = AnnIndex::decode_graph(&graph, ids.to_vec(), colors.len(), 200).unwrap();
         assert_eq!(wider.search(&vector(colors[42]), &mut search).len(), 200);
     }
 
@@ -320,12 +330,12 @@ mod tests {
     fn decode_rejects_garbage_and_bad_ids() {
         let colors: Vec<[u8; 3]> = (0..100u32).map(|i| [i as u8, (i * 3) as u8, 50]).collect();
         let index = AnnIndex::build(colors.iter().map(|&c| vector(c)).collect(), 50);
-        let (graph, ids) = index.encode();
-        assert!(AnnIndex::decode(&graph, ids.to_vec(), 99, 50).is_err());
+        let (graph, ids) = index.encode_graph();
+        assert!(AnnIndex::decode_graph(&graph, ids.to_vec(), 99, 50).is_err());
         let mut bad_ids = ids.to_vec();
         bad_ids[0] = 1000;
-        assert!(AnnIndex::decode(&graph, bad_ids, 100, 50).is_err());
-        assert!(AnnIndex::decode(&graph[..graph.len() / 2], ids.to_vec(), 100, 50).is_err());
-        assert!(AnnIndex::decode(&[], vec![], 0, 50).is_err());
+        assert!(AnnIndex::decode_graph(&graph, bad_ids, 100, 50).is_err());
+        assert!(AnnIndex::decode_graph(&graph[..graph.len() / 2], ids.to_vec(), 100, 50).is_err());
+        assert!(AnnIndex::decode_graph(&[], vec![], 0, 50).is_err());
     }
 }

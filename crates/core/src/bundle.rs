@@ -14,7 +14,7 @@
 
 use crate::ann::{AnnError, AnnIndex};
 use crate::color::Rgb;
-use crate::histogram::{Histogram, Masses, SparseHistogram, SparseView, BINS};
+use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"CHROMBDL";
@@ -173,7 +173,7 @@ pub fn encode(input: &BundleInput<'_>) -> Vec<u8> {
             }
         }
     }
-    let (graph, ids) = input.ann.encode();
+    let (graph, ids) = input.ann.encode_graph();
     let le32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let le16 = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     let sections: Vec<(Kind, Vec<u8>)> = vec![
@@ -232,13 +232,8 @@ pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
     Ok(u32_at(bytes, 8))
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
-    decode_with_search_width(bytes, None)
-}
-
-/// Like [`decode`], with the HNSW search width (the most candidates one search can return)
-/// overridden; by default it is `max(ef_search, rerank_k)` from the build.
-pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, BundleError> {
+/// The decoder behind [`Bundle::from_bytes`] and [`Bundle::from_bytes_with_search_width`].
+fn decode_bundle(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, BundleError> {
     let version = peek_version(bytes)?;
     if version != FORMAT_VERSION {
         return Err(BundleError::UnsupportedVersion(version));
@@ -296,7 +291,7 @@ pub fn decode_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Re
     // reused by what follows (wasm memory never shrinks, so the peak is what a page keeps).
     let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
     let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
-    let ann = AnnIndex::decode(section(Kind::AnnGraph)?, ids, n, ef)?;
+    let ann = AnnIndex::decode_graph(section(Kind::AnnGraph)?, ids, n, ef)?;
     let hist_offsets = le_u32s(section(Kind::HistOffsets)?, n + 1, "histogram offsets")?;
     let total = *hist_offsets.last().unwrap_or(&0) as usize;
     if hist_offsets.first() != Some(&0) || hist_offsets.windows(2).any(|w| w[0] > w[1]) {
@@ -353,6 +348,17 @@ fn le_u16s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u16>, BundleErr
 }
 
 impl Bundle {
+    /// Decodes and validates a bundle file (`bundle.bin`).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
+        decode_bundle(bytes, None)
+    }
+
+    /// Like [`Bundle::from_bytes`], with the HNSW search width (the most candidates one search
+    /// can return) overridden; by default it is `max(ef_search, rerank_k)` from the build.
+    pub fn from_bytes_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Result<Self, BundleError> {
+        decode_bundle(bytes, search_width)
+    }
+
     pub fn len(&self) -> usize {
         self.images.len()
     }
@@ -371,10 +377,6 @@ impl Bundle {
 
     pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {
         self.histogram(id).map(Histogram::from_sparse)
-    }
-
-    pub fn sparse_histogram(&self, id: usize) -> Option<SparseHistogram> {
-        self.histogram(id).map(|v| SparseHistogram { bins: v.bins.to_vec(), mass: v.iter().map(|(_, m)| m).collect() })
     }
 
     /// Dominant colors of image `id` with their shares (0..1), largest first.

@@ -75,7 +75,7 @@ pub fn parse_hex(text: &str) -> Option<Rgb> {
     Some([channel(0)?, channel(2)?, channel(4)?])
 }
 
-/// Upper-case `RRGGBB`, the form the seed's API echoes.
+/// Upper-case `RRGGBB`, the form search responses echo.
 pub fn to_hex(rgb: Rgb) -> String {
     format!("{:02X}{:02X}{:02X}", rgb[0], rgb[1], rgb[2])
 }

@@ -2,17 +2,30 @@
 //!
 //! `Sinkhorn` is the entropic approximation the search ranks with, computed exactly as POT's
 //! `ot.sinkhorn` does (same initialisation, update order and convergence check) so its values can
-//! be checked against POT. `exact_emd` solves the transportation problem exactly, for tests.
+//! be checked against POT. `exact_emd` solves the transportation problem exactly: the test oracle,
+//! compiled only for tests (feature `testing`, module `exact`).
 //! The Gibbs kernel uses `libm::exp` and every sum has a fixed order, so native and wasm32 builds
 //! give bit-identical distances (the CLI and the browser rank alike).
 
 use crate::histogram::{axis_indices, SparseView, A_BINS, A_RANGE, BINS, B_BINS, B_RANGE, L_BINS, L_RANGE};
 use std::sync::OnceLock;
 
-/// Entropic regularisation relative to the largest ground cost (SPEC 2).
+#[cfg(any(test, feature = "testing"))]
+mod exact;
+#[cfg(any(test, feature = "testing"))]
+pub use exact::{exact_emd, Transport};
+
+/// Entropic regularisation relative to the largest ground cost: the Gibbs kernel is
+/// `K_ij = exp(-C_ij / (REG * max C))`, `C_ij` the ΔE76 between the Lab centers of bins `i` and
+/// `j`, `max C` its maximum over all bin pairs (POT: `ot.sinkhorn(a, b, C / max C, REG)`).
 pub const REG: f64 = 0.05;
+/// Sinkhorn runs at most this many iterations (POT's `numItermax`).
 pub const MAX_ITERATIONS: usize = 100;
+/// Sinkhorn stops once the violation of the second marginal, `|| v * (K^T u) - b ||_2`, is below
+/// this (POT's `stopThr`), checked every `CHECK_EVERY` iterations.
 pub const STOP_THRESHOLD: f64 = 1e-6;
+/// Iterations between convergence checks (POT checks every 10th: `it % 10 == 0`).
+pub const CHECK_EVERY: usize = 10;
 
 const DL: usize = 2 * L_BINS - 1;
 const DA: usize = 2 * A_BINS - 1;
@@ -274,7 +287,7 @@ impl Sinkhorn {
             }
             std::mem::swap(&mut self.u, &mut self.next_u);
             std::mem::swap(&mut self.v, &mut self.next_v);
-            if it % 10 == 0 {
+            if it % CHECK_EVERY == 0 {
                 // Violation of the b marginal: || v * (K^T u) - b ||_2
                 transposed_product(&self.k, &self.u, &mut self.ktu);
                 ktu_current = true;
@@ -322,150 +335,6 @@ impl Sinkhorn {
 /// One-shot convenience for [`Sinkhorn::distance`] (allocates its scratch space).
 pub fn sinkhorn_distance(a: SparseView<'_>, b: SparseView<'_>) -> f64 {
     Sinkhorn::new().distance(a, b)
-}
-
-/// Flows and remaining masses at or below this are zero (masses are normalised to 1).
-const EMD_EPS: f64 = 1e-14;
-
-/// The exact EMD in Lab units: the minimum of `sum(F * C)` over transport plans `F` between the
-/// two histograms, both first restricted to bins `< 1152` with finite positive mass and
-/// normalised to unit mass (so it is POT's `ot.emd2(a, b, C)` for normalised inputs).
-/// `f64::INFINITY` if either side has no such bin; never panics. For tests and quality checks
-/// (300 x 300 bins take about 0.1 s).
-pub fn exact_emd(a: SparseView<'_>, b: SparseView<'_>) -> f64 {
-    match Transport::solve(a, b) {
-        Some(plan) => plan.flow.iter().zip(&plan.cost).map(|(f, c)| f * c).sum(),
-        None => f64::INFINITY,
-    }
-}
-
-/// An optimal transport plan with the dual potentials that certify it.
-#[cfg_attr(not(test), allow(dead_code))]
-struct Transport {
-    /// Normalised masses of the supports.
-    supply: Vec<f64>,
-    demand: Vec<f64>,
-    /// Row-major n x m.
-    cost: Vec<f64>,
-    flow: Vec<f64>,
-    /// Reduced cost of `i -> j` is `cost + pot_a[i] - pot_b[j]` (>= 0, 0 where flow > 0).
-    pot_a: Vec<f64>,
-    pot_b: Vec<f64>,
-}
-
-impl Transport {
-    /// Successive shortest paths on the bipartite residual graph: for each source bin in turn,
-    /// while it has mass left, Dijkstra (dense, with node potentials keeping reduced costs
-    /// non-negative) from it to the nearest bin with demand left, then push the bottleneck along
-    /// that path. Dijkstra stops at the first such bin; potentials are raised by
-    /// `min(distance, that bin's distance)`, which keeps every residual reduced cost non-negative.
-    fn solve(a: SparseView<'_>, b: SparseView<'_>) -> Option<Self> {
-        let (mut a_bins, mut supply, mut b_bins, mut demand) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        support(a, &mut a_bins, &mut supply)?;
-        support(b, &mut b_bins, &mut demand)?;
-        let (original_supply, original_demand) = (supply.clone(), demand.clone());
-        let t = tables();
-        let (n, m) = (supply.len(), demand.len());
-        let b_base: Vec<usize> = b_bins.iter().map(|&j| offset_base(j)).collect();
-        let mut cost = Vec::with_capacity(n * m);
-        for &i in &a_bins {
-            let bi = offset_base(i);
-            cost.extend(b_base.iter().map(|&bj| t.cost[bj + OFFSET_CENTER - bi]));
-        }
-        let mut flow = vec![0.0f64; n * m];
-        let (mut pot_a, mut pot_b) = (vec![0.0f64; n], vec![0.0f64; m]);
-        // Dijkstra state over nodes 0..n (sources) and n..n+m (sinks).
-        let nodes = n + m;
-        let (mut dist, mut prev, mut done) = (vec![f64::INFINITY; nodes], vec![usize::MAX; nodes], vec![false; nodes]);
-        // A generous guard: successive shortest paths needs about n + m augmentations.
-        let mut budget = 100 * nodes + 10_000;
-
-        'sources: for s in 0..n {
-            while supply[s] > EMD_EPS {
-                if budget == 0 {
-                    break 'sources;
-                }
-                budget -= 1;
-                dist.iter_mut().for_each(|d| *d = f64::INFINITY);
-                prev.iter_mut().for_each(|p| *p = usize::MAX);
-                done.iter_mut().for_each(|d| *d = false);
-                dist[s] = 0.0;
-                let target = loop {
-                    let mut best = usize::MAX;
-                    let mut best_dist = f64::INFINITY;
-                    for (x, (&d, &finished)) in dist.iter().zip(&done).enumerate() {
-                        if !finished && d < best_dist {
-                            best = x;
-                            best_dist = d;
-                        }
-                    }
-                    if best == usize::MAX {
-                        break None;
-                    }
-                    done[best] = true;
-                    if best < n {
-                        let i = best;
-                        let row = &cost[i * m..(i + 1) * m];
-                        for (j, (&c, &pj)) in row.iter().zip(&pot_b).enumerate() {
-                            let d = best_dist + (c + pot_a[i] - pj).max(0.0);
-                            if d < dist[n + j] {
-                                dist[n + j] = d;
-                                prev[n + j] = i;
-                            }
-                        }
-                    } else {
-                        let j = best - n;
-                        if demand[j] > EMD_EPS {
-                            break Some(j);
-                        }
-                        for i in 0..n {
-                            if flow[i * m + j] > EMD_EPS {
-                                let d = best_dist + (pot_b[j] - cost[i * m + j] - pot_a[i]).max(0.0);
-                                if d < dist[i] {
-                                    dist[i] = d;
-                                    prev[i] = best;
-                                }
-                            }
-                        }
-                    }
-                };
-                let Some(sink) = target else {
-                    // No demand left anywhere reachable: only rounding-level mass remains.
-                    break 'sources;
-                };
-                let reach = dist[n + sink];
-                for (p, &d) in pot_a.iter_mut().zip(&dist[..n]) {
-                    *p += d.min(reach);
-                }
-                for (p, &d) in pot_b.iter_mut().zip(&dist[n..]) {
-                    *p += d.min(reach);
-                }
-                // Bottleneck along the path (reverse edges are limited by their flow), then push.
-                let mut amount = supply[s].min(demand[sink]);
-                let mut x = n + sink;
-                while x != s && x < nodes {
-                    let p = prev[x];
-                    if x < n && p >= n && p < nodes {
-                        amount = amount.min(flow[x * m + (p - n)]);
-                    }
-                    x = p;
-                }
-                let mut x = n + sink;
-                while x != s && x < nodes {
-                    let p = prev[x];
-                    if x >= n && p < n {
-                        flow[p * m + (x - n)] += amount;
-                    } else if x < n && p >= n && p < nodes {
-                        flow[x * m + (p - n)] -= amount;
-                    }
-                    x = p;
-                }
-                supply[s] -= amount;
-                demand[sink] -= amount;
-            }
-        }
-        Some(Self { supply: original_supply, demand: original_demand, cost, flow, pot_a, pot_b })
-    }
 }
 
 #[cfg(test)]
@@ -524,7 +393,7 @@ mod tests {
     }
 
     /// Deterministic pseudo-random histogram with up to `n` bins (xorshift).
-    fn random(state: &mut u64, n: usize) -> SparseHistogram {
+    pub(super) fn random(state: &mut u64, n: usize) -> SparseHistogram {
         let mut next = || {
             *state ^= *state << 13;
             *state ^= *state >> 7;
@@ -537,36 +406,6 @@ mod tests {
         let raw: Vec<f64> = bins.iter().map(|_| (next() % 1000 + 1) as f64).collect();
         let total: f64 = raw.iter().sum();
         SparseHistogram { bins, mass: raw.iter().map(|m| m / total).collect() }
-    }
-
-    #[test]
-    fn exact_plans_are_certified_optimal_by_their_potentials() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        for case in 0..60 {
-            let (x, y) = (random(&mut state, 1 + case % 9 * 7), random(&mut state, 1 + case % 13 * 5));
-            let plan = Transport::solve(x.view(), y.view()).unwrap();
-            let (n, m) = (plan.supply.len(), plan.demand.len());
-            let mut primal = 0.0;
-            for i in 0..n {
-                let row: f64 = plan.flow[i * m..(i + 1) * m].iter().sum();
-                assert!((row - plan.supply[i]).abs() < 1e-12, "case {case}: row {i} ships {row}");
-                for j in 0..m {
-                    let (f, c) = (plan.flow[i * m + j], plan.cost[i * m + j]);
-                    let reduced = c + plan.pot_a[i] - plan.pot_b[j];
-                    assert!(f >= 0.0 && reduced > -1e-9, "case {case}: flow {f}, reduced cost {reduced}");
-                    assert!(f <= 1e-13 || reduced.abs() < 1e-9, "case {case}: slack {reduced} with flow {f}");
-                    primal += f * c;
-                }
-            }
-            for j in 0..m {
-                let col: f64 = (0..n).map(|i| plan.flow[i * m + j]).sum();
-                assert!((col - plan.demand[j]).abs() < 1e-12, "case {case}: column {j} receives {col}");
-            }
-            let dual: f64 = plan.demand.iter().zip(&plan.pot_b).map(|(d, p)| d * p).sum::<f64>()
-                - plan.supply.iter().zip(&plan.pot_a).map(|(s, p)| s * p).sum::<f64>();
-            assert!((primal - dual).abs() < 1e-9, "case {case}: primal {primal} dual {dual}");
-            assert_eq!(primal, exact_emd(x.view(), y.view()));
-        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The 1152-bin CIE Lab histogram (8 x 12 x 12) with tri-linear soft assignment to bin centers.
 
 use crate::color::{lab_to_srgb, srgb_to_lab, Rgb};
-use crate::resize::{downscale_to_fit, RgbaImage};
+use crate::resize::{downscale_to_fit, BadBuffer, RgbaImage};
 
 pub const L_BINS: usize = 8;
 pub const A_BINS: usize = 12;
@@ -40,7 +40,10 @@ pub fn bin_center(bin: usize) -> [f64; 3] {
     [axis_center(l, L_RANGE, L_BINS), axis_center(a, A_RANGE, A_BINS), axis_center(b, B_RANGE, B_BINS)]
 }
 
-/// Lower neighbour index and the weight of the upper one, on one axis (SPEC 2).
+/// The tri-linear kernel on one axis. Bin `i` of `n` over `[min, max]` has its center at
+/// `min + (i + 0.5) * (max - min) / n`; a value is split between the two centers around it,
+/// linearly by distance, and values beyond the outer centers go wholly to the outer bin.
+/// Returns the lower neighbour's index and the weight of the upper one.
 #[inline]
 fn axis_split(v: f64, (min, max): (f64, f64), n: usize) -> (usize, f64) {
     let c = (v - min) / (max - min) * n as f64 - 0.5;
@@ -151,11 +154,6 @@ impl Histogram {
         }
         h
     }
-
-    /// Hellinger embedding `sqrt(h)`: L2 between these approximates the Hellinger distance.
-    pub fn hellinger(&self) -> Vec<f64> {
-        self.mass.iter().map(|m| m.max(0.0).sqrt()).collect()
-    }
 }
 
 /// Bins with mass, ascending, as stored in bundles and fed to Sinkhorn.
@@ -222,8 +220,8 @@ pub enum HistogramError {
     Empty,
     #[error("every pixel is transparent")]
     FullyTransparent,
-    #[error("pixel buffer holds {actual} bytes, {width}x{height} RGBA needs {expected}")]
-    BadBuffer { width: u32, height: u32, expected: usize, actual: usize },
+    #[error(transparent)]
+    BadBuffer(#[from] BadBuffer),
 }
 
 /// Histogram of RGBA pixels as they are (no resizing): every pixel with alpha >= 128 adds unit mass.

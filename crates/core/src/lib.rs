@@ -1,17 +1,19 @@
 //! Chromatica's pure algorithms: no IO, no web, no panics on any input.
 //!
-//! One implementation of each definition in SPEC.md section 2, shared by the `chromatica` CLI
-//! (native) and the browser app (wasm32).
+//! One implementation of each definition (sRGB -> Lab, the 1152-bin histogram and its kernel, the
+//! ANN vectors, the ground cost and Sinkhorn, the bundle format, the ranking), shared by the
+//! `chromatica` CLI (native) and the browser app (wasm32). Every tuning knob, its owning constant
+//! and its effect: docs/TUNING.md.
 
 pub mod ann;
 pub mod bundle;
 pub mod collage;
 pub mod color;
-#[cfg(feature = "decode")]
-pub mod decode;
 pub mod emd;
 pub mod histogram;
 pub mod query;
+#[cfg(feature = "query-image")]
+pub mod query_image;
 pub mod resize;
 pub mod search;
 

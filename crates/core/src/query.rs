@@ -3,7 +3,7 @@
 use crate::color::{parse_hex, srgb_to_lab, to_hex, Rgb};
 use crate::histogram::Histogram;
 
-/// The seed's MAX_COLOR_COUNT.
+/// Most colors in one query.
 pub const MAX_COLORS: usize = 5;
 /// Upper bound on results per query (a 10 x 10 collage).
 pub const MAX_K: usize = 100;

@@ -1,6 +1,11 @@
-//! Area-averaging downscale of RGBA images (exact box coverage, separable).
+//! RGBA images and their area-averaging downscale (exact box coverage, separable).
+//!
+//! The pixel type lives here, below `histogram`, so that dependencies point one way: the
+//! histogram pipeline resizes, resizing knows nothing about histograms.
 
-use crate::histogram::HistogramError;
+/// Largest image (width x height) decoded for a query, so that a hostile file cannot exhaust
+/// memory: `query_image` checks the declared size against it before decoding.
+pub const MAX_PIXELS: u64 = 50_000_000;
 
 /// 8-bit RGBA pixels, row-major.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -11,27 +16,32 @@ pub struct RgbaImage {
 }
 
 impl RgbaImage {
-    pub fn new(width: u32, height: u32, pixels: Vec<u8>) -> Result<Self, HistogramError> {
+    pub fn new(width: u32, height: u32, pixels: Vec<u8>) -> Result<Self, BadBuffer> {
         let image = Self { width, height, pixels };
         image.check()?;
         Ok(image)
     }
 
-    pub(crate) fn check(&self) -> Result<(), HistogramError> {
+    pub(crate) fn check(&self) -> Result<(), BadBuffer> {
         let expected = (self.width as usize)
             .checked_mul(self.height as usize)
             .and_then(|n| n.checked_mul(4))
             .unwrap_or(usize::MAX);
         if expected != self.pixels.len() {
-            return Err(HistogramError::BadBuffer {
-                width: self.width,
-                height: self.height,
-                expected,
-                actual: self.pixels.len(),
-            });
+            return Err(BadBuffer { width: self.width, height: self.height, expected, actual: self.pixels.len() });
         }
         Ok(())
     }
+}
+
+/// A pixel buffer whose length is not `width * height * 4`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pixel buffer holds {actual} bytes, {width}x{height} RGBA needs {expected}")]
+pub struct BadBuffer {
+    pub width: u32,
+    pub height: u32,
+    pub expected: usize,
+    pub actual: usize,
 }
 
 /// The size after scaling `(w, h)` so that the long side is at most `max_side` (never upscales).

@@ -1,6 +1,7 @@
 //! The two-stage search: query histogram -> HNSW candidates -> Sinkhorn-EMD rerank -> top k.
-//! Shared by the CLI and the browser, so both rank identically; the response is the seed's
-//! `/search` JSON shape.
+//! Shared by the CLI and the browser, so both rank identically; the response ([`SearchResponse`])
+//! is the JSON that `chromatica search --json` prints and `window.chromatica.search` returns:
+//! `{query, results_count, results, metadata}`.
 
 use crate::ann::AnnVector;
 use crate::bundle::Bundle;
@@ -16,6 +17,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// ANN candidates reranked by Sinkhorn per search: recall against latency (docs/TUNING.md).
 pub const DEFAULT_RERANK_K: usize = 200;
 /// Sinkhorn stops within a marginal tolerance, so its value may undercut the exact lower bound
 /// by a hair: keep visiting candidates until the bound clears the k-th distance by this much (ΔE).
@@ -171,19 +173,34 @@ pub struct Hit {
     pub distance: f64,
 }
 
+/// What [`Engine::rank`] found, and what finding it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking {
+    /// Ascending distance, ties by id.
+    pub hits: Vec<Hit>,
+    pub stats: RankStats,
+}
+
+/// The cost of one ranking: time per stage, and the Sinkhorn work (for reports and `eval`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RankStats {
+    pub ann_ms: f64,
+    pub rerank_ms: f64,
+    /// Sinkhorn evaluations, and their iterations in total.
+    pub reranked: usize,
+    pub iterations: usize,
+}
+
 /// A loaded bundle plus the scratch space searches reuse. With feature `parallel` the rerank runs
 /// on the current rayon pool; the ranking is the same on any number of threads.
 pub struct Engine {
     bundle: Bundle,
     ann_search: instant_distance::Search,
-    /// Sinkhorn evaluations and their total iterations in the last search (for reports).
-    pub last_reranked: usize,
-    pub last_iterations: usize,
 }
 
 impl Engine {
     pub fn new(bundle: Bundle) -> Self {
-        Self { bundle, ann_search: Default::default(), last_reranked: 0, last_iterations: 0 }
+        Self { bundle, ann_search: Default::default() }
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -191,15 +208,17 @@ impl Engine {
     }
 
     /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
-    /// ties by id. Returns the hits and the (ANN, rerank) split of the time.
-    pub fn rank(&mut self, query: &Histogram, params: SearchParams, clock: Clock<'_>) -> (Vec<Hit>, f64, f64) {
+    /// ties by id. Returns the hits with the (ANN, rerank) split of the time and the Sinkhorn work.
+    pub fn rank(&mut self, query: &Histogram, params: SearchParams, clock: Clock<'_>) -> Ranking {
         let t0 = clock();
         let mut candidates = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
         candidates.truncate(params.rerank_k.max(params.k));
         let t1 = clock();
         let q = query.pruned();
-        let hits = self.rerank(&q, &candidates, params.k.min(MAX_K));
-        (hits, t1 - t0, clock() - t1)
+        let replay = self.rerank(&q, &candidates, params.k.min(MAX_K));
+        let rerank_ms = clock() - t1;
+        let stats = RankStats { ann_ms: t1 - t0, rerank_ms, reranked: replay.reranked, iterations: replay.iterations };
+        Ranking { hits: replay.best, stats }
     }
 
     /// Sinkhorn over `candidates`, visited in order of a lower bound of the EMD
@@ -211,8 +230,8 @@ impl Engine {
     /// next candidate and computes its distance; a [`Replay`] consumes the distances strictly in
     /// bound order with the stopping rule of a single thread. Hits, distances and counts are
     /// therefore the same on any number of threads; at most one candidate per extra thread is
-    /// computed past the stopping point.
-    fn rerank(&mut self, q: &SparseHistogram, candidates: &[u32], k: usize) -> Vec<Hit> {
+    /// computed past the stopping point. Returns the finished replay (hits and counts).
+    fn rerank(&self, q: &SparseHistogram, candidates: &[u32], k: usize) -> Replay {
         let qm = Marginals::of(q.view());
         let mut order: Vec<(f64, u32, SparseView<'_>)> = candidates
             .iter()
@@ -244,10 +263,7 @@ impl Engine {
         (0..threads()).into_par_iter().for_each(|_| work());
         #[cfg(not(feature = "parallel"))]
         work();
-        let replay = replay.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.last_reranked = replay.reranked;
-        self.last_iterations = replay.iterations;
-        replay.best
+        replay.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Exhaustive Sinkhorn over every image (on the current rayon pool with feature `parallel`): the ground
@@ -296,8 +312,9 @@ impl Engine {
 
     fn respond(&mut self, query: QueryEcho, histogram: &Histogram, params: SearchParams, clock: Clock<'_>, t0: f64) -> SearchResponse {
         let query_time = clock() - t0;
-        let (hits, ann_time, rerank_time) = self.rank(histogram, params, clock);
-        let results: Vec<ResultItem> = hits
+        let ranking = self.rank(histogram, params, clock);
+        let results: Vec<ResultItem> = ranking
+            .hits
             .iter()
             .enumerate()
             .filter_map(|(i, hit)| {
@@ -319,8 +336,8 @@ impl Engine {
             results,
             metadata: Metadata {
                 query_time_ms: query_time,
-                ann_time_ms: ann_time,
-                rerank_time_ms: rerank_time,
+                ann_time_ms: ranking.stats.ann_ms,
+                rerank_time_ms: ranking.stats.rerank_ms,
                 total_time_ms: clock() - t0,
                 index_size: self.bundle.len(),
                 candidates: params.rerank_k,

@@ -1,7 +1,7 @@
 //! Bundle round trip, corruption handling, and the two-stage search on a synthetic collection.
 
 use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, BundleError, BundleInput, ImageMeta, Params};
+use chromatica_core::bundle::{self, Bundle, BundleError, BundleInput, ImageMeta, Params};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::histogram::{dominant_colors, Histogram};
 use chromatica_core::search::{Engine, SearchParams};
@@ -51,7 +51,7 @@ fn clock() -> f64 {
 fn round_trip_and_search() {
     let hs = collection(400);
     let bytes = encode(&hs);
-    let b = bundle::decode(&bytes).unwrap();
+    let b = Bundle::from_bytes(&bytes).unwrap();
     assert_eq!(b.len(), 400);
     assert_eq!(b.images[3].path, "dir/img 3.jpg");
     assert!(!b.palette(3).is_empty());
@@ -78,15 +78,15 @@ fn round_trip_and_search() {
 #[test]
 fn two_stage_recall_against_exhaustive_sinkhorn() {
     let hs = collection(1500);
-    let mut engine = Engine::new(bundle::decode(&encode(&hs)).unwrap());
+    let mut engine = Engine::new(Bundle::from_bytes(&encode(&hs)).unwrap());
     let (mut found, mut total) = (0, 0);
-    for (i, colors) in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"].iter().enumerate() {
+    for colors in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"] {
         let q = Query::parse(colors, None).unwrap().histogram();
         let truth = engine.rank_exhaustive(&q, 10);
-        let (hits, _, _) = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock);
+        let hits = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock).hits;
+        assert_eq!((hits.len(), truth.len()), (10, 10), "{colors}");
         found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
         total += truth.len();
-        let _ = i;
     }
     let recall = found as f64 / total as f64;
     assert!(recall >= 0.95, "recall@10 {recall}");
@@ -97,7 +97,7 @@ fn two_stage_recall_against_exhaustive_sinkhorn() {
 #[test]
 fn ranking_is_identical_on_any_number_of_threads() {
     let hs = collection(1500);
-    let mut engine = Engine::new(bundle::decode(&encode(&hs)).unwrap());
+    let mut engine = Engine::new(Bundle::from_bytes(&encode(&hs)).unwrap());
     let queries: Vec<Histogram> = ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0,808000", "808080"]
         .iter()
         .map(|c| Query::parse(c, None).unwrap().histogram())
@@ -109,9 +109,9 @@ fn ranking_is_identical_on_any_number_of_threads() {
             let mut out = Vec::new();
             for q in &queries {
                 for k in [1, 10, 100] {
-                    let (hits, _, _) = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
-                    let hits: Vec<(u32, u64)> = hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
-                    out.push((hits, engine.last_reranked, engine.last_iterations));
+                    let ranking = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
+                    let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
+                    out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
             }
             (out, engine.rank_exhaustive(&queries[1], 50).iter().map(|h| (h.id, h.distance.to_bits())).collect::<Vec<_>>())
@@ -136,25 +136,25 @@ fn corrupt_bundles_give_clear_errors() {
     let bytes = encode(&collection(50));
     // Every truncation point fails cleanly (no panic), including each section boundary.
     for len in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
-        assert!(bundle::decode(&bytes[..len]).is_err(), "truncated at {len}");
+        assert!(Bundle::from_bytes(&bytes[..len]).is_err(), "truncated at {len}");
     }
     // Flipped bytes anywhere are caught (checksums cover every section; the header is validated).
     for at in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
         let mut bad = bytes.clone();
         bad[at] ^= 0x5A;
-        assert!(bundle::decode(&bad).is_err(), "flipped byte {at}");
+        assert!(Bundle::from_bytes(&bad).is_err(), "flipped byte {at}");
     }
     let mut version = bytes.clone();
     version[8] = 9;
-    assert_eq!(bundle::decode(&version).err(), Some(BundleError::UnsupportedVersion(9)));
-    assert_eq!(bundle::decode(b"GIF89a....").err(), Some(BundleError::NotABundle));
+    assert_eq!(Bundle::from_bytes(&version).err(), Some(BundleError::UnsupportedVersion(9)));
+    assert_eq!(Bundle::from_bytes(b"GIF89a....").err(), Some(BundleError::NotABundle));
     // Absurd section count and lengths.
     let mut count = bytes.clone();
     count[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(bundle::decode(&count).is_err());
+    assert!(Bundle::from_bytes(&count).is_err());
     let mut length = bytes.clone();
     length[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(bundle::decode(&length).is_err());
-    let msg = bundle::decode(&bytes[..bytes.len() / 2]).err().unwrap().to_string();
+    assert!(Bundle::from_bytes(&length).is_err());
+    let msg = Bundle::from_bytes(&bytes[..bytes.len() / 2]).err().unwrap().to_string();
     assert!(msg.contains("truncated"), "{msg}");
 }

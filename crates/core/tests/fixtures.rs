@@ -1,5 +1,6 @@
-//! The core against reference values from independent tools (../shared/fixtures, copied to
-//! tests/data): scikit-image for Lab and histograms, the SPEC kernel for query histograms.
+//! The core against reference values from independent tools (tests/data, described in its
+//! README): scikit-image for Lab and histograms, an independent implementation of the tri-linear
+//! kernel (defined at `histogram::axis_split`) for query histograms.
 
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::histogram::{image_histogram, BINS};

@@ -6,7 +6,7 @@
 //! crate built alone with feature `threads` (shared memory, a `wasm-bindgen-rayon` pool that the
 //! rerank in `chromatica_core::search` spreads over). Same code, same ranking.
 
-use chromatica_core::bundle;
+use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, SearchParams, SearchResponse, DEFAULT_RERANK_K};
 use chromatica_core::Query;
@@ -85,7 +85,7 @@ pub fn js_error(e: &JsValue) -> String {
 
 /// Decodes a bundle; the error says so in the words the page shows.
 pub fn load_engine(bytes: &[u8]) -> Result<Engine, String> {
-    Ok(Engine::new(bundle::decode(bytes).map_err(|e| format!("{LOAD_ERROR}: {e}"))?))
+    Ok(Engine::new(Bundle::from_bytes(bytes).map_err(|e| format!("{LOAD_ERROR}: {e}"))?))
 }
 
 /// How every bad-bundle error starts (the page tells them apart from a worker that failed).

@@ -1,12 +1,10 @@
 //! Query by example image: encoded bytes -> the builder's histogram, with bounded resources.
-//! (Bytes in, histogram out: still no IO. Behind the `decode` feature; the CLI decodes with its
-//! own DCT-scaling JPEG path.)
+//! (Bytes in, histogram out: still no IO. Behind the `query-image` feature; the CLI decodes with
+//! its own DCT-scaling JPEG path.)
 
 use crate::histogram::{image_histogram, Histogram};
-use crate::resize::RgbaImage;
+use crate::resize::{RgbaImage, MAX_PIXELS};
 
-/// Largest example image accepted, so a hostile file cannot exhaust memory.
-pub const MAX_PIXELS: u64 = 50_000_000;
 const MAX_ALLOC: u64 = 512 << 20;
 pub const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
 
@@ -29,9 +27,10 @@ pub fn histogram_of_encoded(bytes: &[u8]) -> Result<Option<Histogram>, String> {
     histogram_of_pixels(w, h, img.into_raw()).map(Some)
 }
 
+/// Refuses images of more than [`MAX_PIXELS`] pixels.
 pub fn check_size(w: u32, h: u32) -> Result<(), String> {
     if w as u64 * h as u64 > MAX_PIXELS {
-        return Err(format!("the image is too large ({w}x{h}); use one under 50 megapixels"));
+        return Err(format!("the image is too large ({w}x{h}); use one under {} megapixels", MAX_PIXELS / 1_000_000));
     }
     Ok(())
 }
