@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start 2: every test. Rust unit/property/fixture/integration tests, a short fuzz run of the
-# parsers, then the browser end-to-end tests in headless Chromium against a freshly built demo site.
+# Quick start 2: every test. Formatting and lints, Rust unit/property/fixture/integration tests,
+# a short fuzz run of the parsers, then the browser end-to-end tests in headless Chromium against
+# a freshly built demo site.
 # Installs what it needs first (scripts/setup.sh). The last lines are node's test summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,12 @@ trap 'rc=$?; [ $rc = 0 ] || printf "\n\033[1;31m== FAILED in stage \"%s\" (exit 
 
 stage "setup"
 bash scripts/setup.sh
+
+stage "lint: rustfmt, clippy (warnings are errors)"
+cargo fmt --all -- --check
+rustfmt --edition 2021 --check fuzz/fuzz_targets/*.rs
+cargo clippy --workspace --exclude chromatica-web --exclude chromatica-worker --all-targets --all-features -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p chromatica-web -p chromatica-worker -- -D warnings
 
 stage "build the web app (target/web-dist)"
 bash scripts/build-web.sh

@@ -2,8 +2,9 @@
 //! A decoded bundle must also search without panicking.
 #![no_main]
 use chromatica_core::bundle::Bundle;
-use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::search::{Engine, SearchRequest, Source};
 use chromatica_core::Query;
+use chromatica_core::SearchOptions;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,8 +15,9 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(b) = Bundle::from_bytes(bytes) {
             let mut engine = Engine::new(b);
             let q = Query::parse("FF0000,00FF00", None).unwrap();
-            let _ = engine.search_colors(&q, SearchParams { k: 5, rerank_k: 20 }, &|| 0.0);
-            let _ = engine.search_similar(0, SearchParams { k: 5, rerank_k: 20 }, &|| 0.0);
+            let options = SearchOptions { k: 5, rerank_k: Some(20) };
+            let _ = engine.search(&SearchRequest { source: Source::colors(&q), options: options.clone() }, &|| 0.0);
+            let _ = engine.search(&SearchRequest { source: Source::Similar { image: 0 }, options }, &|| 0.0);
         }
     }
 });

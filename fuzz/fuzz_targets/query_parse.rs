@@ -10,8 +10,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(q) = Query::parse(colors, (!weights.is_empty()).then_some(weights)) {
         assert!((q.histogram().total() - 1.0).abs() < 1e-9);
     }
-    if let Ok(state) = UrlState::parse(&text, 10) {
-        let again = UrlState::parse(&state.to_fragment(), 10).expect("canonical fragments parse");
+    if let Ok(state) = UrlState::parse(&text) {
+        let again = UrlState::parse(&state.to_fragment()).expect("canonical fragments parse");
         assert_eq!(again.k, state.k);
         assert_eq!(again.query.colors(), state.query.colors());
     }

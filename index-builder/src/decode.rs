@@ -172,9 +172,8 @@ fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32, max_a
     let rgba = image.into_rgba8();
     let (fw, fh) = rgba.dimensions();
     let small = downscale_to_fit(&RgbaImage { width: fw, height: fh, pixels: rgba.into_raw() }, min_side);
-    let mut image = image::DynamicImage::ImageRgba8(
-        image::RgbaImage::from_raw(small.width, small.height, small.pixels).ok_or("decoder returned a bad buffer")?,
-    );
+    let mut image =
+        image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(small.width, small.height, small.pixels).ok_or("decoder returned a bad buffer")?);
     image.apply_orientation(orientation);
     let (ow, oh) = if swaps_axes(orientation) { (h, w) } else { (w, h) };
     Ok(Decoded { pixels: to_core(&image), width: ow, height: oh })

@@ -3,8 +3,9 @@
 use anyhow::{Context, Result};
 use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, SearchParams, DEFAULT_RERANK_K};
+use chromatica_core::search::Engine;
 use chromatica_core::Query;
+use chromatica_core::SearchOptions;
 use std::time::Instant;
 
 /// Deterministic queries: `count` random 1-3 color queries and `count` stored histograms.
@@ -38,10 +39,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
-pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize, threads: usize) -> Result<()> {
-    let ks: Vec<usize> = rerank_ks.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().context("bad --rerank-k")?;
-    let max_k = ks.iter().copied().max().unwrap_or(DEFAULT_RERANK_K);
-    let mut engine = Engine::new(Bundle::from_bytes_with_search_width(bytes, Some(max_k))?);
+/// `rerank_ks`: the budgets to compare; by default the one the site was built with.
+pub fn run(bytes: &[u8], count: usize, rerank_ks: Option<&str>, k: usize, threads: usize) -> Result<()> {
+    let site_rerank_k = Bundle::from_bytes(bytes)?.params.rerank_k as usize;
+    let ks: Vec<usize> = match rerank_ks {
+        Some(list) => list.split(',').map(chromatica_core::query::parse_rerank_k).collect::<Result<_, _>>().context("bad --rerank-k")?,
+        None => vec![site_rerank_k],
+    };
+    let max_k = ks.iter().copied().max().unwrap_or(site_rerank_k);
+    let mut engine = Engine::new(Bundle::from_bytes_with_min_search_width(bytes, max_k)?);
     let qs = queries(&engine, count);
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
@@ -49,11 +55,10 @@ pub fn run(bytes: &[u8], count: usize, rerank_ks: &str, k: usize, threads: usize
     println!("{} images, {} queries, recall@{k} against exhaustive Sinkhorn ({exhaustive_ms:.1} ms/query)", engine.bundle().len(), qs.len());
     println!("two-stage searches timed on {threads} thread(s)");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
-    pool.install(|| measure(&mut engine, &qs, &truth, &ks, k));
-    Ok(())
+    pool.install(|| measure(&mut engine, &qs, &truth, &ks, k))
 }
 
-fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], k: usize) {
+fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], k: usize) -> Result<()> {
     println!("{:>9} {:>14} {:>14} {:>10} {:>10} {:>9} {:>7}", "rerank_k", "recall colors", "recall similar", "p50 ms", "p95 ms", "reranked", "iters");
     for &rk in ks {
         let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
@@ -62,7 +67,7 @@ fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], 
         for ((kind, q), truth) in qs.iter().zip(truth) {
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let ranking = engine.rank(q, SearchParams { k, rerank_k: rk }, &clock);
+            let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(rk) }, &clock)?;
             times.push(clock());
             reranked += ranking.stats.reranked;
             iterations += ranking.stats.iterations;
@@ -81,4 +86,5 @@ fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], 
             iterations as f64 / reranked.max(1) as f64
         );
     }
+    Ok(())
 }

@@ -9,9 +9,10 @@ mod synth;
 mod terminal;
 
 use anyhow::{Context, Result};
-use chromatica_core::bundle;
-use chromatica_core::query::{Query, MAX_K};
-use chromatica_core::search::{Engine, SearchParams, DEFAULT_RERANK_K};
+use chromatica_core::bundle::{self, Bundle};
+use chromatica_core::histogram::Histogram;
+use chromatica_core::query::{parse_k, parse_rerank_k, Query, SearchOptions};
+use chromatica_core::search::{Engine, SearchRequest, Source, DEFAULT_RERANK_K};
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Index a folder of images (recursive) into a static search site.
-    #[command(after_help = "Re-running on the same --out only decodes new or changed images; the previous site stays intact until the new one is complete.")]
+    #[command(
+        after_help = "Re-running on the same --out only decodes new or changed images; the previous site stays intact until the new one is complete."
+    )]
     Build {
         /// Folder with images (jpeg, png, webp, gif, bmp, tiff), searched recursively.
         images: PathBuf,
@@ -64,23 +67,31 @@ enum Command {
         /// images are skipped with a reason.
         #[arg(long, default_value_t = 768, value_parser = clap::value_parser!(u64).range(64..=1_000_000))]
         max_memory: u64,
+        /// Candidates each search reranks with Sinkhorn (the site's default; queries may ask for
+        /// fewer, or for more with `chromatica search`). Larger: better recall, slower searches.
+        #[arg(long, default_value_t = DEFAULT_RERANK_K, value_parser = parse_rerank_k)]
+        rerank_k: usize,
     },
-    /// Search a built site by colors, with the same code as the browser app.
+    /// Search a built site by colors, by an example image or for images like one of the site's,
+    /// with the same code, ranking and JSON as the browser app.
+    #[command(group = clap::ArgGroup::new("source").required(true).args(["colors", "image", "similar"]))]
     Search {
         site: PathBuf,
         /// Comma-separated hex colors: FF0000,#00ff00 (1 to 5).
         #[arg(long)]
-        colors: String,
+        colors: Option<String>,
         /// Comma-separated weights, one per color (default: equal).
-        #[arg(long)]
+        #[arg(long, requires = "colors")]
         weights: Option<String>,
-        /// Number of results.
-        #[arg(short, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=MAX_K as i64))]
-        k: u16,
-        /// Candidates reranked with Sinkhorn.
-        #[arg(long, default_value_t = DEFAULT_RERANK_K)]
-        rerank_k: usize,
-        /// Print the seed's /search JSON.
+        /// An example image: its colors are searched (JPEG, PNG and GIF decoded as the page does).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// "More like this": the id of an image of the site (`id` in the results).
+        #[arg(long)]
+        similar: Option<u32>,
+        #[command(flatten)]
+        options: SearchOptions,
+        /// Print the JSON the page's API answers with.
         #[arg(long)]
         json: bool,
     },
@@ -106,10 +117,10 @@ enum Command {
         /// Number of queries of each kind.
         #[arg(long, default_value_t = 100)]
         queries: usize,
-        /// Comma-separated rerank_k values to try.
-        #[arg(long, default_value = "50,100,200,400")]
-        rerank_k: String,
-        #[arg(short, default_value_t = 10)]
+        /// Comma-separated rerank_k values to try (default: the site's own, e.g. 50,100,200,400).
+        #[arg(long)]
+        rerank_k: Option<String>,
+        #[arg(short, default_value_t = 10, value_parser = parse_k)]
         k: usize,
         /// Threads for the timed two-stage searches (the exhaustive ground truth uses every core).
         #[arg(long, default_value_t = 1)]
@@ -146,7 +157,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory } => {
+        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -157,6 +168,7 @@ fn run(cli: Cli) -> Result<()> {
                 force,
                 follow_symlinks,
                 max_memory: max_memory * 1_000_000,
+                rerank_k,
             };
             let summary = site_build::build(&opts)?;
             if json {
@@ -180,12 +192,21 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Search { site, colors, weights, k, rerank_k, json } => {
-            let query = Query::parse(&colors, weights.as_deref()).context("invalid query")?;
-            let mut engine = Engine::new(load_bundle(&site)?);
+        Command::Search { site, colors, weights, image, similar, options, json } => {
+            let source = match (colors, image, similar) {
+                (Some(colors), _, _) => Source::colors(&Query::parse(&colors, weights.as_deref()).context("invalid query")?),
+                (_, Some(image), _) => Source::histogram(&image_histogram(&image)?),
+                (_, _, Some(image)) => Source::Similar { image },
+                _ => unreachable!("clap requires one of --colors, --image, --similar"),
+            };
+            // A larger rerank_k than the site's needs a wider HNSW search: decode it so.
+            let bytes = read_bundle_bytes(&site)?;
+            let bundle = Bundle::from_bytes_with_min_search_width(&bytes, options.rerank_k.unwrap_or(0))
+                .with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
+            let mut engine = Engine::new(bundle);
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let response = engine.search_colors(&query, SearchParams { k: k as usize, rerank_k }, &clock);
+            let response = engine.search(&SearchRequest { source, options }, &clock)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
@@ -204,7 +225,7 @@ fn run(cli: Cli) -> Result<()> {
             serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
         }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, &rerank_k, k, threads),
+        Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, rerank_k.as_deref(), k, threads),
         Command::Info { site, json } => {
             let bytes = read_bundle_bytes(&site)?;
             let b = bundle::Bundle::from_bytes(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
@@ -241,7 +262,15 @@ fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
     std::fs::read(&path).with_context(|| format!("cannot read {} (is {} a site built by `chromatica build`?)", path.display(), site.display()))
 }
 
-fn load_bundle(site: &Path) -> Result<bundle::Bundle> {
-    let bytes = read_bundle_bytes(site)?;
-    bundle::Bundle::from_bytes(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))
+/// An example image's histogram, decoded and histogrammed exactly as the page does it (core's
+/// query-image code) for JPEG, PNG and GIF; other formats through the builder's decoders (the
+/// page uses the browser's for those).
+fn image_histogram(path: &Path) -> Result<Histogram> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let invalid = |e: String| anyhow::anyhow!("{}: {e}", path.display());
+    if let Some(h) = chromatica_core::query_image::histogram_of_encoded(&bytes).map_err(invalid)? {
+        return Ok(h);
+    }
+    let decoded = index_builder::decode::decode(&bytes, chromatica_core::histogram::MAX_SIDE, 1 << 30).map_err(invalid)?;
+    chromatica_core::query_image::histogram_of_pixels(decoded.pixels.width, decoded.pixels.height, decoded.pixels.pixels).map_err(invalid)
 }

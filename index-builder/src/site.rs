@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{ImageMeta, Params, FORMAT_VERSION};
 use serde::Serialize;
-use std::fs;
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 include!(concat!(env!("OUT_DIR"), "/app_assets.rs"));
@@ -65,13 +65,7 @@ impl Manifest {
             files: Vec::new(),
             images: images
                 .iter()
-                .map(|m| ManifestImage {
-                    path: m.path.clone(),
-                    thumb: m.thumb_url(),
-                    original: m.original_url(),
-                    width: m.width,
-                    height: m.height,
-                })
+                .map(|m| ManifestImage { path: m.path.clone(), thumb: m.thumb_url(), original: m.original_url(), width: m.width, height: m.height })
                 .collect(),
         }
     }
@@ -129,7 +123,8 @@ pub fn existing(out: &Path) -> Result<Existing> {
             if value["site_version"].as_u64() != Some(SITE_VERSION as u64) {
                 bail!("{} was written by another version of chromatica (site version {}); this one writes version {SITE_VERSION}: build into a new folder", out.display(), value["site_version"]);
             }
-            let files = value["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).filter(|f| is_safe_relative(f)).map(String::from).collect());
+            let files =
+                value["files"].as_array().map(|a| a.iter().filter_map(|f| f.as_str()).filter(|f| is_safe_relative(f)).map(String::from).collect());
             return Ok(Existing::Ours(files.unwrap_or_default()));
         }
     }
@@ -286,7 +281,8 @@ impl SiteWriter {
     /// Refuses, changing nothing, if a new file would replace a file that is not ours.
     pub fn commit(mut self, manifest: &mut Manifest, kept: &BTreeSet<String>) -> Result<()> {
         let staged = staged_files(&self.staging)?;
-        let clashes: Vec<&String> = staged.iter().filter(|f| !self.owned_before.contains(*f) && self.out.join(f).symlink_metadata().is_ok()).collect();
+        let clashes: Vec<&String> =
+            staged.iter().filter(|f| !self.owned_before.contains(*f) && self.out.join(f).symlink_metadata().is_ok()).collect();
         if !clashes.is_empty() {
             let list: Vec<&str> = clashes.iter().take(5).map(|s| s.as_str()).collect();
             bail!(
@@ -313,7 +309,7 @@ impl SiteWriter {
         journal.push_str(MANIFEST_FILE);
         journal.push('\n');
         for f in self.owned_before.iter().filter(|f| !files.contains(*f)) {
-            journal.push_str("-");
+            journal.push('-');
             journal.push_str(f);
             journal.push('\n');
         }
@@ -333,7 +329,8 @@ impl SiteWriter {
 /// would refuse is never published), the offline thumbnail script, and the manifest; then commits.
 /// Thumbnails (and originals) must already be staged, or kept from the previous build.
 pub fn finish(site: SiteWriter, bundle_bytes: &[u8], params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
-    chromatica_core::bundle::Bundle::from_bytes(bundle_bytes).context("internal error: the new bundle does not decode; the previous site is unchanged")?;
+    chromatica_core::bundle::Bundle::from_bytes(bundle_bytes)
+        .context("internal error: the new bundle does not decode; the previous site is unchanged")?;
     site.write_app()?;
     site.write_bundle(bundle_bytes)?;
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();

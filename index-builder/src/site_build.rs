@@ -5,13 +5,12 @@
 use crate::cache::{Cache, Entry};
 use crate::site::{self, SiteWriter};
 use crate::terminal;
-use index_builder::budget::{megabytes, MemoryBudget};
-use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::{AnnIndex, AnnVector, EF_CONSTRUCTION, EF_SEARCH, HNSW_SEED};
 use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
-use chromatica_core::search::DEFAULT_RERANK_K;
+use index_builder::budget::{megabytes, MemoryBudget};
+use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -36,6 +35,8 @@ pub struct BuildOptions {
     pub follow_symlinks: bool,
     /// Bytes that reading and decoding may hold at once, over all jobs.
     pub max_memory: u64,
+    /// Candidates a search reranks, stored in the bundle (the HNSW search width follows it).
+    pub rerank_k: usize,
 }
 
 #[derive(Serialize, Debug)]
@@ -103,8 +104,7 @@ fn ms(since: Instant) -> f64 {
 
 pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let start = Instant::now();
-    let images = fs::canonicalize(&opts.images)
-        .with_context(|| format!("cannot open the images folder {}", opts.images.display()))?;
+    let images = fs::canonicalize(&opts.images).with_context(|| format!("cannot open the images folder {}", opts.images.display()))?;
     if !images.is_dir() {
         bail!("{} is not a folder", opts.images.display());
     }
@@ -158,11 +158,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     }
 
     let t_index = Instant::now();
-    let histograms: Vec<Histogram> = processed
-        .iter()
-        .map(|p| Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view()))
-        .collect();
-    let ef_search = EF_SEARCH.max(DEFAULT_RERANK_K);
+    let histograms: Vec<Histogram> =
+        processed.iter().map(|p| Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view())).collect();
+    let ef_search = EF_SEARCH.max(opts.rerank_k);
     let vectors: Vec<AnnVector> = histograms.iter().map(AnnVector::from_histogram).collect();
     let ann = AnnIndex::build(vectors, ef_search);
     let metas: Vec<ImageMeta> = processed
@@ -180,7 +178,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         ef_search: ef_search as u32,
         m: chromatica_core::ann::M as u32,
         seed: HNSW_SEED,
-        rerank_k: DEFAULT_RERANK_K as u32,
+        rerank_k: opts.rerank_k as u32,
         ann_dims: chromatica_core::ann::ANN_DIMS as u32,
     };
     let bundle_bytes = bundle::encode(&BundleInput {
@@ -287,7 +285,11 @@ fn relative_name(root: &Path, path: &Path) -> String {
 
 fn extension(path: &Path) -> String {
     let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-    if ext.len() <= 8 && ext.bytes().all(|c| c.is_ascii_alphanumeric()) { ext } else { String::new() }
+    if ext.len() <= 8 && ext.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        ext
+    } else {
+        String::new()
+    }
 }
 
 fn stem(hash: u64) -> String {
@@ -295,11 +297,7 @@ fn stem(hash: u64) -> String {
 }
 
 fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(-1)
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(-1)
 }
 
 /// Indexes one file: reuses the cached entry when size + mtime (or else the content hash) match
@@ -330,7 +328,11 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         return reuse(e.clone(), None);
     }
     if size > cx.budget.total() {
-        return Err(skip(format!("the file is too large ({}; the memory budget is {}, see --max-memory)", megabytes(size), megabytes(cx.budget.total()))));
+        return Err(skip(format!(
+            "the file is too large ({}; the memory budget is {}, see --max-memory)",
+            megabytes(size),
+            megabytes(cx.budget.total())
+        )));
     }
     let mut head = Vec::with_capacity(PROBE_BYTES.min(size as usize));
     fs::File::open(path).and_then(|f| f.take(PROBE_BYTES as u64).read_to_end(&mut head)).map_err(gone)?;
@@ -353,11 +355,7 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     }
     let decoded = decode(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size)).map_err(&skip)?;
     let (histogram, small) = image_histogram(&decoded.pixels).map_err(|e| skip(e.to_string()))?;
-    let thumb_pixels = if cx.thumb_size == MAX_SIDE {
-        small
-    } else {
-        chromatica_core::resize::downscale_to_fit(&decoded.pixels, cx.thumb_size)
-    };
+    let thumb_pixels = if cx.thumb_size == MAX_SIDE { small } else { chromatica_core::resize::downscale_to_fit(&decoded.pixels, cx.thumb_size) };
     let thumb = encode_thumbnail(&thumb_pixels, 82).map_err(&skip)?;
     let sparse = histogram.to_sparse();
     let entry = Entry {

@@ -17,9 +17,18 @@ fn builds_a_site_and_searches_it() {
     let summary = build(&images, &site, &[]);
     assert_eq!(summary["indexed"], 9);
     assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
-    for file in ["index.html", "bundle.bin", "bundle.js", "chromatica.json", "chromatica_bg.wasm", "chromatica_wasm.js", "worker.js",
-        "worker-threads.js", "threads/chromatica_worker.js", "threads/chromatica_worker_bg.wasm"]
-    {
+    for file in [
+        "index.html",
+        "bundle.bin",
+        "bundle.js",
+        "chromatica.json",
+        "chromatica_bg.wasm",
+        "chromatica_wasm.js",
+        "worker.js",
+        "worker-threads.js",
+        "threads/chromatica_worker.js",
+        "threads/chromatica_worker_bg.wasm",
+    ] {
         assert!(site.join(file).is_file(), "{file} missing");
     }
     // Static hosts that read `_headers` give the page cross-origin isolation (wasm threads).
@@ -100,7 +109,6 @@ fn rebuild_decodes_only_new_and_changed_files_and_drops_removed_ones() {
     assert!(!paths.contains(&"color-1.png".to_string()));
     assert!(paths.contains(&"new-a.png".to_string()));
 }
-
 
 /// A JPEG with an EXIF orientation tag (6 = rotate 90° clockwise to display).
 fn rotated_jpeg(path: &Path) {
@@ -207,7 +215,8 @@ fn hostile_and_unusual_files_are_skipped_with_reasons_or_indexed() {
         .iter()
         .map(|s| (s["path"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string()))
         .collect();
-    let reason = |name: &str| skipped.iter().find(|s| s.0.contains(name)).map(|s| s.1.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+    let reason =
+        |name: &str| skipped.iter().find(|s| s.0.contains(name)).map(|s| s.1.clone()).unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
     assert!(reason("empty.jpg").contains("empty"));
     assert!(reason("truncated.jpg").to_lowercase().contains("jpeg"), "{}", reason("truncated.jpg"));
     assert!(reason("not-an-image.png").contains("not a recognised image"));
@@ -313,6 +322,78 @@ fn a_killed_build_leaves_the_previous_site_intact() {
     let done = build(&images, &site, &[]);
     assert_eq!(done["indexed"], 409);
     assert!(!site.join(".chromatica-staging").exists(), "the killed builds' staging folder is removed");
-    let leftovers: Vec<PathBuf> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<PathBuf> =
+        fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// 450 small images of distinct colors.
+fn many_images(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    for i in 0..450u32 {
+        let c = [(i * 37 % 256) as u8, (i * 91 % 256) as u8, (i * 13 % 256) as u8];
+        let img = image::RgbImage::from_fn(12, 8, |x, _| if x < 6 { image::Rgb(c) } else { image::Rgb([c[1], c[2], c[0]]) });
+        img.save(dir.join(format!("c{i:03}.png"))).unwrap();
+    }
+}
+
+/// `rerank_k` has one owner per level: the site's build setting, which `search` and `eval` use
+/// by default, and a query's own value, which is honoured even above the site's (the CLI decodes
+/// the graph wider for it).
+#[test]
+fn rerank_k_is_the_sites_unless_a_query_names_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    many_images(&images);
+    build(&images, &site, &["--rerank-k", "50"]);
+    let info = stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]));
+    assert_eq!(info["params"]["rerank_k"], 50);
+    let s = site.to_str().unwrap();
+    let candidates = |extra: &[&str]| {
+        let mut args = vec!["search", s, "--colors", "FF8000,0080FF", "--json"];
+        args.extend_from_slice(extra);
+        stdout_json(&run(&args))["metadata"]["candidates"].as_u64().unwrap()
+    };
+    assert_eq!(candidates(&[]), 50, "the site's value");
+    assert_eq!(candidates(&["--rerank-k", "20"]), 20);
+    assert_eq!(candidates(&["--rerank-k", "400"]), 400, "more than the site's, really reranked");
+    let eval = run(&["eval", s, "--queries", "3"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let table = String::from_utf8_lossy(&eval.stdout);
+    let rows: Vec<&str> = table.lines().skip_while(|l| !l.trim_start().starts_with("rerank_k")).skip(1).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(rows[0].trim_start().starts_with("50 "), "{table}");
+    let err = String::from_utf8_lossy(&run(&["search", s, "--colors", "FF0000", "--rerank-k", "0"]).stderr).into_owned();
+    assert!(err.contains("rerank_k must be a whole number"), "{err}");
+}
+
+/// The three query kinds of the page, from the command line: colors, an example image, "more
+/// like this"; the same JSON shape, and an example image of one of the site's own photos finds
+/// that photo first.
+#[test]
+fn search_by_example_image_and_similar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    build(&images, &site, &[]);
+    let s = site.to_str().unwrap();
+    let by_image = stdout_json(&run(&["search", s, "--image", images.join("color-2.png").to_str().unwrap(), "-k", "3", "--json"]));
+    assert_eq!(by_image["query"]["mode"], "image");
+    assert_eq!(by_image["results"][0]["path"], "color-2.png", "{by_image}");
+    let id = by_image["results"][0]["id"].as_u64().unwrap().to_string();
+    let similar = stdout_json(&run(&["search", s, "--similar", &id, "-k", "3", "--json"]));
+    assert_eq!(similar["query"]["mode"], "similar");
+    assert_eq!(similar["query"]["similar_to"].as_u64().unwrap().to_string(), id);
+    assert_eq!(similar["results"][0]["path"], "color-2.png");
+    for key in ["query", "results_count", "results", "metadata"] {
+        assert!(similar.get(key).is_some() && by_image.get(key).is_some(), "{key}");
+    }
+    let err = |args: &[&str]| String::from_utf8_lossy(&run(args).stderr).into_owned();
+    assert!(err(&["search", s, "--similar", "999"]).contains("there is no image 999"));
+    assert!(err(&["search", s, "--image", images.join("missing.png").to_str().unwrap()]).contains("cannot read"));
+    write(&images.join("text.png"), b"not an image");
+    assert!(err(&["search", s, "--image", images.join("text.png").to_str().unwrap()]).contains("text.png"));
+    assert!(err(&["search", s]).contains("--colors"), "one query kind is required");
+    assert!(err(&["search", s, "--colors", "FF0000", "--similar", "1"]).contains("cannot be used with"));
 }

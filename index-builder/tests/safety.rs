@@ -29,7 +29,12 @@ fn build_err(images: &Path, out: &Path, extra: &[&str]) -> String {
 }
 
 fn skip_reason(summary: &Value, name: &str) -> Option<String> {
-    summary["skipped"].as_array().unwrap().iter().find(|s| s["path"].as_str().unwrap().contains(name)).map(|s| s["reason"].as_str().unwrap().to_string())
+    summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"].as_str().unwrap().contains(name))
+        .map(|s| s["reason"].as_str().unwrap().to_string())
 }
 
 /// The GitHub Pages workflow: build, `git init` in the site, add a CNAME, a page and a folder,
@@ -53,7 +58,8 @@ fn a_rebuild_keeps_every_file_the_user_added() {
     write(&site.join("thumbs/mine/logo.png"), b"user file inside one of our folders");
     fs::create_dir_all(site.join("press")).unwrap();
     write(&site.join("press/kit.txt"), b"press kit");
-    let removed_thumb = manifest(&site)["images"].as_array().unwrap().iter().find(|i| i["path"] == "color-1.png").unwrap()["thumb"].as_str().unwrap().to_string();
+    let removed_thumb =
+        manifest(&site)["images"].as_array().unwrap().iter().find(|i| i["path"] == "color-1.png").unwrap()["thumb"].as_str().unwrap().to_string();
 
     fs::remove_file(images.join("color-1.png")).unwrap();
     solid_png(&images.join("new.png"), [10, 200, 200], 32, 32);
@@ -77,7 +83,12 @@ fn a_rebuild_keeps_every_file_the_user_added() {
         assert!(site.join(f).is_file(), "manifest lists {f}, which is not there");
     }
     // Nothing of the build's own bookkeeping is left in the published folder.
-    let dot: Vec<_> = fs::read_dir(&site).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.') && n != ".git").collect();
+    let dot: Vec<_> = fs::read_dir(&site)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n != ".git")
+        .collect();
     assert!(dot.is_empty(), "{dot:?}");
 }
 

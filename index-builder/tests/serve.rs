@@ -33,7 +33,11 @@ impl Server {
             unsafe {
                 cmd.pre_exec(move || {
                     let rl = libc::rlimit { rlim_cur: limit, rlim_max: limit };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
                 });
             }
         }
@@ -68,7 +72,9 @@ impl Server {
     /// `(resident, peak resident)` memory of the server process, in bytes.
     fn memory(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let field = |name: &str| status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse::<u64>().unwrap() * 1024;
+        let field = |name: &str| {
+            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse::<u64>().unwrap() * 1024
+        };
         (field("VmRSS:"), field("VmHWM:"))
     }
 

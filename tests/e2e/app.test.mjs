@@ -57,6 +57,11 @@ test('a red query typed in the UI ranks red images first', async () => {
   await p.waitForFunction(() => location.hash.includes('colors=FF0000&'));
   await p.waitForFunction(() => document.querySelectorAll('[data-testid=color-row]').length === 1);
   const api = await p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], weights: [1], k: 5 }));
+  // The engine in the worker honours the site's rerank_k (as the CLI does), and a query's own.
+  const cli = await cliSearch(siteDir(), 'FF0000', '1', 5);
+  assert.equal(api.metadata.candidates, cli.metadata.candidates);
+  const narrow = await p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], k: 5, rerank_k: 7 }));
+  assert.equal(narrow.metadata.candidates, 7);
   for (const r of api.results.slice(0, 3)) assert.ok(isReddish(r.palette[0][0]), `${r.path} ${JSON.stringify(r.palette)}`);
   await p.waitForFunction((first) => document.querySelector('[data-testid=path]')?.textContent === first, api.results[0].path);
   await p.close();
@@ -116,6 +121,14 @@ test('bad input shows readable errors', async () => {
   await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000', '00FF00', '0000FF', 'FFFF00', '00FFFF', 'FF00FF'] })), /at most 5 colors/);
   await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], weights: [0] })), /greater than 0/);
   await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], k: 0 })), /k must be/);
+  // The API and the URL share one parser: unknown keys are refused by both, in the same words.
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], kk: 3 })), /unknown query parameter "kk"/);
+  await assert.rejects(p.evaluate(() => window.chromatica.searchSimilar(1, { k: 3, colour: 1 })), /unknown query parameter "colour"/);
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], rerank_k: 0 })), /rerank_k must be/);
+  const typo = await browser.newPage();
+  await openApp(typo, server.url + '#colors=FF0000&kk=3');
+  await typo.waitForFunction(() => /unknown query parameter "kk"/.test(document.querySelector('[data-testid=error]').textContent));
+  await typo.close();
   const bad = await browser.newPage();
   await openApp(bad, server.url + '#colors=FF000&k=5');
   await bad.waitForFunction(() => /link's query is invalid: "FF000" is not a hex color/.test(document.querySelector('[data-testid=error]').textContent));

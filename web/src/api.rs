@@ -2,11 +2,11 @@
 //! `chromatica_core::search::SearchResponse` (the same as `chromatica search --json`).
 
 use crate::backend::{self, IndexInfo};
-use chromatica_core::query::{parse_k, DEFAULT_K, MAX_K};
-use chromatica_core::Query;
-use serde::Deserialize;
+use chromatica_core::query::{QueryError, SearchOptions, UrlState};
+use chromatica_core::search::{SearchRequest, Source};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 thread_local! {
@@ -14,65 +14,65 @@ thread_local! {
     static API: RefCell<Option<(usize, js_sys::Promise, js_sys::Function, js_sys::Function)>> = const { RefCell::new(None) };
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Colors {
-    List(Vec<String>),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Weights {
-    List(Vec<f64>),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-struct ApiQuery {
-    colors: Option<Colors>,
-    weights: Option<Weights>,
-    k: Option<f64>,
-}
-
 fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js_sys::Error::new(&e.to_string()).into())
 }
 
-fn fail(message: impl AsRef<str>) -> JsValue {
-    js_sys::Error::new(message.as_ref()).into()
+fn fail(message: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&message.to_string()).into()
 }
 
-fn check_k(k: Option<f64>) -> Result<usize, JsValue> {
-    match k {
-        None => Ok(DEFAULT_K),
-        Some(k) if k.fract() == 0.0 && (1.0..=MAX_K as f64).contains(&k) => Ok(k as usize),
-        Some(k) => parse_k(&k.to_string()).map_err(|e| fail(e.to_string())),
+/// A JS object's fields as `(key, text)` pairs, the form the URL fragment has: strings as they
+/// are, numbers as JS writes them, lists joined with commas. The pairs then go through the one
+/// query parser (`UrlState::from_pairs`), so the API and the URL accept the same keys, refuse
+/// unknown ones, and say the same things about bad values.
+fn pairs_of(value: &JsValue, usage: &str) -> Result<Vec<(String, String)>, JsValue> {
+    let object = value.dyn_ref::<js_sys::Object>().filter(|_| !value.is_null() && !js_sys::Array::is_array(value)).ok_or_else(|| fail(usage))?;
+    let mut pairs = Vec::new();
+    for entry in js_sys::Object::entries(object).iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let key = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        if value.is_undefined() {
+            continue;
+        }
+        let text = |v: &JsValue| {
+            v.as_string()
+                .or_else(|| v.as_f64().map(|n| n.to_string()))
+                .ok_or_else(|| fail(format!("{key}: expected text or a number, or a list of them")))
+        };
+        let text = match value.dyn_ref::<js_sys::Array>() {
+            Some(list) => list.iter().map(|v| text(&v)).collect::<Result<Vec<_>, _>>()?.join(","),
+            None => text(&value)?,
+        };
+        pairs.push((key, text));
     }
+    Ok(pairs)
 }
 
-fn parse_query(value: JsValue) -> Result<(Query, usize), JsValue> {
-    let q: ApiQuery = serde_wasm_bindgen::from_value(value)
-        .map_err(|e| fail(format!("expected {{colors: ['FF0000', …], weights: [1, …], k: 10}}: {e}")))?;
-    let weights = match q.weights {
-        None => None,
-        Some(Weights::List(w)) => Some(w),
-        Some(Weights::Text(t)) => Some(
-            t.split(',')
-                .map(|w| w.trim().parse::<f64>().map_err(|_| fail(format!("{w:?} is not a number"))))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+const SEARCH_USAGE: &str = "search({colors: ['FF0000', …], weights: [1, …], k: 10}): expected an object";
+
+fn parse_query(value: &JsValue) -> Result<SearchRequest, JsValue> {
+    let state = UrlState::from_pairs(pairs_of(value, SEARCH_USAGE)?).map_err(fail)?;
+    Ok(SearchRequest { source: Source::colors(&state.query), options: state.options })
+}
+
+/// `searchSimilar(id, k)` or `searchSimilar(id, {k, …options})`.
+fn parse_similar(id: &JsValue, options: &JsValue) -> Result<SearchRequest, JsValue> {
+    let id = id.as_f64().filter(|i| i.fract() == 0.0 && *i >= 0.0 && *i <= u32::MAX as f64);
+    let image = id.ok_or_else(|| fail("searchSimilar(id, k): id must be an image id"))? as u32;
+    let mut parsed = SearchOptions::default();
+    let pairs = match options.as_f64() {
+        Some(k) => vec![("k".to_string(), k.to_string())],
+        None if options.is_undefined() => vec![],
+        None => pairs_of(options, "searchSimilar(id, k) or searchSimilar(id, {k, …}): expected a number or an object")?,
     };
-    let query = match q.colors {
-        None => return Err(fail("give at least one color")),
-        Some(Colors::List(c)) => Query::from_strings(&c, weights.as_deref()),
-        Some(Colors::Text(t)) => {
-            let c: Vec<&str> = t.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-            Query::from_strings(&c, weights.as_deref())
+    for (key, value) in pairs {
+        if !parsed.set(&key, &value).map_err(fail)? {
+            return Err(fail(QueryError::UnknownParameter(key)));
         }
     }
-    .map_err(|e| fail(e.to_string()))?;
-    Ok((query, check_k(q.k)?))
+    Ok(SearchRequest { source: Source::Similar { image }, options: parsed })
 }
 
 fn ready_promise() -> Option<(usize, js_sys::Promise)> {
@@ -92,7 +92,7 @@ where
     })
 }
 
-async fn run_search(widget: usize, request: backend::Request) -> Result<JsValue, JsValue> {
+async fn run_search(widget: usize, request: SearchRequest) -> Result<JsValue, JsValue> {
     to_js(&backend::search(widget, request).await.map_err(fail)?)
 }
 
@@ -111,20 +111,14 @@ pub fn install(widget: usize) {
         let _ = js_sys::Reflect::set(&api, &name.into(), value);
     };
     set("ready", &ready);
-    let search = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|q: JsValue| match parse_query(q) {
-        Ok((query, k)) => after_ready(move |w| run_search(w, backend::Request::colors(&query, k))),
+    let search = Closure::<dyn Fn(JsValue) -> js_sys::Promise>::new(|q: JsValue| match parse_query(&q) {
+        Ok(request) => after_ready(move |w| run_search(w, request)),
         Err(e) => js_sys::Promise::reject(&e),
     });
     set("search", &search.into_js_value());
-    let similar = Closure::<dyn Fn(JsValue, JsValue) -> js_sys::Promise>::new(|id: JsValue, k: JsValue| {
-        let k = match check_k(k.as_f64()) {
-            Ok(k) => k,
-            Err(e) => return js_sys::Promise::reject(&e),
-        };
-        match id.as_f64().filter(|i| i.fract() == 0.0 && *i >= 0.0 && *i <= u32::MAX as f64) {
-            Some(id) => after_ready(move |w| run_search(w, backend::Request::Similar { image: id as u32, k })),
-            None => js_sys::Promise::reject(&fail("searchSimilar(id, k): id must be an image id")),
-        }
+    let similar = Closure::<dyn Fn(JsValue, JsValue) -> js_sys::Promise>::new(|id: JsValue, options: JsValue| match parse_similar(&id, &options) {
+        Ok(request) => after_ready(move |w| run_search(w, request)),
+        Err(e) => js_sys::Promise::reject(&e),
     });
     set("searchSimilar", &similar.into_js_value());
     let info = Closure::<dyn Fn() -> js_sys::Promise>::new(|| after_ready(|w| async move { to_js(&backend::info(w)) }));

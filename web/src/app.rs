@@ -2,7 +2,7 @@
 //! query, and the page around the query and results panels. The panels only show and edit that
 //! state; deciding when and what to search happens here, in one place.
 
-use crate::backend::{self, IndexInfo, Request};
+use crate::backend::{self, IndexInfo};
 use crate::color_row::Rows;
 use crate::history;
 use crate::query_panel::QueryPanel;
@@ -10,8 +10,8 @@ use crate::results::ResultsPanel;
 use crate::state::{self, ColorRow};
 use chromatica_core::color::to_hex;
 use chromatica_core::histogram::{dominant_colors, Histogram};
-use chromatica_core::query::{UrlState, MAX_COLORS};
-use chromatica_core::search::SearchResponse;
+use chromatica_core::query::{SearchOptions, UrlState, MAX_COLORS};
+use chromatica_core::search::{self, SearchRequest, SearchResponse};
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -46,7 +46,8 @@ struct Widget {
     id: usize,
     url_state: bool,
     rows: Rows,
-    k: RwSignal<usize>,
+    /// How to search (k and the other per-query options): one value, as the URL carries it.
+    options: RwSignal<SearchOptions>,
     source: RwSignal<Source>,
     response: RwSignal<Option<SearchResponse>>,
     error: RwSignal<Option<String>>,
@@ -63,9 +64,7 @@ struct Widget {
 pub fn App(options: Options) -> impl IntoView {
     let Options { widget, base, url_state, compact } = options;
     let initial = if url_state { history::current_fragment() } else { String::new() };
-    let initial = state::parse_fragment(&initial)
-        .or_else(|_| state::parse_fragment(state::DEFAULT_FRAGMENT))
-        .expect("the default query is valid");
+    let initial = state::parse_fragment(&initial).or_else(|_| state::parse_fragment(state::DEFAULT_FRAGMENT)).expect("the default query is valid");
     let source = RwSignal::new(match if url_state { history::initial_error() } else { None } {
         Some(message) => Source::InvalidLink(message),
         None => Source::Colors,
@@ -74,7 +73,7 @@ pub fn App(options: Options) -> impl IntoView {
         id: widget,
         url_state,
         rows: Rows::new(&initial.query, source),
-        k: RwSignal::new(initial.k),
+        options: RwSignal::new(initial.options),
         source,
         response: RwSignal::new(None),
         error: RwSignal::new(None),
@@ -87,7 +86,7 @@ pub fn App(options: Options) -> impl IntoView {
     load_index(w, base.clone());
     search_on_change(w);
     if url_state {
-        history::follow(w.rows, w.k, w.source, w.pending_url);
+        history::follow(w.rows, w.options, w.source, w.pending_url);
     }
     // An example image: its dominant colors become the (editable) rows; its histogram is searched.
     let on_image = move |name: String, h: Histogram| {
@@ -108,7 +107,7 @@ pub fn App(options: Options) -> impl IntoView {
                 </header>
             })}
             <main class="layout">
-                <QueryPanel rows=w.rows k=w.k error=w.error on_image=on_image />
+                <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image />
                 <ResultsPanel status=w.status source=w.source response=w.response info=w.info error=w.error base=base />
             </main>
         </div>
@@ -128,8 +127,8 @@ fn load_index(w: Widget, base: String) {
             }
             Err(e) => {
                 w.status.set("The index could not be loaded.".into());
-                w.error.set(Some(e.clone()));
-                crate::api::reject_ready(w.id, &e);
+                w.error.set(Some(e.to_string()));
+                crate::api::reject_ready(w.id, &e.to_string());
             }
         }
     });
@@ -143,7 +142,7 @@ fn search_on_change(w: Widget) {
     let latest = StoredValue::new(0u64);
     let searched = StoredValue::new(false);
     Effect::new(move |_| {
-        let (rows_now, k_now, src, ready) = (w.rows.list.get(), w.k.get(), w.source.get(), w.loaded.get());
+        let (rows_now, options, src, ready) = (w.rows.list.get(), w.options.get(), w.source.get(), w.loaded.get());
         for timer in [pending, w.pending_url] {
             if let Some(h) = timer.get_value() {
                 h.clear();
@@ -160,7 +159,7 @@ fn search_on_change(w: Widget) {
             return;
         }
         let run = move || {
-            let Some(request) = request_of(w, &src, &rows_now, k_now) else { return };
+            let Some(request) = request_of(w, &src, &rows_now, options.clone()) else { return };
             let ticket = latest.get_value() + 1;
             latest.set_value(ticket);
             let request = match request {
@@ -177,7 +176,7 @@ fn search_on_change(w: Widget) {
                         w.error.set(None);
                         w.response.set(Some(r));
                     }
-                    Err(e) => w.error.set(Some(e)),
+                    Err(e) => w.error.set(Some(e.to_string())),
                 }
             });
         };
@@ -192,17 +191,18 @@ fn search_on_change(w: Widget) {
 
 /// The search `src` asks for (`None` for an invalid link), or why there is none. A color query
 /// that is searched is also recorded in the URL (later, see history.rs), on the full page.
-fn request_of(w: Widget, src: &Source, rows: &[ColorRow], k: usize) -> Option<Result<Request, String>> {
-    Some(match src {
+fn request_of(w: Widget, src: &Source, rows: &[ColorRow], options: SearchOptions) -> Option<Result<SearchRequest, String>> {
+    let source = match src {
         Source::Colors => state::query_of(rows).map_err(|e| e.to_string()).map(|q| {
             if w.url_state {
-                let fragment = UrlState { query: q.clone(), k }.to_fragment();
+                let fragment = UrlState { query: q.clone(), options: options.clone() }.to_fragment();
                 w.pending_url.set_value(history::push_later(fragment));
             }
-            Request::colors(&q, k)
+            search::Source::colors(&q)
         }),
-        Source::Similar(id, _) => Ok(Request::Similar { image: *id, k }),
-        Source::Image(_) => w.image_histogram.get_value().map(|h| Request::histogram(&h, k)).ok_or_else(|| "no image chosen".to_string()),
+        Source::Similar(id, _) => Ok(search::Source::Similar { image: *id }),
+        Source::Image(_) => w.image_histogram.get_value().map(|h| search::Source::histogram(&h)).ok_or_else(|| "no image chosen".to_string()),
         Source::InvalidLink(_) => return None,
-    })
+    };
+    Some(source.map(|source| SearchRequest { source, options }))
 }

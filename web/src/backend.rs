@@ -8,9 +8,9 @@
 //! else `worker.js` (this same wasm, one thread). From `file://` or a cross-origin embed it runs on
 //! the page's thread. All run the same core code: same results.
 
-pub use chromatica_worker::{js_error, now, IndexInfo, Request};
-use chromatica_core::search::{Engine, SearchResponse};
-use chromatica_worker::{load_engine, WorkerMessage, LOAD_ERROR};
+use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
+pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
+use chromatica_worker::{load_engine, WorkerMessage};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -39,7 +39,7 @@ pub fn register() -> usize {
 }
 
 /// Runs a search on widget `id`'s engine, wherever it lives.
-pub async fn search(id: usize, request: Request) -> Result<SearchResponse, String> {
+pub async fn search(id: usize, request: SearchRequest) -> Result<SearchResponse, EngineError> {
     let client = WIDGETS.with(|w| match w.borrow_mut().get_mut(id) {
         Some(Backend::Local(engine, _)) => Err(Some(chromatica_worker::run(engine, &request))),
         Some(Backend::Worker(client, _)) => Ok(client.clone()),
@@ -47,11 +47,11 @@ pub async fn search(id: usize, request: Request) -> Result<SearchResponse, Strin
     });
     match client {
         Ok(client) => {
-            let reply = client.call(serde_wasm_bindgen::to_value(&WorkerMessage::Search(request)).map_err(|e| e.to_string())?).await?;
-            serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())
+            let reply = client.call(to_value(&WorkerMessage::Search(request))?).await?;
+            serde_wasm_bindgen::from_value(reply).map_err(|e| EngineError::Engine(e.to_string()))
         }
         Err(Some(result)) => result,
-        Err(None) => Err("the index is not loaded yet".to_string()),
+        Err(None) => Err(EngineError::Engine("the index is not loaded yet".into())),
     }
 }
 
@@ -73,33 +73,34 @@ fn embedded_bundle() -> Option<Vec<u8>> {
 /// Fetches `base + "bundle.bin"` reporting progress (0..1) when the size is known. The bytes stay
 /// in JS memory: a worker gets them from there, so the page's own wasm memory (which never
 /// shrinks) only holds a copy when the engine runs on this thread.
-async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<js_sys::Uint8Array, String> {
-    let window = web_sys::window().ok_or("no window")?;
+async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<js_sys::Uint8Array, EngineError> {
+    let failed = EngineError::Download;
+    let window = web_sys::window().ok_or_else(|| failed("no window".into()))?;
     let url = format!("{base}bundle.bin");
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
         .await
-        .map_err(|e| format!("could not download {url}: {}", js_error(&e)))?
+        .map_err(|e| failed(format!("could not download {url}: {}", js_error(&e))))?
         .unchecked_into();
     if !response.ok() {
-        return Err(format!("could not download {url}: HTTP {}", response.status()));
+        return Err(failed(format!("could not download {url}: HTTP {}", response.status())));
     }
     let total: Option<f64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
     let Some(body) = response.body() else {
-        let buf = JsFuture::from(response.array_buffer().map_err(|e| js_error(&e))?).await.map_err(|e| js_error(&e))?;
+        let buf = JsFuture::from(response.array_buffer().map_err(|e| failed(js_error(&e)))?).await.map_err(|e| failed(js_error(&e)))?;
         return Ok(js_sys::Uint8Array::new(&buf));
     };
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let chunks = js_sys::Array::new();
     let mut received = 0u32;
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("download interrupted: {}", js_error(&e)))?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failed(format!("download interrupted: {}", js_error(&e))))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
         if done {
             break;
         }
         if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
             let value = js_sys::Uint8Array::new(&value);
-            received = received.checked_add(value.length()).ok_or("the index is larger than 4 GB")?;
+            received = received.checked_add(value.length()).ok_or_else(|| failed("the index is larger than 4 GB".into()))?;
             chunks.push(&value);
         }
         if let Some(t) = total.filter(|t| *t > 0.0) {
@@ -126,7 +127,7 @@ fn cross_origin_isolated() -> bool {
 /// Engines are tried in order: the threaded worker where the page is cross-origin isolated, the
 /// single-threaded worker over http(s), then this thread. A worker that fails to start is
 /// dropped for the next; a bad bundle is reported at once (every engine would refuse it).
-pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, String> {
+pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, EngineError> {
     let start = now();
     if let Some(bytes) = embedded_bundle() {
         return load_here(id, &bytes, start);
@@ -138,17 +139,17 @@ pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<Index
     for (i, &kind) in kinds.iter().enumerate() {
         let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };
         let Some(client) = client else { continue };
-        let message = serde_wasm_bindgen::to_value(&WorkerMessage::Load).map_err(|e| e.to_string())?;
+        let message = to_value(&WorkerMessage::Load)?;
         // Cloned, not transferred: a worker that fails to start must leave them for the next.
         let _ = js_sys::Reflect::set(&message, &"bytes".into(), &bytes);
         match client.call(message).await {
             Ok(reply) => {
-                let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| e.to_string())?;
+                let mut info: IndexInfo = serde_wasm_bindgen::from_value(reply).map_err(|e| EngineError::Engine(e.to_string()))?;
                 info.load_ms = now() - start;
                 WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Worker(Rc::new(client), info.clone()));
                 return Ok(info);
             }
-            Err(e) if e.starts_with(LOAD_ERROR) => return Err(e),
+            Err(e @ EngineError::Load(_)) => return Err(e),
             Err(e) => {
                 web_sys::console::warn_1(&format!("Chromatica: the {} search worker failed ({e}); trying the next engine", kind.name()).into());
                 client.worker.terminate();
@@ -159,7 +160,7 @@ pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<Index
 }
 
 /// The engine on this thread (file://, cross-origin embeds, no workers).
-fn load_here(id: usize, bytes: &[u8], start: f64) -> Result<IndexInfo, String> {
+fn load_here(id: usize, bytes: &[u8], start: f64) -> Result<IndexInfo, EngineError> {
     let engine = load_engine(bytes)?;
     let info = IndexInfo::of(&engine, false, now() - start);
     WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Box::new(engine), info.clone()));
@@ -251,8 +252,8 @@ impl WorkerClient {
             let data = ev.data();
             let id = js_sys::Reflect::get(&data, &"id".into()).ok().and_then(|v| v.as_f64()).unwrap_or(-1.0) as u32;
             if let Some((resolve, reject)) = p.borrow_mut().remove(&id) {
-                match js_sys::Reflect::get(&data, &"error".into()).ok().and_then(|e| e.as_string()) {
-                    Some(message) => drop(reject.call1(&JsValue::NULL, &message.into())),
+                match js_sys::Reflect::get(&data, &"error".into()).ok().filter(|e| !e.is_undefined()) {
+                    Some(error) => drop(reject.call1(&JsValue::NULL, &error)),
                     None => drop(resolve.call1(&JsValue::NULL, &js_sys::Reflect::get(&data, &"ok".into()).unwrap_or(JsValue::NULL))),
                 }
             }
@@ -274,9 +275,9 @@ impl WorkerClient {
         Some(Self { worker, pending, failed, next: Default::default(), _on_message: on_message, _on_error: on_error })
     }
 
-    async fn call(&self, message: JsValue) -> Result<JsValue, String> {
+    async fn call(&self, message: JsValue) -> Result<JsValue, EngineError> {
         if let Some(reason) = self.failed.borrow().clone() {
-            return Err(reason);
+            return Err(EngineError::Engine(reason));
         }
         let id = self.next.get();
         self.next.set(id.wrapping_add(1));
@@ -285,7 +286,12 @@ impl WorkerClient {
         let promise = js_sys::Promise::new(&mut |resolve, reject| {
             pending.borrow_mut().insert(id, (resolve, reject));
         });
-        self.worker.post_message(&message).map_err(|e| js_error(&e))?;
-        JsFuture::from(promise).await.map_err(|e| js_error(&e))
+        self.worker.post_message(&message).map_err(|e| EngineError::Engine(js_error(&e)))?;
+        // The worker rejects with its `{kind, message}` error; a failed worker with a string.
+        JsFuture::from(promise).await.map_err(|e| serde_wasm_bindgen::from_value(e.clone()).unwrap_or_else(|_| EngineError::Engine(js_error(&e))))
     }
+}
+
+fn to_value<T: serde::Serialize>(message: &T) -> Result<JsValue, EngineError> {
+    serde_wasm_bindgen::to_value(message).map_err(|e| EngineError::Engine(e.to_string()))
 }

@@ -126,9 +126,7 @@ impl Rows {
 #[component]
 pub fn ColorRowEditor(row_key: u32, rows: Rows, percentages: Memo<Vec<f64>>, dragged: RwSignal<Option<u32>>) -> impl IntoView {
     let key = row_key;
-    let field = move |f: fn(&ColorRow) -> String| {
-        Memo::new(move |_| rows.list.with(|r| r.iter().find(|x| x.key == key).map(f).unwrap_or_default()))
-    };
+    let field = move |f: fn(&ColorRow) -> String| Memo::new(move |_| rows.list.with(|r| r.iter().find(|x| x.key == key).map(f).unwrap_or_default()));
     let hex = field(|r| r.hex.clone());
     let picker = field(|r| state::picker_value(&r.hex));
     let weight = field(|r| r.weight.to_string());

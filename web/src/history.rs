@@ -6,7 +6,7 @@
 use crate::app::Source;
 use crate::color_row::{colors_of, Rows};
 use crate::state;
-use chromatica_core::query::UrlState;
+use chromatica_core::query::{SearchOptions, UrlState};
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ fn push_fragment(fragment: &str) {
 
 /// Back/forward and edited URLs restore the query they name (a URL recording is cancelled
 /// first); an invalid one replaces the results by its error message.
-pub fn follow(rows: Rows, k: RwSignal<usize>, source: RwSignal<Source>, pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>) {
+pub fn follow(rows: Rows, options: RwSignal<SearchOptions>, source: RwSignal<Source>, pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>) {
     let apply = move || {
         if let Some(h) = pending_url.get_value() {
             h.clear();
@@ -65,10 +65,11 @@ pub fn follow(rows: Rows, k: RwSignal<usize>, source: RwSignal<Source>, pending_
         let fragment = current_fragment();
         match state::parse_fragment(&fragment) {
             Ok(s) => {
-                let same = state::query_of(&rows.list.get_untracked()).ok().map(|q| UrlState { query: q, k: k.get_untracked() }.to_fragment());
+                let same =
+                    state::query_of(&rows.list.get_untracked()).ok().map(|q| UrlState { query: q, options: options.get_untracked() }.to_fragment());
                 if same.as_deref() != Some(s.to_fragment().as_str()) || source.get_untracked() != Source::Colors {
                     rows.replace(colors_of(&s.query));
-                    k.set(s.k);
+                    options.set(s.options);
                     source.set(Source::Colors);
                 }
             }

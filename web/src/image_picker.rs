@@ -4,8 +4,8 @@
 
 use crate::backend::js_error;
 use crate::canvas;
-use chromatica_core::query_image::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
 use chromatica_core::histogram::Histogram;
+use chromatica_core::query_image::{check_size, histogram_of_encoded, histogram_of_pixels, NOT_AN_IMAGE};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -16,10 +16,8 @@ const MAX_FILE_BYTES: f64 = 40.0 * 1024.0 * 1024.0;
 /// The browser's decoders for the other formats; the pixels still go through the same histogram.
 async fn browser_decode(file: &web_sys::File) -> Result<Histogram, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let bitmap: web_sys::ImageBitmap = JsFuture::from(window.create_image_bitmap_with_blob(file).map_err(|_| NOT_AN_IMAGE)?)
-        .await
-        .map_err(|_| NOT_AN_IMAGE)?
-        .unchecked_into();
+    let bitmap: web_sys::ImageBitmap =
+        JsFuture::from(window.create_image_bitmap_with_blob(file).map_err(|_| NOT_AN_IMAGE)?).await.map_err(|_| NOT_AN_IMAGE)?.unchecked_into();
     let (w, h) = (bitmap.width(), bitmap.height());
     check_size(w, h)?;
     let document = window.document().ok_or("no document")?;

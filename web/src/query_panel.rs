@@ -7,6 +7,7 @@ use crate::image_picker::ImagePicker;
 use crate::state::{self, ColorRow, K_CHOICES};
 use crate::viz::QueryViz;
 use chromatica_core::histogram::Histogram;
+use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 
 /// Preset palettes (hex, weight).
@@ -29,7 +30,7 @@ const RANDOM_COLOR_RANGE: f64 = 16_777_215.0;
 #[component]
 pub fn QueryPanel(
     rows: Rows,
-    k: RwSignal<usize>,
+    options: RwSignal<SearchOptions>,
     error: RwSignal<Option<String>>,
     on_image: impl Fn(String, Histogram) + Copy + 'static,
 ) -> impl IntoView {
@@ -46,7 +47,7 @@ pub fn QueryPanel(
             </ul>
             <div class="actions">
                 <button class="secondary" data-testid="add-color" on:click=move |_| rows.add() disabled=move || !state::can_add(&rows.list.get())>"+ Add color"</button>
-                <ResultCount k=k />
+                <ResultCount options=options />
             </div>
             <Palettes rows=rows />
             <QueryViz rows=rows.list />
@@ -59,11 +60,12 @@ pub fn QueryPanel(
 /// The number of results. A link may name any valid k, not only one of `K_CHOICES`: the current
 /// k is then offered too, in order, so the select shows it instead of going blank.
 #[component]
-fn ResultCount(k: RwSignal<usize>) -> impl IntoView {
+fn ResultCount(options: RwSignal<SearchOptions>) -> impl IntoView {
+    let k = Memo::new(move |_| options.with(|o| o.k));
     let choices = Memo::new(move |_| k_choices(k.get()));
     view! {
         <label class="k">"Results "
-            <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { k.set(v); } }
+            <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { options.update(|o| o.k = v); } }
                 prop:value=move || k.get().to_string()>
                 {move || choices.get().into_iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == n>{n.to_string()}</option> }).collect_view()}
             </select>

@@ -1,7 +1,7 @@
 //! The query being edited, and its round trip through the URL fragment.
 
 use chromatica_core::color::{parse_hex, to_hex};
-use chromatica_core::query::{UrlState, DEFAULT_K, MAX_COLORS};
+use chromatica_core::query::{UrlState, MAX_COLORS};
 use chromatica_core::{Query, QueryError};
 
 /// One color row of the editor; `weight` is the slider value (1..=100), normalised when searching.
@@ -23,7 +23,7 @@ pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
 }
 
 pub fn parse_fragment(fragment: &str) -> Result<UrlState, QueryError> {
-    UrlState::parse(fragment, DEFAULT_K)
+    UrlState::parse(fragment)
 }
 
 /// Shares of the total weight, in percent, for display.

@@ -25,20 +25,51 @@ pub fn QueryViz(rows: RwSignal<Vec<ColorRow>>) -> impl IntoView {
 
 /// Black or white, whichever reads better on `rgb`.
 fn ink_for(rgb: [u8; 3]) -> &'static str {
-    if srgb_to_lab(rgb)[0] > 60.0 { "#111" } else { "#fff" }
+    if srgb_to_lab(rgb)[0] > 60.0 {
+        "#111"
+    } else {
+        "#fff"
+    }
 }
 
 /// A few dozen plain color names (our own list, public domain) for the nearest-name label.
 const NAMES: &[(&str, [u8; 3])] = &[
-    ("black", [0, 0, 0]), ("charcoal", [54, 69, 79]), ("gray", [128, 128, 128]), ("silver", [192, 192, 192]),
-    ("white", [255, 255, 255]), ("ivory", [255, 255, 240]), ("beige", [225, 198, 153]), ("tan", [210, 180, 140]),
-    ("brown", [139, 69, 19]), ("chocolate", [90, 50, 20]), ("maroon", [128, 0, 0]), ("crimson", [220, 20, 60]),
-    ("red", [230, 30, 30]), ("coral", [255, 127, 80]), ("salmon", [250, 128, 114]), ("orange", [255, 140, 0]),
-    ("amber", [255, 191, 0]), ("gold", [255, 215, 0]), ("yellow", [255, 240, 40]), ("olive", [128, 128, 0]),
-    ("lime", [160, 230, 40]), ("green", [30, 160, 60]), ("forest", [34, 100, 34]), ("mint", [160, 230, 190]),
-    ("teal", [0, 128, 128]), ("turquoise", [64, 224, 208]), ("cyan", [0, 220, 240]), ("sky", [120, 190, 240]),
-    ("blue", [30, 80, 220]), ("navy", [0, 0, 110]), ("indigo", [75, 0, 130]), ("violet", [143, 80, 220]),
-    ("purple", [128, 30, 150]), ("magenta", [230, 30, 200]), ("pink", [255, 170, 200]), ("rose", [230, 90, 130]),
+    ("black", [0, 0, 0]),
+    ("charcoal", [54, 69, 79]),
+    ("gray", [128, 128, 128]),
+    ("silver", [192, 192, 192]),
+    ("white", [255, 255, 255]),
+    ("ivory", [255, 255, 240]),
+    ("beige", [225, 198, 153]),
+    ("tan", [210, 180, 140]),
+    ("brown", [139, 69, 19]),
+    ("chocolate", [90, 50, 20]),
+    ("maroon", [128, 0, 0]),
+    ("crimson", [220, 20, 60]),
+    ("red", [230, 30, 30]),
+    ("coral", [255, 127, 80]),
+    ("salmon", [250, 128, 114]),
+    ("orange", [255, 140, 0]),
+    ("amber", [255, 191, 0]),
+    ("gold", [255, 215, 0]),
+    ("yellow", [255, 240, 40]),
+    ("olive", [128, 128, 0]),
+    ("lime", [160, 230, 40]),
+    ("green", [30, 160, 60]),
+    ("forest", [34, 100, 34]),
+    ("mint", [160, 230, 190]),
+    ("teal", [0, 128, 128]),
+    ("turquoise", [64, 224, 208]),
+    ("cyan", [0, 220, 240]),
+    ("sky", [120, 190, 240]),
+    ("blue", [30, 80, 220]),
+    ("navy", [0, 0, 110]),
+    ("indigo", [75, 0, 130]),
+    ("violet", [143, 80, 220]),
+    ("purple", [128, 30, 150]),
+    ("magenta", [230, 30, 200]),
+    ("pink", [255, 170, 200]),
+    ("rose", [230, 90, 130]),
 ];
 
 fn color_name(rgb: [u8; 3]) -> &'static str {
@@ -62,8 +93,7 @@ fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
     let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
     ctx.clear_rect(0.0, 0.0, w * 2.0, h * 2.0);
     let _ = ctx.scale(2.0, 2.0);
-    let colors: Vec<([u8; 3], f64)> =
-        rows.iter().zip(percentages(rows)).filter_map(|(r, p)| parse_hex(&r.hex).map(|c| (c, p))).collect();
+    let colors: Vec<([u8; 3], f64)> = rows.iter().zip(percentages(rows)).filter_map(|(r, p)| parse_hex(&r.hex).map(|c| (c, p))).collect();
     let wheel = h - 8.0;
     let bar_w = w - wheel - 16.0;
     let mut x = 0.0;
@@ -87,7 +117,7 @@ fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
 
 fn draw_wheel(ctx: &CanvasRenderingContext2d, x0: f64, y0: f64, size: f64, colors: &[([u8; 3], f64)]) {
     const RANGE: f64 = 110.0; // a*, b* shown from -110 to 110
-    // put_image_data ignores the 2x transform: render the disc at backing-store resolution.
+                              // put_image_data ignores the 2x transform: render the disc at backing-store resolution.
     let n = (size * 2.0) as usize;
     let mut pixels = vec![0u8; n * n * 4];
     let r = size;

@@ -7,8 +7,9 @@ use chromatica_core::color::srgb_to_lab;
 use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
 use chromatica_core::resize::RgbaImage;
-use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::search::{Engine, SearchRequest, Source};
 use chromatica_core::Query;
+use chromatica_core::SearchOptions;
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
@@ -66,15 +67,17 @@ fn benches(c: &mut Criterion) {
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
     let similar = hs[17].clone();
-    let params = SearchParams { k: 20, rerank_k: 200 };
+    let options = SearchOptions { k: 20, rerank_k: Some(200) };
+    let colors = SearchRequest { source: Source::colors(&query), options: options.clone() };
+    let more_like_this = SearchRequest { source: Source::histogram(&similar), options };
     // Feature `parallel` is on here (the dev-dependency on this crate), so the rerank uses each pool.
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         c.bench_function(&format!("search 5k synthetic, 2 colors, k=20, rerank_k=200, {threads} thread(s)"), |b| {
-            b.iter(|| pool.install(|| engine.search_colors(black_box(&query), params, &clock)))
+            b.iter(|| pool.install(|| engine.search(black_box(&colors), &clock).unwrap()))
         });
         c.bench_function(&format!("search 5k synthetic, more like this, k=20, rerank_k=200, {threads} thread(s)"), |b| {
-            b.iter(|| pool.install(|| engine.search_histogram(black_box(&similar), params, &clock)))
+            b.iter(|| pool.install(|| engine.search(black_box(&more_like_this), &clock).unwrap()))
         });
     }
 }

@@ -133,6 +133,8 @@ pub struct AnnIndex {
     hnsw: Hnsw<AnnVector>,
     /// `image_of[pid]` is the image id of HNSW point `pid` (instant-distance shuffles points).
     image_of: Vec<u32>,
+    /// The graph's `ef_search`: the most candidates one search returns.
+    search_width: usize,
 }
 
 impl AnnIndex {
@@ -147,9 +149,7 @@ impl AnnIndex {
     #[cfg(feature = "parallel")]
     pub fn build_with_threads(vectors: Vec<AnnVector>, ef_search: usize, threads: usize) -> Self {
         let n = vectors.len();
-        let build = move || {
-            Builder::default().ef_construction(EF_CONSTRUCTION).ef_search(ef_search).seed(HNSW_SEED).build_hnsw(vectors)
-        };
+        let build = move || Builder::default().ef_construction(EF_CONSTRUCTION).ef_search(ef_search).seed(HNSW_SEED).build_hnsw(vectors);
         // instant-distance inserts in parallel, and the graph then depends on thread timing: one
         // thread makes it a pure function of the input (byte-identical bundles).
         let (hnsw, pids) = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
@@ -160,7 +160,7 @@ impl AnnIndex {
         for (image, pid) in pids.iter().enumerate() {
             image_of[pid.into_inner() as usize] = image as u32;
         }
-        Self { hnsw, image_of }
+        Self { hnsw, image_of, search_width: ef_search }
     }
 
     pub fn len(&self) -> usize {
@@ -169,6 +169,11 @@ impl AnnIndex {
 
     pub fn is_empty(&self) -> bool {
         self.image_of.is_empty()
+    }
+
+    /// The most candidates one search returns (`ef_search`).
+    pub fn search_width(&self) -> usize {
+        self.search_width
     }
 
     /// Up to `ef_search` image ids, nearest first.
@@ -222,7 +227,7 @@ impl AnnIndex {
         let head = postcard::to_slice(&(ef_search.max(1) as u64), &mut [0u8; 10]).map_err(err)?.to_vec();
         let mut reader = postcard::Deserializer::from_flavor(ReplacedHead { head, at: 0, rest });
         let hnsw = Hnsw::<AnnVector>::deserialize(&mut reader).map_err(err)?;
-        Ok(Self { hnsw, image_of })
+        Ok(Self { hnsw, image_of, search_width: ef_search })
     }
 }
 

@@ -38,8 +38,7 @@ enum Kind {
     AnnIds = 7,
 }
 
-const KINDS: [Kind; 7] =
-    [Kind::Meta, Kind::HistOffsets, Kind::HistBins, Kind::HistMass, Kind::Palettes, Kind::AnnGraph, Kind::AnnIds];
+const KINDS: [Kind; 7] = [Kind::Meta, Kind::HistOffsets, Kind::HistBins, Kind::HistMass, Kind::Palettes, Kind::AnnGraph, Kind::AnnIds];
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -220,11 +219,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// Reads just the header fields, for tools that report on a bundle without decoding it all.
 pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
     if bytes.len() < HEADER {
-        return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) {
-            BundleError::Truncated("header")
-        } else {
-            BundleError::NotABundle
-        });
+        return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) { BundleError::Truncated("header") } else { BundleError::NotABundle });
     }
     if bytes[..8] != MAGIC {
         return Err(BundleError::NotABundle);
@@ -232,8 +227,8 @@ pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
     Ok(u32_at(bytes, 8))
 }
 
-/// The decoder behind [`Bundle::from_bytes`] and [`Bundle::from_bytes_with_search_width`].
-fn decode_bundle(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, BundleError> {
+/// The decoder behind [`Bundle::from_bytes`] and [`Bundle::from_bytes_with_min_search_width`].
+fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, BundleError> {
     let version = peek_version(bytes)?;
     if version != FORMAT_VERSION {
         return Err(BundleError::UnsupportedVersion(version));
@@ -290,7 +285,7 @@ fn decode_bundle(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, Bu
     // The graph first: its decode makes the largest transient copies, and memory they free is
     // reused by what follows (wasm memory never shrinks, so the peak is what a page keeps).
     let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
-    let ef = search_width.unwrap_or(meta.params.ef_search.max(meta.params.rerank_k) as usize).clamp(1, 100_000);
+    let ef = (meta.params.ef_search.max(meta.params.rerank_k) as usize).max(min_search_width).clamp(1, 100_000);
     let ann = AnnIndex::decode_graph(section(Kind::AnnGraph)?, ids, n, ef)?;
     let hist_offsets = le_u32s(section(Kind::HistOffsets)?, n + 1, "histogram offsets")?;
     let total = *hist_offsets.last().unwrap_or(&0) as usize;
@@ -320,17 +315,7 @@ fn decode_bundle(bytes: &[u8], search_width: Option<usize>) -> Result<Bundle, Bu
         .chunks_exact(PALETTE_SIZE * 4)
         .map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3])))
         .collect();
-    Ok(Bundle {
-        params: meta.params,
-        images: meta.images,
-        hist_offsets,
-        hist_bins,
-        hist_counts,
-        hist_sums,
-        palettes,
-        ann,
-        byte_len: bytes.len(),
-    })
+    Ok(Bundle { params: meta.params, images: meta.images, hist_offsets, hist_bins, hist_counts, hist_sums, palettes, ann, byte_len: bytes.len() })
 }
 
 fn le_u32s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u32>, BundleError> {
@@ -350,13 +335,14 @@ fn le_u16s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u16>, BundleErr
 impl Bundle {
     /// Decodes and validates a bundle file (`bundle.bin`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        decode_bundle(bytes, None)
+        decode_bundle(bytes, 0)
     }
 
-    /// Like [`Bundle::from_bytes`], with the HNSW search width (the most candidates one search
-    /// can return) overridden; by default it is `max(ef_search, rerank_k)` from the build.
-    pub fn from_bytes_with_search_width(bytes: &[u8], search_width: Option<usize>) -> Result<Self, BundleError> {
-        decode_bundle(bytes, search_width)
+    /// Like [`Bundle::from_bytes`], with an HNSW search width (the most candidates one search can
+    /// return, so the largest `rerank_k` a query may ask for) of at least `min_search_width`; it is
+    /// `max(ef_search, rerank_k)` of the build otherwise.
+    pub fn from_bytes_with_min_search_width(bytes: &[u8], min_search_width: usize) -> Result<Self, BundleError> {
+        decode_bundle(bytes, min_search_width)
     }
 
     pub fn len(&self) -> usize {
@@ -381,10 +367,7 @@ impl Bundle {
 
     /// Dominant colors of image `id` with their shares (0..1), largest first.
     pub fn palette(&self, id: usize) -> Vec<(Rgb, f64)> {
-        self.palettes
-            .get(id)
-            .map(|p| p.iter().filter(|(_, s)| *s > 0).map(|(c, s)| (*c, *s as f64 / 255.0)).collect())
-            .unwrap_or_default()
+        self.palettes.get(id).map(|p| p.iter().filter(|(_, s)| *s > 0).map(|(c, s)| (*c, *s as f64 / 255.0)).collect()).unwrap_or_default()
     }
 
     /// Stored bins over all images, for size reports.

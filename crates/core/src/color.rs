@@ -9,18 +9,25 @@ use std::sync::OnceLock;
 /// An 8-bit sRGB color.
 pub type Rgb = [u8; 3];
 
-const XYZ_FROM_RGB: [[f64; 3]; 3] =
-    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]];
+const XYZ_FROM_RGB: [[f64; 3]; 3] = [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]];
 const WHITE: [f64; 3] = [0.95047, 1.0, 1.08883];
 const EPSILON: f64 = 0.008856;
 const KAPPA_SLOPE: f64 = 7.787;
 
 fn srgb_decode(v: f64) -> f64 {
-    if v > 0.04045 { ((v + 0.055) / 1.055).powf(2.4) } else { v / 12.92 }
+    if v > 0.04045 {
+        ((v + 0.055) / 1.055).powf(2.4)
+    } else {
+        v / 12.92
+    }
 }
 
 fn srgb_encode(v: f64) -> f64 {
-    if v > 0.0031308 { 1.055 * v.powf(1.0 / 2.4) - 0.055 } else { v * 12.92 }
+    if v > 0.0031308 {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    } else {
+        v * 12.92
+    }
 }
 
 /// sRGB decoding for each 8-bit value, computed once.
@@ -52,11 +59,7 @@ pub fn lab_to_srgb(lab: [f64; 3]) -> Rgb {
     let inv = |f: f64| if f.powi(3) > EPSILON { f.powi(3) } else { (f - 16.0 / 116.0) / KAPPA_SLOPE };
     let xyz = [inv(fx) * WHITE[0], inv(fy) * WHITE[1], inv(fz) * WHITE[2]];
     // Inverse of XYZ_FROM_RGB.
-    const RGB_FROM_XYZ: [[f64; 3]; 3] = [
-        [3.240479, -1.537150, -0.498535],
-        [-0.969256, 1.875992, 0.041556],
-        [0.055648, -0.204043, 1.057311],
-    ];
+    const RGB_FROM_XYZ: [[f64; 3]; 3] = [[3.240479, -1.537150, -0.498535], [-0.969256, 1.875992, 0.041556], [0.055648, -0.204043, 1.057311]];
     let channel = |row: [f64; 3]| {
         let linear = row[0] * xyz[0] + row[1] * xyz[1] + row[2] * xyz[2];
         (srgb_encode(linear.clamp(0.0, 1.0)) * 255.0).round().clamp(0.0, 255.0) as u8

@@ -138,10 +138,7 @@ impl Histogram {
         }
         bins.truncate(keep);
         bins.sort_unstable();
-        SparseHistogram {
-            bins: bins.iter().map(|&b| b as u16).collect(),
-            mass: bins.iter().map(|&b| self.mass[b] / kept).collect(),
-        }
+        SparseHistogram { bins: bins.iter().map(|&b| b as u16).collect(), mass: bins.iter().map(|&b| self.mass[b] / kept).collect() }
     }
 
     /// Rebuilds a dense histogram; bins out of range are ignored.
@@ -286,9 +283,7 @@ pub fn dominant_colors(h: &Histogram, max: usize) -> Vec<(Rgb, f64)> {
         shares.iter_mut().for_each(|s| *s = 0.0);
         for &bin in &order {
             let c = bin_center(bin);
-            let nearest = (0..centers.len())
-                .min_by(|&i, &j| delta_e(centers[i], c).total_cmp(&delta_e(centers[j], c)))
-                .unwrap_or(0);
+            let nearest = (0..centers.len()).min_by(|&i, &j| delta_e(centers[i], c).total_cmp(&delta_e(centers[j], c))).unwrap_or(0);
             shares[nearest] += mass[bin];
             for k in 0..3 {
                 sums[nearest][k] += mass[bin] * c[k];
@@ -323,12 +318,8 @@ pub fn dominant_colors(h: &Histogram, max: usize) -> Vec<(Rgb, f64)> {
         shares.remove(j);
     }
     let total: f64 = shares.iter().sum();
-    let mut out: Vec<(Rgb, f64)> = centers
-        .iter()
-        .zip(&shares)
-        .filter(|(_, &s)| s > 0.0)
-        .map(|(c, &s)| (lab_to_srgb(*c), if total > 0.0 { s / total } else { 0.0 }))
-        .collect();
+    let mut out: Vec<(Rgb, f64)> =
+        centers.iter().zip(&shares).filter(|(_, &s)| s > 0.0).map(|(c, &s)| (lab_to_srgb(*c), if total > 0.0 { s / total } else { 0.0 })).collect();
     out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
     out
 }

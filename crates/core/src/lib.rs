@@ -20,4 +20,5 @@ pub mod search;
 pub use color::Rgb;
 pub use histogram::{Histogram, SparseHistogram, BINS};
 
-pub use query::{Query, QueryError, UrlState};
+pub use query::{Query, QueryError, SearchOptions, UrlState};
+pub use search::{SearchRequest, Source};

@@ -1,13 +1,20 @@
-//! Color queries: parsing, validation, and the query histogram.
+//! Queries: what to search for (colors and their weights, parsed and validated, and their query
+//! histogram) and how ([`SearchOptions`]: every per-query option, with its one validation rule and
+//! its one key in the URL fragment, the JS API and the CLI). The URL fragment and the JS API go
+//! through one parser ([`UrlState::from_pairs`]), so they accept the same keys with the same
+//! messages, and both refuse unknown keys.
 
 use crate::color::{parse_hex, srgb_to_lab, to_hex, Rgb};
 use crate::histogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 /// Most colors in one query.
 pub const MAX_COLORS: usize = 5;
 /// Upper bound on results per query (a 10 x 10 collage).
 pub const MAX_K: usize = 100;
 pub const DEFAULT_K: usize = 10;
+/// Upper bound on candidates reranked per query (each costs one Sinkhorn).
+pub const MAX_RERANK_K: usize = 5000;
 /// Longest query text we look at; URLs and pasted text beyond this are refused, not scanned.
 const MAX_TEXT: usize = 4096;
 
@@ -27,6 +34,8 @@ pub enum QueryError {
     CountMismatch { colors: usize, weights: usize },
     #[error("k must be a whole number from 1 to {MAX_K}, got {0:?}")]
     BadK(String),
+    #[error("rerank_k must be a whole number from 1 to {MAX_RERANK_K}, got {0:?}")]
+    BadRerankK(String),
     #[error("the query text is too long")]
     TooLong,
     #[error("unknown query parameter {0:?}")]
@@ -69,10 +78,8 @@ impl Query {
         if colors.len() > MAX_COLORS {
             return Err(QueryError::TooManyColors(colors.len()));
         }
-        let parsed = colors
-            .iter()
-            .map(|c| parse_hex(c.as_ref()).ok_or_else(|| QueryError::BadHex(clip(c.as_ref()))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsed =
+            colors.iter().map(|c| parse_hex(c.as_ref()).ok_or_else(|| QueryError::BadHex(clip(c.as_ref())))).collect::<Result<Vec<_>, _>>()?;
         Self::new(parsed, weights.map(<[f64]>::to_vec))
     }
 
@@ -115,10 +122,7 @@ fn split_list(text: &str) -> Vec<&str> {
 }
 
 fn parse_weights(text: &str) -> Result<Vec<f64>, QueryError> {
-    split_list(text)
-        .into_iter()
-        .map(|w| w.parse::<f64>().map_err(|_| QueryError::BadWeight(clip(w))))
-        .collect()
+    split_list(text).into_iter().map(|w| w.parse::<f64>().map_err(|_| QueryError::BadWeight(clip(w)))).collect()
 }
 
 /// Error messages quote user text, but never unbounded amounts of it.
@@ -130,6 +134,7 @@ fn clip(text: &str) -> String {
     }
 }
 
+/// `k`: 1 to [`MAX_K`] results.
 pub fn parse_k(text: &str) -> Result<usize, QueryError> {
     match text.trim().parse::<usize>() {
         Ok(k) if (1..=MAX_K).contains(&k) => Ok(k),
@@ -137,47 +142,132 @@ pub fn parse_k(text: &str) -> Result<usize, QueryError> {
     }
 }
 
-/// State carried in the page URL: `#colors=FF0000,00FF00&weights=0.7,0.3&k=20`.
+/// `rerank_k`: 1 to [`MAX_RERANK_K`] candidates.
+pub fn parse_rerank_k(text: &str) -> Result<usize, QueryError> {
+    match text.trim().parse::<usize>() {
+        Ok(k) if (1..=MAX_RERANK_K).contains(&k) => Ok(k),
+        _ => Err(QueryError::BadRerankK(clip(text))),
+    }
+}
+
+/// How to search, beside what for: every per-query option. One struct carried as one field by
+/// every layer (the CLI flattens it into its arguments, the worker protocol and the page's state
+/// hold it whole), so a new option is a field here, its rule in [`SearchOptions::set`] and
+/// [`SearchOptions::validate`], and its key in [`SearchOptions::to_pairs`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchOptions {
+    /// Number of results (1 to 100).
+    #[cfg_attr(feature = "cli", arg(short, default_value_t = DEFAULT_K, value_parser = parse_k))]
+    pub k: usize,
+    /// Candidates reranked with Sinkhorn (1 to 5000); default: the site's build setting.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = parse_rerank_k))]
+    pub rerank_k: Option<usize>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self { k: DEFAULT_K, rerank_k: None }
+    }
+}
+
+impl SearchOptions {
+    /// Sets the option named `key` (its URL / JS API key) from text. `Ok(false)`: no option has
+    /// that key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, QueryError> {
+        match key {
+            "k" => self.k = parse_k(value)?,
+            "rerank_k" => self.rerank_k = Some(parse_rerank_k(value)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The options as URL pairs, in canonical order: `k` always, the others when set.
+    pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![("k", self.k.to_string())];
+        if let Some(r) = self.rerank_k {
+            pairs.push(("rerank_k", r.to_string()));
+        }
+        pairs
+    }
+
+    /// The same rules as [`SearchOptions::set`], for options that arrive already typed (serde).
+    pub fn validate(&self) -> Result<(), QueryError> {
+        for (key, value) in self.to_pairs() {
+            SearchOptions::default().set(key, &value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A color query and its options: what the page's URL fragment and the JS API describe,
+/// `#colors=FF0000,00FF00&weights=0.7,0.3&k=20`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UrlState {
     pub query: Query,
-    pub k: usize,
+    pub options: SearchOptions,
 }
 
 impl UrlState {
-    /// Parses a URL fragment (with or without the leading `#`). Unknown keys are refused so that a
-    /// typo is reported instead of silently ignored. Values may be percent-encoded (`%23` for `#`).
-    pub fn parse(fragment: &str, default_k: usize) -> Result<Self, QueryError> {
+    /// Parses a URL fragment (with or without the leading `#`). Values may be percent-encoded
+    /// (`%23` for `#`).
+    pub fn parse(fragment: &str) -> Result<Self, QueryError> {
         if fragment.len() > MAX_TEXT {
             return Err(QueryError::TooLong);
         }
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
-        let (mut colors, mut weights, mut k) = (None, None, default_k);
-        for pair in fragment.split('&').filter(|p| !p.is_empty()) {
+        let pairs = fragment.split('&').filter(|p| !p.is_empty()).map(|pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value);
+            (key.to_string(), percent_decode(value))
+        });
+        Self::from_pairs(pairs)
+    }
+
+    /// The one parser of keyed queries (URL fragment, JS API object): `colors` (required),
+    /// `weights`, and the [`SearchOptions`] keys. Unknown keys are refused, so a typo is reported
+    /// instead of silently ignored.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, QueryError> {
+        let (mut colors, mut weights, mut options) = (None, None, SearchOptions::default());
+        for (key, value) in pairs {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            if value.len() > MAX_TEXT {
+                return Err(QueryError::TooLong);
+            }
             match key {
-                "colors" => colors = Some(value),
-                "weights" => weights = Some(value),
-                "k" => k = parse_k(&value)?,
-                other => return Err(QueryError::UnknownParameter(clip(other))),
+                "colors" => colors = Some(value.to_string()),
+                "weights" => weights = Some(value.to_string()),
+                other => {
+                    if !options.set(other, value)? {
+                        return Err(QueryError::UnknownParameter(clip(other)));
+                    }
+                }
             }
         }
         let colors = colors.ok_or(QueryError::NoColors)?;
-        Ok(Self { query: Query::parse(&colors, weights.as_deref())?, k })
+        Ok(Self { query: Query::parse(&colors, weights.as_deref())?, options })
     }
 
     /// The canonical fragment (without `#`), weights rounded to 4 decimals.
     pub fn to_fragment(&self) -> String {
         let weights: Vec<String> = self.query.weights.iter().map(|w| format_weight(*w)).collect();
-        format!("colors={}&weights={}&k={}", self.query.hex_colors().join(","), weights.join(","), self.k)
+        let mut fragment = format!("colors={}&weights={}", self.query.hex_colors().join(","), weights.join(","));
+        for (key, value) in self.options.to_pairs() {
+            fragment.push_str(&format!("&{key}={value}"));
+        }
+        fragment
     }
 }
 
 fn format_weight(w: f64) -> String {
     let s = format!("{:.4}", w);
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s.is_empty() { "0".into() } else { s.into() }
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s.into()
+    }
 }
 
 /// Decodes `%XX` escapes; invalid escapes and non-UTF-8 results are kept literally (then rejected
@@ -222,10 +312,7 @@ mod tests {
         assert!(matches!(Query::parse("FF0000", Some("NaN")), Err(QueryError::WeightOutOfRange(_))));
         assert!(matches!(Query::parse("FF0000", Some("inf")), Err(QueryError::WeightOutOfRange(_))));
         assert_eq!(Query::parse("FF0000", Some("x")), Err(QueryError::BadWeight("x".into())));
-        assert_eq!(
-            Query::parse("FF0000,00FF00", Some("1")),
-            Err(QueryError::CountMismatch { colors: 2, weights: 1 })
-        );
+        assert_eq!(Query::parse("FF0000,00FF00", Some("1")), Err(QueryError::CountMismatch { colors: 2, weights: 1 }));
         assert_eq!(Query::parse("1,2,3,4,5,6", None), Err(QueryError::TooManyColors(6)));
         // Huge finite weights whose sum overflows.
         assert!(Query::parse("FF0000,00FF00", Some("1e308,1e308")).is_err());
@@ -233,16 +320,37 @@ mod tests {
 
     #[test]
     fn url_state_round_trip() {
-        let s = UrlState::parse("#colors=FF0000,00FF00&weights=0.7,0.3&k=20", 10).unwrap();
-        assert_eq!(s.k, 20);
+        let s = UrlState::parse("#colors=FF0000,00FF00&weights=0.7,0.3&k=20").unwrap();
+        assert_eq!(s.options.k, 20);
         assert_eq!(s.to_fragment(), "colors=FF0000,00FF00&weights=0.7,0.3&k=20");
-        let encoded = UrlState::parse("colors=%23ff0000", 10).unwrap();
+        let encoded = UrlState::parse("colors=%23ff0000").unwrap();
         assert_eq!(encoded.query.colors(), &[[255, 0, 0]]);
-        assert_eq!(encoded.k, 10);
-        assert!(matches!(UrlState::parse("colors=FF0000&k=0", 10), Err(QueryError::BadK(_))));
-        assert!(matches!(UrlState::parse("colors=FF0000&k=101", 10), Err(QueryError::BadK(_))));
-        assert!(matches!(UrlState::parse("colours=FF0000", 10), Err(QueryError::UnknownParameter(_))));
-        assert!(UrlState::parse("colors=%", 10).is_err());
-        assert!(UrlState::parse("colors=%E2%82", 10).is_err());
+        assert_eq!(encoded.options, SearchOptions::default());
+        assert!(matches!(UrlState::parse("colors=FF0000&k=0"), Err(QueryError::BadK(_))));
+        assert!(matches!(UrlState::parse("colors=FF0000&k=101"), Err(QueryError::BadK(_))));
+        assert!(matches!(UrlState::parse("colours=FF0000"), Err(QueryError::UnknownParameter(_))));
+        assert!(UrlState::parse("colors=%").is_err());
+        assert!(UrlState::parse("colors=%E2%82").is_err());
+        let tuned = UrlState::parse("colors=FF0000&rerank_k=400&k=5").unwrap();
+        assert_eq!(tuned.options, SearchOptions { k: 5, rerank_k: Some(400) });
+        assert_eq!(tuned.to_fragment(), "colors=FF0000&weights=1&k=5&rerank_k=400");
+        assert!(matches!(UrlState::parse("colors=FF0000&rerank_k=0"), Err(QueryError::BadRerankK(_))));
+    }
+
+    #[test]
+    fn keyed_pairs_and_fragments_share_one_parser() {
+        let pairs = [("colors", "FF0000,00FF00"), ("weights", "0.7,0.3"), ("k", "20")];
+        assert_eq!(UrlState::from_pairs(pairs).unwrap(), UrlState::parse("colors=FF0000,00FF00&weights=0.7,0.3&k=20").unwrap());
+        assert_eq!(UrlState::from_pairs([("colors", "FF0000"), ("kk", "1")]), Err(QueryError::UnknownParameter("kk".into())));
+        assert_eq!(UrlState::from_pairs([("colors", "FF0000".repeat(1000))]), Err(QueryError::TooLong));
+    }
+
+    #[test]
+    fn typed_options_are_held_to_the_same_rules() {
+        assert!(SearchOptions::default().validate().is_ok());
+        assert!(matches!(SearchOptions { k: 0, rerank_k: None }.validate(), Err(QueryError::BadK(_))));
+        assert!(matches!(SearchOptions { k: 10, rerank_k: Some(0) }.validate(), Err(QueryError::BadRerankK(_))));
+        let json: Result<SearchOptions, _> = serde_json::from_str(r#"{"k": 5, "rerankk": 3}"#);
+        assert!(json.is_err(), "unknown fields are refused");
     }
 }

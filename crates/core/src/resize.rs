@@ -23,10 +23,7 @@ impl RgbaImage {
     }
 
     pub(crate) fn check(&self) -> Result<(), BadBuffer> {
-        let expected = (self.width as usize)
-            .checked_mul(self.height as usize)
-            .and_then(|n| n.checked_mul(4))
-            .unwrap_or(usize::MAX);
+        let expected = (self.width as usize).checked_mul(self.height as usize).and_then(|n| n.checked_mul(4)).unwrap_or(usize::MAX);
         if expected != self.pixels.len() {
             return Err(BadBuffer { width: self.width, height: self.height, expected, actual: self.pixels.len() });
         }

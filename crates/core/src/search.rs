@@ -8,8 +8,9 @@ use crate::bundle::Bundle;
 use crate::color::to_hex;
 use crate::emd::{lower_bound, Marginals, Sinkhorn};
 use crate::histogram::SparseView;
+use crate::histogram::BINS;
 use crate::histogram::{dominant_colors, Histogram, SparseHistogram};
-use crate::query::{Query, MAX_K};
+use crate::query::{Query, QueryError, SearchOptions};
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -154,16 +155,58 @@ pub struct SearchResponse {
     pub metadata: Metadata,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SearchParams {
-    pub k: usize,
-    pub rerank_k: usize,
+/// What a search looks for. The worker protocol carries it as JSON (`{"op": "colors", …}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// Hex colors and their weights (any positive numbers; normalised).
+    Colors { colors: Vec<String>, weights: Vec<f64> },
+    /// "More like this": the stored histogram of an image of the index.
+    Similar { image: u32 },
+    /// An example image's dense histogram ([`BINS`] masses, normalised here).
+    Histogram { bins: Vec<f64> },
 }
 
-impl Default for SearchParams {
-    fn default() -> Self {
-        Self { k: crate::query::DEFAULT_K, rerank_k: DEFAULT_RERANK_K }
+impl Source {
+    pub fn colors(query: &Query) -> Self {
+        Self::Colors { colors: query.hex_colors(), weights: query.weights().to_vec() }
     }
+
+    pub fn histogram(h: &Histogram) -> Self {
+        Self::Histogram { bins: h.as_slice().to_vec() }
+    }
+}
+
+/// One search: what for and how. The single description of a query that the CLI, the worker
+/// protocol, the page and the JS API all carry; [`Engine::search`] turns it into a ranking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    pub source: Source,
+    #[serde(default)]
+    pub options: SearchOptions,
+}
+
+/// Why a search could not run (the message is shown to the user as it is).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("there is no image {0}")]
+    NoSuchImage(u32),
+    #[error("an image histogram has {BINS} bins, got {0}")]
+    BadHistogram(usize),
+    #[error("the example image has no usable pixels")]
+    EmptyHistogram,
+    #[error("rerank_k can be at most {max} on this site (its search width); build the site with a larger --rerank-k")]
+    RerankTooLarge { asked: usize, max: usize },
+}
+
+/// The engine's own parameters for one search, resolved from [`SearchOptions`] and the site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    k: usize,
+    rerank_k: usize,
 }
 
 /// One ranked image.
@@ -186,6 +229,8 @@ pub struct Ranking {
 pub struct RankStats {
     pub ann_ms: f64,
     pub rerank_ms: f64,
+    /// Candidates the HNSW returned (at most `rerank_k`, or k if larger).
+    pub candidates: usize,
     /// Sinkhorn evaluations, and their iterations in total.
     pub reranked: usize,
     pub iterations: usize,
@@ -207,17 +252,35 @@ impl Engine {
         &self.bundle
     }
 
+    /// The engine's parameters for `options`: `k`, and `rerank_k`, which is the site's build
+    /// setting unless the query names one; the HNSW search width the bundle was decoded with
+    /// bounds it (one search returns at most that many candidates).
+    fn plan(&self, options: &SearchOptions) -> Result<Plan, SearchError> {
+        options.validate()?;
+        let rerank_k = options.rerank_k.unwrap_or(self.bundle.params.rerank_k as usize).max(1);
+        let max = self.bundle.ann.search_width();
+        if rerank_k > max {
+            return Err(SearchError::RerankTooLarge { asked: rerank_k, max });
+        }
+        Ok(Plan { k: options.k, rerank_k })
+    }
+
     /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
     /// ties by id. Returns the hits with the (ANN, rerank) split of the time and the Sinkhorn work.
-    pub fn rank(&mut self, query: &Histogram, params: SearchParams, clock: Clock<'_>) -> Ranking {
+    pub fn rank(&mut self, query: &Histogram, options: &SearchOptions, clock: Clock<'_>) -> Result<Ranking, SearchError> {
+        let plan = self.plan(options)?;
+        Ok(self.rank_planned(query, plan, clock))
+    }
+
+    fn rank_planned(&mut self, query: &Histogram, plan: Plan, clock: Clock<'_>) -> Ranking {
         let t0 = clock();
         let mut candidates = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
-        candidates.truncate(params.rerank_k.max(params.k));
+        candidates.truncate(plan.rerank_k.max(plan.k));
         let t1 = clock();
         let q = query.pruned();
-        let replay = self.rerank(&q, &candidates, params.k.min(MAX_K));
+        let replay = self.rerank(&q, &candidates, plan.k);
         let rerank_ms = clock() - t1;
-        let stats = RankStats { ann_ms: t1 - t0, rerank_ms, reranked: replay.reranked, iterations: replay.iterations };
+        let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: candidates.len(), reranked: replay.reranked, iterations: replay.iterations };
         Ranking { hits: replay.best, stats }
     }
 
@@ -275,44 +338,48 @@ impl Engine {
         let ids = (0..bundle.len() as u32).into_par_iter();
         #[cfg(not(feature = "parallel"))]
         let ids = 0..bundle.len() as u32;
-        let mut hits: Vec<Hit> = ids
-            .filter_map(|id| Some(Hit { id, distance: sinkhorn(q.view(), bundle.histogram(id as usize)?).0 }))
-            .collect();
+        let mut hits: Vec<Hit> = ids.filter_map(|id| Some(Hit { id, distance: sinkhorn(q.view(), bundle.histogram(id as usize)?).0 })).collect();
         sort_hits(&mut hits);
         hits.truncate(k);
         hits
     }
 
-    pub fn search_colors(&mut self, query: &Query, params: SearchParams, clock: Clock<'_>) -> SearchResponse {
+    /// Runs one search: the query histogram of the source, then [`Engine::rank`], then the
+    /// response with each hit's names and palette. The one entry point of the CLI, the worker and
+    /// the page, so all three rank identically.
+    pub fn search(&mut self, request: &SearchRequest, clock: Clock<'_>) -> Result<SearchResponse, SearchError> {
         let t0 = clock();
-        let histogram = query.histogram();
-        let echo = QueryEcho {
-            colors: query.hex_colors(),
-            weights: query.weights().to_vec(),
-            mode: "colors".into(),
-            similar_to: None,
+        let plan = self.plan(&request.options)?;
+        let (echo, histogram) = match &request.source {
+            Source::Colors { colors, weights } => {
+                let query = Query::from_strings(colors, Some(weights))?;
+                let echo = QueryEcho { colors: query.hex_colors(), weights: query.weights().to_vec(), mode: "colors".into(), similar_to: None };
+                (echo, query.histogram())
+            }
+            Source::Similar { image } => {
+                let histogram = self.bundle.dense_histogram(*image as usize).ok_or(SearchError::NoSuchImage(*image))?;
+                (echo_of(&histogram, "similar", Some(*image)), histogram)
+            }
+            Source::Histogram { bins } => {
+                if bins.len() != BINS {
+                    return Err(SearchError::BadHistogram(bins.len()));
+                }
+                let mut histogram = Histogram::default();
+                for (bin, &mass) in bins.iter().enumerate() {
+                    histogram.splat_bin(bin, if mass.is_finite() { mass.max(0.0) } else { 0.0 });
+                }
+                if !histogram.normalize() {
+                    return Err(SearchError::EmptyHistogram);
+                }
+                (echo_of(&histogram, "image", None), histogram)
+            }
         };
-        self.respond(echo, &histogram, params, clock, t0)
+        Ok(self.respond(echo, &histogram, plan, clock, t0))
     }
 
-    /// Query by an example image's histogram (computed by the caller with `image_histogram`).
-    pub fn search_histogram(&mut self, histogram: &Histogram, params: SearchParams, clock: Clock<'_>) -> SearchResponse {
-        let t0 = clock();
-        let echo = echo_of(histogram, "image", None);
-        self.respond(echo, histogram, params, clock, t0)
-    }
-
-    /// "More like this": the stored histogram of image `id`. `None` if there is no such image.
-    pub fn search_similar(&mut self, id: u32, params: SearchParams, clock: Clock<'_>) -> Option<SearchResponse> {
-        let t0 = clock();
-        let histogram = self.bundle.dense_histogram(id as usize)?;
-        let echo = echo_of(&histogram, "similar", Some(id));
-        Some(self.respond(echo, &histogram, params, clock, t0))
-    }
-
-    fn respond(&mut self, query: QueryEcho, histogram: &Histogram, params: SearchParams, clock: Clock<'_>, t0: f64) -> SearchResponse {
+    fn respond(&mut self, query: QueryEcho, histogram: &Histogram, plan: Plan, clock: Clock<'_>, t0: f64) -> SearchResponse {
         let query_time = clock() - t0;
-        let ranking = self.rank(histogram, params, clock);
+        let ranking = self.rank_planned(histogram, plan, clock);
         let results: Vec<ResultItem> = ranking
             .hits
             .iter()
@@ -340,7 +407,7 @@ impl Engine {
                 rerank_time_ms: ranking.stats.rerank_ms,
                 total_time_ms: clock() - t0,
                 index_size: self.bundle.len(),
-                candidates: params.rerank_k,
+                candidates: ranking.stats.candidates,
             },
         }
     }

@@ -4,8 +4,9 @@ use chromatica_core::ann::{AnnIndex, AnnVector};
 use chromatica_core::bundle::{self, Bundle, BundleError, BundleInput, ImageMeta, Params};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::histogram::{dominant_colors, Histogram};
-use chromatica_core::search::{Engine, SearchParams};
+use chromatica_core::search::{Engine, SearchError, SearchRequest, Source};
 use chromatica_core::Query;
+use chromatica_core::SearchOptions;
 
 /// A deterministic collection: each image a mixture of 1-4 random colors.
 fn collection(n: usize) -> Vec<Histogram> {
@@ -59,16 +60,16 @@ fn round_trip_and_search() {
 
     // "More like this" finds the image itself first, at the smallest distance.
     for id in [0u32, 17, 399] {
-        let r = engine.search_similar(id, SearchParams { k: 5, rerank_k: 200 }, &clock).unwrap();
+        let r = engine.search(&similar(id, 5), &clock).unwrap();
         assert_eq!(r.results[0].id, id, "similar to {id}");
         assert!(r.results.windows(2).all(|w| w[0].distance <= w[1].distance));
         assert_eq!(r.results.iter().map(|x| x.rank).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
     }
-    assert!(engine.search_similar(400, SearchParams::default(), &clock).is_none());
+    assert_eq!(engine.search(&similar(400, 5), &clock), Err(SearchError::NoSuchImage(400)));
 
     // A color query: distances are non-negative, sorted, ties by id; k honoured.
     let q = Query::parse("FF0000,00FF00", Some("0.7,0.3")).unwrap();
-    let r = engine.search_colors(&q, SearchParams { k: 20, rerank_k: 200 }, &clock);
+    let r = engine.search(&SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 20, ..Default::default() } }, &clock).unwrap();
     assert_eq!(r.results_count, 20);
     assert!(r.results.iter().all(|x| x.distance >= 0.0 && x.distance.is_finite()));
     assert!(r.results.windows(2).all(|w| (w[0].distance, w[0].id) <= (w[1].distance, w[1].id)));
@@ -83,7 +84,7 @@ fn two_stage_recall_against_exhaustive_sinkhorn() {
     for colors in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"] {
         let q = Query::parse(colors, None).unwrap().histogram();
         let truth = engine.rank_exhaustive(&q, 10);
-        let hits = engine.rank(&q, SearchParams { k: 10, rerank_k: 200 }, &clock).hits;
+        let hits = engine.rank(&q, &SearchOptions { k: 10, rerank_k: Some(200) }, &clock).unwrap().hits;
         assert_eq!((hits.len(), truth.len()), (10, 10), "{colors}");
         found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
         total += truth.len();
@@ -109,7 +110,7 @@ fn ranking_is_identical_on_any_number_of_threads() {
             let mut out = Vec::new();
             for q in &queries {
                 for k in [1, 10, 100] {
-                    let ranking = engine.rank(q, SearchParams { k, rerank_k: 200 }, &clock);
+                    let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(200) }, &clock).unwrap();
                     let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
                     out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
@@ -157,4 +158,35 @@ fn corrupt_bundles_give_clear_errors() {
     assert!(Bundle::from_bytes(&length).is_err());
     let msg = Bundle::from_bytes(&bytes[..bytes.len() / 2]).err().unwrap().to_string();
     assert!(msg.contains("truncated"), "{msg}");
+}
+
+fn similar(image: u32, k: usize) -> SearchRequest {
+    SearchRequest { source: Source::Similar { image }, options: SearchOptions { k, ..Default::default() } }
+}
+
+/// `rerank_k` has one owner per level: the site's build setting (stored in the bundle) unless the
+/// query names one, bounded by the search width the bundle was decoded with.
+#[test]
+fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
+    let hs = collection(400);
+    let mut bytes = encode(&hs);
+    let with_site_setting = |bytes: &mut Vec<u8>, rerank_k: u32| {
+        let b = Bundle::from_bytes(bytes).unwrap();
+        let mut params = b.params.clone();
+        params.rerank_k = rerank_k;
+        params.ef_search = rerank_k;
+        let ann = AnnIndex::build(hs.iter().map(AnnVector::from_histogram).collect(), rerank_k as usize);
+        *bytes = bundle::encode(&BundleInput { params, images: b.images.clone(), histograms: &hs, palettes: vec![], ann: &ann });
+    };
+    with_site_setting(&mut bytes, 60);
+    let q = Query::parse("FF0000,00FF00", None).unwrap();
+    let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k } };
+    let mut engine = Engine::new(Bundle::from_bytes(&bytes).unwrap());
+    assert_eq!(engine.search(&request(None), &clock).unwrap().metadata.candidates, 60, "the site's setting");
+    assert_eq!(engine.search(&request(Some(30)), &clock).unwrap().metadata.candidates, 30, "the query's");
+    assert_eq!(engine.search(&request(Some(61)), &clock), Err(SearchError::RerankTooLarge { asked: 61, max: 60 }));
+    // Decoded wider (what the CLI does for a larger --rerank-k), the query's value holds.
+    let mut wide = Engine::new(Bundle::from_bytes_with_min_search_width(&bytes, 300).unwrap());
+    assert_eq!(wide.search(&request(Some(300)), &clock).unwrap().metadata.candidates, 300);
+    assert_eq!(wide.search(&request(None), &clock).unwrap().metadata.candidates, 60);
 }

@@ -7,8 +7,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn sparse(v: &Value) -> SparseHistogram {
-    let mut pairs: Vec<(u16, f64)> =
-        v.as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap() as u16, p[1].as_f64().unwrap())).collect();
+    let mut pairs: Vec<(u16, f64)> = v.as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap() as u16, p[1].as_f64().unwrap())).collect();
     pairs.sort_by_key(|p| p.0);
     SparseHistogram { bins: pairs.iter().map(|p| p.0).collect(), mass: pairs.iter().map(|p| p.1).collect() }
 }

@@ -1,9 +1,9 @@
 //! Properties that must hold for any input.
 
+use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::{image_histogram, Histogram, HistogramError, MIN_ALPHA};
 use chromatica_core::query::UrlState;
 use chromatica_core::resize::RgbaImage;
-use chromatica_core::bundle::Bundle;
 use chromatica_core::Query;
 use proptest::prelude::*;
 
@@ -15,7 +15,7 @@ proptest! {
 
     #[test]
     fn url_parser_never_panics(fragment in ".{0,128}") {
-        let _ = UrlState::parse(&fragment, 10);
+        let _ = UrlState::parse(&fragment);
     }
 
     #[test]

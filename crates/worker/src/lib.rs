@@ -6,10 +6,8 @@
 //! crate built alone with feature `threads` (shared memory, a `wasm-bindgen-rayon` pool that the
 //! rerank in `chromatica_core::search` spreads over). Same code, same ranking.
 
-use chromatica_core::bundle::Bundle;
-use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, SearchParams, SearchResponse, DEFAULT_RERANK_K};
-use chromatica_core::Query;
+use chromatica_core::bundle::{Bundle, BundleError};
+use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -18,22 +16,35 @@ use wasm_bindgen::JsCast;
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// A search, on a local engine or in the worker.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
-    Colors { colors: Vec<String>, weights: Vec<f64>, k: usize },
-    Similar { image: u32, k: usize },
-    Histogram { bins: Vec<f64>, k: usize },
+/// What can go wrong between the page and an engine, told apart by kind (the page reacts to a bad
+/// bundle differently from a worker that failed), and crossing the worker boundary as
+/// `{kind, message}`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+pub enum EngineError {
+    /// The index is bad: every engine would refuse it.
+    #[error("Could not load the index: {0}")]
+    Load(String),
+    /// The query cannot run (a bad option, an unknown image): the message says why.
+    #[error("{0}")]
+    Search(String),
+    /// The index could not be downloaded (network, HTTP status).
+    #[error("{0}")]
+    Download(String),
+    /// The engine itself failed: a worker that did not start, a message that did not decode.
+    #[error("{0}")]
+    Engine(String),
 }
 
-impl Request {
-    pub fn colors(query: &Query, k: usize) -> Self {
-        Self::Colors { colors: query.hex_colors(), weights: query.weights().to_vec(), k }
+impl From<BundleError> for EngineError {
+    fn from(e: BundleError) -> Self {
+        Self::Load(e.to_string())
     }
+}
 
-    pub fn histogram(h: &Histogram, k: usize) -> Self {
-        Self::Histogram { bins: h.as_slice().to_vec(), k }
+impl From<SearchError> for EngineError {
+    fn from(e: SearchError) -> Self {
+        Self::Search(e.to_string())
     }
 }
 
@@ -43,7 +54,7 @@ impl Request {
 pub enum WorkerMessage {
     /// The bundle bytes travel in a `bytes` field set beside this.
     Load,
-    Search(Request),
+    Search(SearchRequest),
 }
 
 /// What the page shows about the index and where it runs.
@@ -83,33 +94,13 @@ pub fn js_error(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// Decodes a bundle; the error says so in the words the page shows.
-pub fn load_engine(bytes: &[u8]) -> Result<Engine, String> {
-    Ok(Engine::new(Bundle::from_bytes(bytes).map_err(|e| format!("{LOAD_ERROR}: {e}"))?))
+/// Decodes a bundle.
+pub fn load_engine(bytes: &[u8]) -> Result<Engine, EngineError> {
+    Ok(Engine::new(Bundle::from_bytes(bytes)?))
 }
 
-/// How every bad-bundle error starts (the page tells them apart from a worker that failed).
-pub const LOAD_ERROR: &str = "Could not load the index";
-
-pub fn run(engine: &mut Engine, request: &Request) -> Result<SearchResponse, String> {
-    let params = |k| SearchParams { k, rerank_k: DEFAULT_RERANK_K };
-    match request {
-        Request::Colors { colors, weights, k } => {
-            let q = Query::from_strings(colors, Some(weights)).map_err(|e| e.to_string())?;
-            Ok(engine.search_colors(&q, params(*k), &now))
-        }
-        Request::Similar { image, k } => {
-            engine.search_similar(*image, params(*k), &now).ok_or_else(|| format!("there is no image {image}"))
-        }
-        Request::Histogram { bins, k } => {
-            let mut h = Histogram::default();
-            bins.iter().enumerate().for_each(|(b, &m)| h.splat_bin(b, m.max(0.0)));
-            if !h.normalize() {
-                return Err("the example image has no usable pixels".into());
-            }
-            Ok(engine.search_histogram(&h, params(*k), &now))
-        }
-    }
+pub fn run(engine: &mut Engine, request: &SearchRequest) -> Result<SearchResponse, EngineError> {
+    Ok(engine.search(request, &now)?)
 }
 
 thread_local! {
@@ -122,26 +113,26 @@ thread_local! {
 #[wasm_bindgen]
 pub fn worker_handle(message: JsValue) -> JsValue {
     let id = js_sys::Reflect::get(&message, &"id".into()).unwrap_or(JsValue::NULL);
-    let result: Result<JsValue, String> = (|| {
+    let result: Result<JsValue, EngineError> = (|| {
         // Taken out before serde sees the message: it would buffer the bundle (an internally
         // tagged enum collects every field) in wasm memory, which never shrinks.
         let bytes = js_sys::Reflect::get(&message, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
         if let Some(object) = message.dyn_ref::<js_sys::Object>() {
             let _ = js_sys::Reflect::delete_property(object, &"bytes".into());
         }
-        let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| e.to_string())?;
+        let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| EngineError::Engine(e.to_string()))?;
         match kind {
             WorkerMessage::Load => {
                 let start = now();
-                let bytes = bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| "the index bytes are missing".to_string())?;
+                let bytes = bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| EngineError::Engine("the index bytes are missing".into()))?;
                 let engine = load_engine(&bytes.to_vec())?;
                 let info = IndexInfo::of(&engine, true, now() - start);
                 WORKER_ENGINE.with(|e| *e.borrow_mut() = Some(engine));
-                to_js(&info)
+                to_js(&info).map_err(EngineError::Engine)
             }
             WorkerMessage::Search(request) => WORKER_ENGINE.with(|e| match e.borrow_mut().as_mut() {
-                Some(engine) => to_js(&run(engine, &request)?),
-                None => Err("the index is not loaded yet".into()),
+                Some(engine) => to_js(&run(engine, &request)?).map_err(EngineError::Engine),
+                None => Err(EngineError::Engine("the index is not loaded yet".into())),
             }),
         }
     })();
@@ -149,7 +140,7 @@ pub fn worker_handle(message: JsValue) -> JsValue {
     let _ = js_sys::Reflect::set(&reply, &"id".into(), &id);
     match result {
         Ok(v) => drop(js_sys::Reflect::set(&reply, &"ok".into(), &v)),
-        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &e.into())),
+        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &to_js(&e).unwrap_or_else(|m| m.into()))),
     }
     reply.into()
 }
