@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(state) = UrlState::parse(&text) {
         let again = UrlState::parse(&state.to_fragment()).expect("canonical fragments parse");
-        assert_eq!(again.k, state.k);
+        assert_eq!(again.options, state.options);
         assert_eq!(again.query.colors(), state.query.colors());
     }
 });

@@ -288,7 +288,7 @@ impl WorkerClient {
         });
         self.worker.post_message(&message).map_err(|e| EngineError::Engine(js_error(&e)))?;
         // The worker rejects with its `{kind, message}` error; a failed worker with a string.
-        JsFuture::from(promise).await.map_err(|e| serde_wasm_bindgen::from_value(e.clone()).unwrap_or_else(|_| EngineError::Engine(js_error(&e))))
+        JsFuture::from(promise).await.map_err(|e| EngineError::from_js(&e))
     }
 }
 

@@ -179,8 +179,9 @@ impl Source {
 
 /// One search: what for and how. The single description of a query that the CLI, the worker
 /// protocol, the page and the JS API all carry; [`Engine::search`] turns it into a ranking.
+/// (Unknown fields are allowed at this level: the worker protocol adds its own, such as the
+/// message id; inside `source` and `options` they are refused.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     pub source: Source,
     #[serde(default)]

@@ -18,9 +18,8 @@ pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// What can go wrong between the page and an engine, told apart by kind (the page reacts to a bad
 /// bundle differently from a worker that failed), and crossing the worker boundary as
-/// `{kind, message}`.
-#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+/// `{kind, message}` (written by hand: serde's code for it would cost the app's wasm kilobytes).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum EngineError {
     /// The index is bad: every engine would refuse it.
     #[error("Could not load the index: {0}")]
@@ -34,6 +33,34 @@ pub enum EngineError {
     /// The engine itself failed: a worker that did not start, a message that did not decode.
     #[error("{0}")]
     Engine(String),
+}
+
+impl EngineError {
+    /// `{kind, message}`, as the worker posts it.
+    pub fn to_js(&self) -> JsValue {
+        let (kind, message) = match self {
+            Self::Load(m) => ("load", m),
+            Self::Search(m) => ("search", m),
+            Self::Download(m) => ("download", m),
+            Self::Engine(m) => ("engine", m),
+        };
+        let object = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&object, &"kind".into(), &kind.into());
+        let _ = js_sys::Reflect::set(&object, &"message".into(), &message.into());
+        object.into()
+    }
+
+    /// The error a worker posted (see [`EngineError::to_js`]), or what a failing worker threw.
+    pub fn from_js(value: &JsValue) -> Self {
+        let field = |name: &str| js_sys::Reflect::get(value, &name.into()).ok().and_then(|v| v.as_string());
+        match (field("kind").as_deref(), field("message")) {
+            (Some("load"), Some(m)) => Self::Load(m),
+            (Some("search"), Some(m)) => Self::Search(m),
+            (Some("download"), Some(m)) => Self::Download(m),
+            (Some("engine"), Some(m)) => Self::Engine(m),
+            _ => Self::Engine(js_error(value)),
+        }
+    }
 }
 
 impl From<BundleError> for EngineError {
@@ -140,7 +167,7 @@ pub fn worker_handle(message: JsValue) -> JsValue {
     let _ = js_sys::Reflect::set(&reply, &"id".into(), &id);
     match result {
         Ok(v) => drop(js_sys::Reflect::set(&reply, &"ok".into(), &v)),
-        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &to_js(&e).unwrap_or_else(|m| m.into()))),
+        Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &e.to_js())),
     }
     reply.into()
 }
