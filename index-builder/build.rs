@@ -1,5 +1,6 @@
-//! Embeds the built browser app (`target/web-dist/`, made by scripts/build-web.sh) into the CLI, so
-//! one `chromatica` binary writes complete sites. Also records the app's fingerprint (for
+//! Embeds the built browser app (`target/web-dist/`, made by scripts/build-web.sh; in a packaged
+//! crate, the copy `web-dist/` that scripts/package.sh put inside it) into the CLI, so one
+//! `chromatica` binary writes complete sites. Also records the app's fingerprint (for
 //! `chromatica --version`) and whether the app is older than the sources it is built from: a plain
 //! `cargo build` after a web change would otherwise write sites with the old page, silently.
 use std::path::{Path, PathBuf};
@@ -11,7 +12,15 @@ const APP_SOURCES: &[&str] = &["web", "crates/core/src", "crates/core/Cargo.toml
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
-    let dist = env::var_os("CHROMATICA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|| root.join("target/web-dist"));
+    let packaged = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("web-dist");
+    let dist = env::var_os("CHROMATICA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|| {
+        let built = root.join("target/web-dist");
+        if built.is_dir() || !packaged.is_dir() {
+            built
+        } else {
+            packaged
+        }
+    });
     let stamp = dist.with_extension("stamp");
     println!("cargo:rerun-if-env-changed=CHROMATICA_WEB_DIST");
     println!("cargo:rerun-if-changed={}", dist.display());

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start 2: every test. Formatting and lints, Rust unit/property/fixture/integration tests,
-# a short fuzz run of the parsers, then the browser end-to-end tests in headless Chromium against
-# a freshly built demo site.
+# the install packages (static binary, npm, pip, crate) tried out, a short fuzz run of the
+# parsers, then the browser end-to-end tests in headless Chromium against a freshly built demo site.
 # Installs what it needs first (scripts/setup.sh). The last lines are node's test summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,10 @@ bash scripts/build-web.sh
 stage "Rust tests (core + CLI)"
 # The two wasm-only crates are exercised by the browser tests.
 cargo test --release --workspace --exclude chromatica-web --exclude chromatica-worker --all-features
+
+stage "packages: build the four artifacts, install each in a fresh prefix, build and search with it"
+bash scripts/package.sh
+bash scripts/test-packages.sh
 
 stage "fuzz the bundle decoder and the query parser (10 s per target)"
 bash scripts/fuzz.sh 10

@@ -1,0 +1,3 @@
+from chromatica import main
+
+main()
