@@ -62,6 +62,25 @@ env -i HOME="$scratch/home" PATH="$clean_path" "$scratch/venv/bin/pip" install -
 check "pip (console script)" "$scratch/venv" "$scratch/venv/bin/chromatica"
 check "pip (python -m chromatica)" "$scratch/venv" "$scratch/venv/bin/python" -m chromatica
 
+# The docs-site recipe (docs/recipes/docs-site.md) with the pip package: MkDocs copies the
+# gallery beside the pages, and a page embeds the widget.
+say "recipe: an MkDocs site embedding a gallery built by the pip package"
+docs=$scratch/mkdocs
+mkdir -p "$docs/docs"
+printf 'site_name: Demo\n' > "$docs/mkdocs.yml"
+printf '# Photos\n\n<div data-chromatica="gallery/"></div>\n<script src="gallery/embed.js"></script>\n' > "$docs/docs/index.md"
+if env -i HOME="$scratch/home" PATH="$clean_path" "$scratch/venv/bin/pip" install --quiet --disable-pip-version-check mkdocs &&
+   (cd "$docs" && env -i HOME="$scratch/home" PATH="$scratch/venv/bin:$clean_path" CHROMATICA_CACHE_DIR="$scratch/cache" \
+     sh -c 'chromatica build "$0/demo-images" --out docs/gallery --no-originals --json >/dev/null && mkdocs build --quiet' "$repo") &&
+   grep -q 'data-chromatica="gallery/"' "$docs/site/index.html" &&
+   [ -f "$docs/site/gallery/embed.js" ] && [ -f "$docs/site/gallery/chromatica_bg.wasm" ] && [ -f "$docs/site/gallery/bundle.bin" ]; then
+  echo "ok - recipe: MkDocs"
+  passed=$((passed + 1))
+else
+  echo "not ok - recipe: MkDocs"
+  failed=$((failed + 1))
+fi
+
 # cargo install from the unpacked crates, stable Rust only (its own bin folder, not ~/.cargo/bin,
 # which also holds wasm-bindgen). chromatica-core is not on crates.io: patched to its .crate.
 stable=$(rustup run stable rustc --print sysroot)/bin
