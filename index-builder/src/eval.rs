@@ -67,7 +67,7 @@ fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], 
         for ((kind, q), truth) in qs.iter().zip(truth) {
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(rk) }, &clock)?;
+            let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(rk), ..Default::default() }, &clock)?;
             times.push(clock());
             reranked += ranking.stats.reranked;
             iterations += ranking.stats.iterations;

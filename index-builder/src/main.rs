@@ -83,7 +83,7 @@ enum Command {
         /// Comma-separated weights, one per color (default: equal).
         #[arg(long, requires = "colors")]
         weights: Option<String>,
-        /// An example image: its colors are searched (JPEG and PNG decoded as the page does).
+        /// An example image: its colors are searched (JPEG decoded as the page does).
         #[arg(long)]
         image: Option<PathBuf>,
         /// "More like this": the id of an image of the site (`id` in the results).
@@ -263,7 +263,7 @@ fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
 }
 
 /// An example image's histogram, decoded and histogrammed exactly as the page does it (core's
-/// query-image code) for JPEG and PNG; other formats through the builder's decoders (the
+/// query-image code) for JPEG; other formats through the builder's decoders (the
 /// page uses the browser's for those).
 fn image_histogram(path: &Path) -> Result<Histogram> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

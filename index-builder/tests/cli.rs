@@ -397,3 +397,39 @@ fn search_by_example_image_and_similar() {
     assert!(err(&["search", s]).contains("--colors"), "one query kind is required");
     assert!(err(&["search", s, "--colors", "FF0000", "--similar", "1"]).contains("cannot be used with"));
 }
+
+/// `--any` (the rest of an image may be any color) and `--exclude` (colors to avoid), with the
+/// page's validation messages.
+#[test]
+fn wildcard_and_excluded_colors_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    // A grey picture with a small red patch: a touch of red, the rest anything.
+    let img = image::RgbImage::from_fn(100, 100, |x, y| if x < 20 && y < 25 { image::Rgb([230, 20, 20]) } else { image::Rgb([128, 128, 128]) });
+    img.save(images.join("grey-with-red.png")).unwrap();
+    build(&images, &site, &[]);
+    let s = site.to_str().unwrap();
+    let paths = |extra: &[&str]| {
+        let mut args = vec!["search", s, "--colors", "E61414", "-k", "3", "--json"];
+        args.extend_from_slice(extra);
+        let r = stdout_json(&run(&args));
+        r["results"].as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let plain = paths(&[]);
+    assert_eq!(plain[0], "color-0.png", "{plain:?}");
+    let touch = paths(&["--any", "0.95"]);
+    assert!(touch[..2].contains(&"grey-with-red.png".to_string()), "{touch:?}");
+    let avoid = paths(&["--exclude", "E61414:20"]);
+    assert!(!avoid.iter().any(|p| p == "color-0.png" || p == "grey-with-red.png"), "{avoid:?}");
+    assert_eq!(avoid.len(), 3, "k results whenever k images qualify");
+    let err = |args: &[&str]| {
+        let mut all = vec!["search", s, "--colors", "E61414"];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&run(&all).stderr).into_owned()
+    };
+    assert!(err(&["--any", "1.5"]).contains("any must be a share"));
+    assert!(err(&["--exclude", "00FF00,0000FF,FF0000,FFFFFF"]).contains("at most 3 colors to avoid"));
+    assert!(err(&["--exclude", "00FF00:0"]).contains("tolerance"));
+}

@@ -109,6 +109,37 @@ test('the JS API returns the same ranking as the CLI', async () => {
   await p.close();
 });
 
+test('"any other color" and colors to avoid: the controls, the URL, the API and the CLI agree', async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await openApp(p, server.url + '#colors=D4AF37&weights=1&k=8&any=0.9&not=2E8B57,1E90FF:25');
+  await cards(p).first().waitFor();
+  assert.ok(await p.locator('[data-testid=any-toggle]').isChecked());
+  assert.equal(await p.locator('[data-testid=any-share]').inputValue(), '90');
+  assert.deepEqual(await p.locator('[data-testid=avoid-chip]').allTextContents(), ['#2E8B57×', '#1E90FF×']);
+  // The page's engine (worker) and the CLI rank alike with both options.
+  const web = await p.evaluate(() => window.chromatica.search({ colors: ['D4AF37'], any: 0.9, exclude: ['2E8B57', '1E90FF:25'], k: 8 }));
+  const cli = await cliSearch(siteDir(), 'D4AF37', '1', 8, ['--any', '0.9', '--exclude', '2E8B57,1E90FF:25']);
+  assert.deepEqual(web.results.map((r) => r.id), cli.results.map((r) => r.id));
+  web.results.forEach((r, i) => assert.ok(Math.abs(r.distance - cli.results[i].distance) < 1e-9));
+  await p.waitForFunction((first) => document.querySelector('[data-testid=path]')?.textContent === first, web.results[0].path);
+  // A wildcard changes the ranking: without it, the same color asks for wholly golden images.
+  const plain = await cliSearch(siteDir(), 'D4AF37', '1', 8);
+  assert.notDeepEqual(plain.results.map((r) => r.id), cli.results.map((r) => r.id));
+  await screenshot(p, 'refine');
+  // The controls write the URL: switch the wildcard off, remove a chip, avoid another color.
+  await p.locator('[data-testid=any-toggle]').uncheck();
+  await p.waitForFunction(() => !location.hash.includes('any='));
+  await p.getByRole('button', { name: 'Stop avoiding #2E8B57' }).click();
+  await p.waitForFunction(() => location.hash.includes('not=1E90FF:25') && !location.hash.includes('2E8B57'));
+  await p.locator('[data-testid=avoid-color]').fill('#ff0000');
+  await p.locator('[data-testid=avoid-add]').click();
+  await p.waitForFunction(() => /not=1E90FF:25,FF0000(&|$)/.test(location.hash));
+  await p.locator('[data-testid=any-toggle]').check();
+  await p.waitForFunction(() => location.hash.includes('any=0.6'));
+  await assert.rejects(p.evaluate(() => window.chromatica.search({ colors: ['FF0000'], any: 2 })), /any must be a share/);
+  await p.close();
+});
+
 test('bad input shows readable errors', async () => {
   const p = await page();
   await cards(p).first().waitFor();

@@ -117,9 +117,9 @@ export async function openApp(page, url, { timeoutMs = 30000 } = {}) {
 }
 
 /** Runs the CLI's `search ... --json` and parses its output. */
-export async function cliSearch(site, colors, weights, k) {
+export async function cliSearch(site, colors, weights, k, extra = []) {
   requireCli();
-  const args = ['search', site, '--colors', colors, '-k', String(k), '--json'];
+  const args = ['search', site, '--colors', colors, '-k', String(k), '--json', ...extra];
   if (weights) args.push('--weights', weights);
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';

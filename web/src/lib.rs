@@ -10,6 +10,7 @@ mod color_row;
 mod history;
 mod image_picker;
 mod query_panel;
+mod refine;
 mod results;
 mod state;
 mod viz;

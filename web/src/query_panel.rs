@@ -4,6 +4,7 @@
 
 use crate::color_row::{ColorRowEditor, Rows};
 use crate::image_picker::ImagePicker;
+use crate::refine::{AnyColorRow, AvoidColors};
 use crate::state::{self, ColorRow, K_CHOICES};
 use crate::viz::QueryViz;
 use chromatica_core::histogram::Histogram;
@@ -34,7 +35,11 @@ pub fn QueryPanel(
     error: RwSignal<Option<String>>,
     on_image: impl Fn(String, Histogram) + Copy + 'static,
 ) -> impl IntoView {
-    let percentages = Memo::new(move |_| state::percentages(&rows.list.get()));
+    // With "any other color" on, the named colors share what it leaves.
+    let percentages = Memo::new(move |_| {
+        let named = 1.0 - options.with(|o| o.any);
+        state::percentages(&rows.list.get()).into_iter().map(|p| p * named).collect::<Vec<_>>()
+    });
     // The row being dragged (by key), for reordering by drag and drop.
     let dragged = RwSignal::new(None::<u32>);
     view! {
@@ -45,10 +50,12 @@ pub fn QueryPanel(
                     <ColorRowEditor row_key=row.key rows=rows percentages=percentages dragged=dragged />
                 } />
             </ul>
+            <AnyColorRow options=options />
             <div class="actions">
                 <button class="secondary" data-testid="add-color" on:click=move |_| rows.add() disabled=move || !state::can_add(&rows.list.get())>"+ Add color"</button>
                 <ResultCount options=options />
             </div>
+            <AvoidColors options=options />
             <Palettes rows=rows />
             <QueryViz rows=rows.list />
             <ImagePicker on_image=on_image />
@@ -61,13 +68,12 @@ pub fn QueryPanel(
 /// k is then offered too, in order, so the select shows it instead of going blank.
 #[component]
 fn ResultCount(options: RwSignal<SearchOptions>) -> impl IntoView {
-    let k = Memo::new(move |_| options.with(|o| o.k));
-    let choices = Memo::new(move |_| k_choices(k.get()));
+    let k = move || options.with(|o| o.k);
     view! {
         <label class="k">"Results "
             <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { options.update(|o| o.k = v); } }
-                prop:value=move || k.get().to_string()>
-                {move || choices.get().into_iter().map(|n| view! { <option value=n.to_string() selected=move || k.get() == n>{n.to_string()}</option> }).collect_view()}
+                prop:value=move || k().to_string()>
+                {move || k_choices(k()).into_iter().map(|n| view! { <option value=n.to_string() selected=move || k() == n>{n.to_string()}</option> }).collect_view()}
             </select>
         </label>
     }

@@ -67,7 +67,7 @@ fn benches(c: &mut Criterion) {
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;
     let similar = hs[17].clone();
-    let options = SearchOptions { k: 20, rerank_k: Some(200) };
+    let options = SearchOptions { k: 20, rerank_k: Some(200), ..Default::default() };
     let colors = SearchRequest { source: Source::colors(&query), options: options.clone() };
     let more_like_this = SearchRequest { source: Source::histogram(&similar), options };
     // Feature `parallel` is on here (the dev-dependency on this crate), so the rerank uses each pool.

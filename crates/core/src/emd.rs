@@ -6,6 +6,13 @@
 //! compiled only for tests (feature `testing`, module `exact`).
 //! The Gibbs kernel uses `libm::exp` and every sum has a fixed order, so native and wasm32 builds
 //! give bit-identical distances (the CLI and the browser rank alike).
+//!
+//! The wildcard distance ([`Sinkhorn::distance_with_any`]) answers "these colors, the rest is
+//! anything": the query's named colors carry the share `s = 1 - any` and a dummy source bin carries
+//! `any`, at cost 0 to every image bin, so only the named mass `s` must move; the transport cost
+//! is divided by `s` so that it still reads as the ΔE of the matched part. Sinkhorn needs no
+//! special case (the dummy's kernel row is `exp(0) = 1`), and [`nearest_bound`] bounds it from
+//! below for pruning.
 
 use crate::histogram::{axis_indices, SparseView, A_BINS, A_RANGE, BINS, B_BINS, B_RANGE, L_BINS, L_RANGE};
 use std::sync::OnceLock;
@@ -160,6 +167,29 @@ pub fn lower_bound(x: &Marginals, y: &Marginals) -> f64 {
     (dl * dl + da * da + db * db).sqrt()
 }
 
+/// A lower bound of the wildcard distance with any share (also of the plain EMD, which is the
+/// `any = 0` case), for pruning: `sum_i q_i * min_j C(q_i, h_j)` over the supports, `q` unit mass.
+///
+/// Proof: in any transport plan of the augmented problem, the named mass `q_i * s` of query bin `i`
+/// arrives at bins of `h`'s support, each at a cost of at least the nearest one's, so the plan
+/// costs at least `s * sum_i q_i * min_j C_ij`; divided by `s`, that is this bound. Sinkhorn's
+/// plan is one such plan (up to its marginal tolerance, see `search::BOUND_SLACK`). Infinite if
+/// either side is empty.
+pub fn nearest_bound(q: SparseView<'_>, h: SparseView<'_>) -> f64 {
+    let valid = |(b, m): &(u16, f64)| (*b as usize) < BINS && *m > 0.0 && m.is_finite();
+    let (mut total, mut mass) = (0.0, 0.0);
+    for (qb, qm) in q.iter().filter(valid) {
+        let nearest = h.iter().filter(valid).map(|(hb, _)| ground_cost(qb, hb)).fold(f64::INFINITY, f64::min);
+        total += qm * nearest;
+        mass += qm;
+    }
+    if mass > 0.0 {
+        total / mass
+    } else {
+        f64::INFINITY
+    }
+}
+
 /// Sinkhorn-EMD with reusable scratch space (reranking hundreds of candidates allocates nothing
 /// once the buffers have grown to the largest supports seen).
 #[derive(Default)]
@@ -234,11 +264,28 @@ impl Sinkhorn {
     /// marginal error), and not 0 for `a == b` unless both are the same single bin.
     /// Allocation-free once the scratch buffers have grown; `last_iterations` is set.
     pub fn distance(&mut self, a: SparseView<'_>, b: SparseView<'_>) -> f64 {
+        self.distance_with_any(a, b, 0.0)
+    }
+
+    /// The wildcard distance (see the module doc): `a` renormalised to `1 - any`, plus a dummy
+    /// source bin of mass `any` at cost 0 to every bin of `b`; the plan's cost divided by
+    /// `1 - any`. Computed as POT computes `ot.sinkhorn` on that augmented problem (the dummy is the
+    /// last source bin). `any` outside `(0, 1)` (or NaN) means no wildcard: exactly
+    /// [`Sinkhorn::distance`].
+    pub fn distance_with_any(&mut self, a: SparseView<'_>, b: SparseView<'_>, any: f64) -> f64 {
         if support(a, &mut self.a_bins, &mut self.a).is_none() || support(b, &mut self.b_bins, &mut self.b).is_none() {
             self.last_iterations = 0;
             return f64::INFINITY;
         }
+        let wildcard = any > 0.0 && any < 1.0;
+        let share = 1.0 - any;
+        if wildcard {
+            self.a.iter_mut().for_each(|m| *m *= share);
+            self.a.push(any);
+        }
         let t = tables();
+        // Source bins: the named ones, then (wildcard) the dummy, whose kernel row is all 1.
+        let named = self.a_bins.len();
         let (n, m) = (self.a.len(), self.b.len());
         self.a_base.clear();
         self.a_base.extend(self.a_bins.iter().map(|&i| offset_base(i)));
@@ -248,9 +295,15 @@ impl Sinkhorn {
         for &bi in &self.a_base {
             self.k.extend(self.b_base.iter().map(|&bj| t.kernel[bj + OFFSET_CENTER - bi]));
         }
+        if wildcard {
+            self.k.extend(std::iter::repeat_n(1.0, m));
+        }
         self.kt.clear();
         for &bj in &self.b_base {
             self.kt.extend(self.a_base.iter().map(|&bi| t.kernel[bj + OFFSET_CENTER - bi]));
+            if wildcard {
+                self.kt.push(1.0);
+            }
         }
         for (x, len, init) in [(&mut self.u, n, 1.0 / n as f64), (&mut self.v, m, 1.0 / m as f64)] {
             x.clear();
@@ -299,11 +352,13 @@ impl Sinkhorn {
         }
         self.last_iterations = iterations;
 
-        // sum_i u_i (sum_j K_ij v_j C_ij), each row summed in order; four rows at a time so the
-        // four running sums overlap (same result as one row at a time).
+        // sum_i u_i (sum_j K_ij v_j C_ij) over the named rows (the dummy's cost is 0), each row
+        // summed in order; four rows at a time so the four running sums overlap (same result as
+        // one row at a time).
         let cost = &t.cost;
         let mut total = 0.0;
-        let mut rows = self.k.chunks_exact(4 * m).zip(self.u.chunks_exact(4)).zip(self.a_base.chunks_exact(4));
+        let (k_named, u_named) = (&self.k[..named * m], &self.u[..named]);
+        let mut rows = k_named.chunks_exact(4 * m).zip(u_named.chunks_exact(4)).zip(self.a_base.chunks_exact(4));
         for ((block, u4), base4) in &mut rows {
             let (r0, rest) = block.split_at(m);
             let (r1, rest) = rest.split_at(m);
@@ -320,15 +375,19 @@ impl Sinkhorn {
                 total += ui * sum;
             }
         }
-        let done = n - n % 4;
-        for ((row, &ui), &bi) in self.k[done * m..].chunks_exact(m).zip(&self.u[done..]).zip(&self.a_base[done..]) {
+        let done = named - named % 4;
+        for ((row, &ui), &bi) in k_named[done * m..].chunks_exact(m).zip(&u_named[done..]).zip(&self.a_base[done..]) {
             let mut sum = 0.0;
             for ((&kij, &vj), &bj) in row.iter().zip(&self.v).zip(&self.b_base) {
                 sum += kij * vj * cost[bj + OFFSET_CENTER - bi];
             }
             total += ui * sum;
         }
-        total
+        if wildcard {
+            total / share
+        } else {
+            total
+        }
     }
 }
 

@@ -15,6 +15,16 @@ pub const MAX_K: usize = 100;
 pub const DEFAULT_K: usize = 10;
 /// Upper bound on candidates reranked per query (each costs one Sinkhorn).
 pub const MAX_RERANK_K: usize = 5000;
+/// The largest wildcard share: the named colors keep at least 1% of the query.
+pub const MAX_ANY: f64 = 0.99;
+/// At most this many colors to avoid.
+pub const MAX_EXCLUDED: usize = 3;
+/// How close (ΔE76 between the excluded color and a bin's center) counts as "that color", unless
+/// the query says otherwise (`RRGGBB:ΔE`).
+pub const DEFAULT_EXCLUDE_TOLERANCE: f64 = 15.0;
+/// An image is left out when more than this share of its pixels (its stored histogram's mass) lies
+/// within the tolerance of an excluded color.
+pub const EXCLUDE_MIN_SHARE: f64 = 0.01;
 /// Longest query text we look at; URLs and pasted text beyond this are refused, not scanned.
 const MAX_TEXT: usize = 4096;
 
@@ -36,6 +46,15 @@ pub enum QueryError {
     BadK(String),
     #[error("rerank_k must be a whole number from 1 to {MAX_RERANK_K}, got {0:?}")]
     BadRerankK(String),
+    #[error("any must be a share from 0 to {MAX_ANY}, got {0:?}")]
+    BadAny(String),
+    #[error("{0:?} is not a color to avoid (use RRGGBB, or RRGGBB:ΔE with a tolerance from 1 to 100)")]
+    BadExcluded(String),
+    #[error("at most {MAX_EXCLUDED} colors to avoid, got {0}")]
+    TooManyExcluded(usize),
+    /// An option that arrived typed (JSON) is out of its range; the text says which and how.
+    #[error("{0}")]
+    OutOfRange(&'static str),
     #[error("the query text is too long")]
     TooLong,
     #[error("unknown query parameter {0:?}")]
@@ -150,6 +169,55 @@ pub fn parse_rerank_k(text: &str) -> Result<usize, QueryError> {
     }
 }
 
+/// `any`: the share of the query that may be any color, 0 to [`MAX_ANY`].
+pub fn parse_any(text: &str) -> Result<f64, QueryError> {
+    match text.trim().parse::<f64>() {
+        Ok(a) if (0.0..=MAX_ANY).contains(&a) => Ok(a),
+        _ => Err(QueryError::BadAny(clip(text))),
+    }
+}
+
+/// A color to avoid and how close counts as that color.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub color: Rgb,
+    /// ΔE76 radius around the color, 1 to 100.
+    pub tolerance: f64,
+}
+
+impl Excluded {
+    /// `RRGGBB` or `RRGGBB:ΔE` (`#` optional).
+    pub fn parse(text: &str) -> Result<Self, QueryError> {
+        let bad = || QueryError::BadExcluded(clip(text));
+        let (hex, tolerance) = match text.trim().split_once(':') {
+            Some((hex, t)) => (hex, t.trim().parse::<f64>().map_err(|_| bad())?),
+            None => (text.trim(), DEFAULT_EXCLUDE_TOLERANCE),
+        };
+        let color = parse_hex(hex).ok_or_else(bad)?;
+        if !(1.0..=100.0).contains(&tolerance) {
+            return Err(bad());
+        }
+        Ok(Self { color, tolerance })
+    }
+
+    /// The canonical text: `RRGGBB`, with `:ΔE` when not the default.
+    pub fn to_text(&self) -> String {
+        if self.tolerance == DEFAULT_EXCLUDE_TOLERANCE {
+            to_hex(self.color)
+        } else {
+            format!("{}:{}", to_hex(self.color), format_weight(self.tolerance))
+        }
+    }
+}
+
+fn parse_excluded_list(text: &str) -> Result<Vec<Excluded>, QueryError> {
+    let list = split_list(text).into_iter().map(Excluded::parse).collect::<Result<Vec<_>, _>>()?;
+    if list.len() > MAX_EXCLUDED {
+        return Err(QueryError::TooManyExcluded(list.len()));
+    }
+    Ok(list)
+}
+
 /// How to search, beside what for: every per-query option. One struct carried as one field by
 /// every layer (the CLI flattens it into its arguments, the worker protocol and the page's state
 /// hold it whole), so a new option is a field here, its rule in [`SearchOptions::set`] and
@@ -164,11 +232,19 @@ pub struct SearchOptions {
     /// Candidates reranked with Sinkhorn (1 to 5000); default: the site's build setting.
     #[cfg_attr(feature = "cli", arg(long, value_parser = parse_rerank_k))]
     pub rerank_k: Option<usize>,
+    /// Share of the image that may be any color (0 to 0.99): "these colors, the rest is anything".
+    /// The query's colors then need to match only the rest (URL `any`).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.0, value_parser = parse_any))]
+    pub any: f64,
+    /// Colors to avoid, up to 3: RRGGBB or RRGGBB:ΔE (tolerance, default 15). An image with more
+    /// than 1% of its pixels within the tolerance of one is left out (URL `not`).
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_parser = Excluded::parse))]
+    pub exclude: Vec<Excluded>,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: DEFAULT_K, rerank_k: None }
+        Self { k: DEFAULT_K, rerank_k: None, any: 0.0, exclude: Vec::new() }
     }
 }
 
@@ -179,6 +255,9 @@ impl SearchOptions {
         match key {
             "k" => self.k = parse_k(value)?,
             "rerank_k" => self.rerank_k = Some(parse_rerank_k(value)?),
+            "any" => self.any = parse_any(value)?,
+            // `not` in URLs, `exclude` in the JS API and the CLI.
+            "not" | "exclude" => self.exclude = parse_excluded_list(value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -190,13 +269,33 @@ impl SearchOptions {
         if let Some(r) = self.rerank_k {
             pairs.push(("rerank_k", r.to_string()));
         }
+        if self.any != 0.0 {
+            pairs.push(("any", format_weight(self.any)));
+        }
+        if !self.exclude.is_empty() {
+            pairs.push(("not", self.exclude.iter().map(Excluded::to_text).collect::<Vec<_>>().join(",")));
+        }
         pairs
     }
 
     /// The same rules as [`SearchOptions::set`], for options that arrive already typed (serde).
+    /// (Checked on the values, not through their text: formatting floats would cost the wasm.)
     pub fn validate(&self) -> Result<(), QueryError> {
-        for (key, value) in self.to_pairs() {
-            SearchOptions::default().set(key, &value)?;
+        let range = QueryError::OutOfRange;
+        if !(1..=MAX_K).contains(&self.k) {
+            return Err(range("k must be a whole number from 1 to 100"));
+        }
+        if self.rerank_k.is_some_and(|r| !(1..=MAX_RERANK_K).contains(&r)) {
+            return Err(range("rerank_k must be a whole number from 1 to 5000"));
+        }
+        if !(0.0..=MAX_ANY).contains(&self.any) {
+            return Err(range("any must be a share from 0 to 0.99"));
+        }
+        if self.exclude.len() > MAX_EXCLUDED {
+            return Err(QueryError::TooManyExcluded(self.exclude.len()));
+        }
+        if self.exclude.iter().any(|e| !(1.0..=100.0).contains(&e.tolerance)) {
+            return Err(range("the tolerance of a color to avoid must be from 1 to 100 ΔE"));
         }
         Ok(())
     }
@@ -332,7 +431,7 @@ mod tests {
         assert!(UrlState::parse("colors=%").is_err());
         assert!(UrlState::parse("colors=%E2%82").is_err());
         let tuned = UrlState::parse("colors=FF0000&rerank_k=400&k=5").unwrap();
-        assert_eq!(tuned.options, SearchOptions { k: 5, rerank_k: Some(400) });
+        assert_eq!(tuned.options, SearchOptions { k: 5, rerank_k: Some(400), ..Default::default() });
         assert_eq!(tuned.to_fragment(), "colors=FF0000&weights=1&k=5&rerank_k=400");
         assert!(matches!(UrlState::parse("colors=FF0000&rerank_k=0"), Err(QueryError::BadRerankK(_))));
     }
@@ -348,8 +447,12 @@ mod tests {
     #[test]
     fn typed_options_are_held_to_the_same_rules() {
         assert!(SearchOptions::default().validate().is_ok());
-        assert!(matches!(SearchOptions { k: 0, rerank_k: None }.validate(), Err(QueryError::BadK(_))));
-        assert!(matches!(SearchOptions { k: 10, rerank_k: Some(0) }.validate(), Err(QueryError::BadRerankK(_))));
+        assert!(SearchOptions { k: 0, ..Default::default() }.validate().unwrap_err().to_string().starts_with("k must be"));
+        assert!(SearchOptions { rerank_k: Some(0), ..Default::default() }.validate().unwrap_err().to_string().starts_with("rerank_k must be"));
+        assert!(SearchOptions { any: 1.0, ..Default::default() }.validate().unwrap_err().to_string().starts_with("any must be"));
+        let avoid = |tolerance| vec![Excluded { color: [0, 255, 0], tolerance }];
+        assert!(SearchOptions { exclude: avoid(0.0), ..Default::default() }.validate().is_err());
+        assert!(SearchOptions { exclude: avoid(15.0), ..Default::default() }.validate().is_ok());
         let json: Result<SearchOptions, _> = serde_json::from_str(r#"{"k": 5, "rerankk": 3}"#);
         assert!(json.is_err(), "unknown fields are refused");
     }

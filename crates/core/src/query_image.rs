@@ -8,13 +8,13 @@ use crate::resize::{RgbaImage, MAX_PIXELS};
 const MAX_ALLOC: u64 = 512 << 20;
 pub const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
 
-/// Decodes JPEG or PNG bytes (what example images nearly always are) and histograms them the
-/// builder's way. `Ok(None)`: another format (GIF, WebP, …), for the caller to decode (the
-/// browser's decoders, in the app; the builder's, in the CLI): a GIF decoder would cost the
-/// app's wasm more than query-by-GIF is worth.
+/// Decodes JPEG bytes (what example photos nearly always are) and histograms them the builder's
+/// way. `Ok(None)`: another format (PNG, GIF, WebP, …), for the caller to decode (the browser's
+/// decoders, in the app; the builder's, in the CLI): their decoders would cost the app's wasm
+/// more than they are worth, and the browser gives their exact pixels too (sRGB, opaque).
 pub fn histogram_of_encoded(bytes: &[u8]) -> Result<Option<Histogram>, String> {
     let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
-    if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png) {
+    if format != image::ImageFormat::Jpeg {
         return Ok(None);
     }
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);

@@ -5,12 +5,14 @@
 
 use crate::ann::AnnVector;
 use crate::bundle::Bundle;
+use crate::color::srgb_to_lab;
 use crate::color::to_hex;
-use crate::emd::{lower_bound, Marginals, Sinkhorn};
+use crate::emd::{lower_bound, nearest_bound, Marginals, Sinkhorn};
+use crate::histogram::bin_center;
 use crate::histogram::SparseView;
 use crate::histogram::BINS;
-use crate::histogram::{dominant_colors, Histogram, SparseHistogram};
-use crate::query::{Query, QueryError, SearchOptions};
+use crate::histogram::{dominant_colors, Histogram};
+use crate::query::{Query, QueryError, SearchOptions, EXCLUDE_MIN_SHARE};
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,11 @@ pub const DEFAULT_RERANK_K: usize = 200;
 /// by a hair: keep visiting candidates until the bound clears the k-th distance by this much (ΔE).
 /// (Only a pair stopped by the 100-iteration cap, a few in 10^5 random pairs, can undercut more.)
 const BOUND_SLACK: f64 = 0.05;
+/// Wildcard queries ("the rest is any color") on collections up to this many images rank every
+/// image, not just the ANN's candidates: the ANN compares whole histograms, so an image that is
+/// mostly something else (what a wildcard asks for) is easily missed. `emd::nearest_bound` prunes
+/// that scan. Larger collections rerank the ANN's candidates, as other queries do.
+pub const WILDCARD_SCAN_LIMIT: usize = 20_000;
 
 thread_local! {
     /// Sinkhorn scratch buffers, one set per thread (the rerank may run on a rayon pool).
@@ -38,11 +45,19 @@ pub fn threads() -> usize {
     1
 }
 
-/// Sinkhorn distance and its iteration count, on this thread's scratch buffers.
-fn sinkhorn(q: SparseView<'_>, h: SparseView<'_>) -> (f64, usize) {
+/// The query side of a rerank: the pruned query histogram and its wildcard share.
+#[derive(Clone, Copy)]
+struct Probe<'a> {
+    q: SparseView<'a>,
+    any: f64,
+}
+
+/// Sinkhorn distance (the wildcard distance when `any > 0`) and its iteration count, on this
+/// thread's scratch buffers.
+fn sinkhorn(p: Probe<'_>, h: SparseView<'_>) -> (f64, usize) {
     SINKHORN.with(|s| {
         let mut s = s.borrow_mut();
-        (s.distance(q, h), s.last_iterations)
+        (s.distance_with_any(p.q, h, p.any), s.last_iterations)
     })
 }
 
@@ -80,12 +95,12 @@ impl Replay {
     }
 
     /// Settles candidate `i` and consumes whatever is now ready in order.
-    fn settle(&mut self, i: usize, slot: Slot, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+    fn settle(&mut self, i: usize, slot: Slot, order: &[(f64, u32, SparseView<'_>)], q: Probe<'_>) {
         self.slots[i] = slot;
         self.advance(order, q);
     }
 
-    fn advance(&mut self, order: &[(f64, u32, SparseView<'_>)], q: SparseView<'_>) {
+    fn advance(&mut self, order: &[(f64, u32, SparseView<'_>)], q: Probe<'_>) {
         while !self.stopped && self.cursor < order.len() {
             let (bound, id, h) = order[self.cursor];
             if self.stops_before(bound) {
@@ -204,10 +219,35 @@ pub enum SearchError {
 }
 
 /// The engine's own parameters for one search, resolved from [`SearchOptions`] and the site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Plan {
     k: usize,
     rerank_k: usize,
+    /// The wildcard share (0: none).
+    any: f64,
+    /// Colors to avoid, in Lab, with their ΔE tolerance.
+    exclude: Vec<([f64; 3], f64)>,
+}
+
+impl Plan {
+    /// Whether more than [`EXCLUDE_MIN_SHARE`] of `h`'s mass lies within the tolerance of an
+    /// excluded color (bins counted by their centers).
+    fn excludes(&self, h: SparseView<'_>) -> bool {
+        let valid = |(bin, m): &(u16, f64)| (*bin as usize) < BINS && m.is_finite() && *m > 0.0;
+        let total: f64 = h.iter().filter(valid).map(|(_, m)| m).sum();
+        self.exclude.iter().any(|(lab, tolerance)| {
+            let near: f64 = h
+                .iter()
+                .filter(valid)
+                .filter(|(bin, _)| {
+                    let c = bin_center(*bin as usize);
+                    ((c[0] - lab[0]).powi(2) + (c[1] - lab[1]).powi(2) + (c[2] - lab[2]).powi(2)).sqrt() <= *tolerance
+                })
+                .map(|(_, m)| m)
+                .sum();
+            near > EXCLUDE_MIN_SHARE * total
+        })
+    }
 }
 
 /// One ranked image.
@@ -263,7 +303,8 @@ impl Engine {
         if rerank_k > max {
             return Err(SearchError::RerankTooLarge { asked: rerank_k, max });
         }
-        Ok(Plan { k: options.k, rerank_k })
+        let exclude = options.exclude.iter().map(|e| (srgb_to_lab(e.color), e.tolerance)).collect();
+        Ok(Plan { k: options.k, rerank_k, any: options.any, exclude })
     }
 
     /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
@@ -273,13 +314,31 @@ impl Engine {
         Ok(self.rank_planned(query, plan, clock))
     }
 
+    /// The candidates: the ANN's (`rerank_k`, or `k` if larger); for a wildcard query on a
+    /// collection of at most [`WILDCARD_SCAN_LIMIT`] images, every image. Images an excluded color
+    /// rules out are dropped; if fewer than `k` candidates remain, every image that qualifies is a
+    /// candidate (so a query with exclusions has `k` results whenever `k` images qualify).
     fn rank_planned(&mut self, query: &Histogram, plan: Plan, clock: Clock<'_>) -> Ranking {
         let t0 = clock();
-        let mut candidates = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
-        candidates.truncate(plan.rerank_k.max(plan.k));
+        let n = self.bundle.len() as u32;
+        let mut candidates = if plan.any > 0.0 && n as usize <= WILDCARD_SCAN_LIMIT {
+            (0..n).collect()
+        } else {
+            let mut ann = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
+            ann.truncate(plan.rerank_k.max(plan.k));
+            ann
+        };
+        if !plan.exclude.is_empty() {
+            let bundle = &self.bundle;
+            let allowed = |id: &u32| bundle.histogram(*id as usize).is_some_and(|h| !plan.excludes(h));
+            candidates.retain(allowed);
+            if candidates.len() < plan.k {
+                candidates = (0..n).filter(allowed).collect();
+            }
+        }
         let t1 = clock();
         let q = query.pruned();
-        let replay = self.rerank(&q, &candidates, plan.k);
+        let replay = self.rerank(Probe { q: q.view(), any: plan.any }, &candidates, plan.k);
         let rerank_ms = clock() - t1;
         let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: candidates.len(), reranked: replay.reranked, iterations: replay.iterations };
         Ranking { hits: replay.best, stats }
@@ -295,13 +354,15 @@ impl Engine {
     /// bound order with the stopping rule of a single thread. Hits, distances and counts are
     /// therefore the same on any number of threads; at most one candidate per extra thread is
     /// computed past the stopping point. Returns the finished replay (hits and counts).
-    fn rerank(&self, q: &SparseHistogram, candidates: &[u32], k: usize) -> Replay {
-        let qm = Marginals::of(q.view());
+    fn rerank(&self, q: Probe<'_>, candidates: &[u32], k: usize) -> Replay {
+        let qm = Marginals::of(q.q);
+        // The marginals' bound is tighter, but holds only when all of the image must be matched.
+        let bound = |h: SparseView<'_>| if q.any > 0.0 { nearest_bound(q.q, h) } else { lower_bound(&qm, &Marginals::of(h)) };
         let mut order: Vec<(f64, u32, SparseView<'_>)> = candidates
             .iter()
             .filter_map(|&id| {
                 let h = self.bundle.histogram(id as usize)?;
-                Some((lower_bound(&qm, &Marginals::of(h)), id, h))
+                Some((bound(h), id, h))
             })
             .collect();
         order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -316,12 +377,12 @@ impl Engine {
             {
                 let mut replay = lock();
                 if replay.stops_before(bound) {
-                    replay.settle(i, Slot::Skipped, &order, q.view());
+                    replay.settle(i, Slot::Skipped, &order, q);
                     break;
                 }
             }
-            let (distance, iterations) = sinkhorn(q.view(), h);
-            lock().settle(i, Slot::Done(distance, iterations), &order, q.view());
+            let (distance, iterations) = sinkhorn(q, h);
+            lock().settle(i, Slot::Done(distance, iterations), &order, q);
         };
         #[cfg(feature = "parallel")]
         (0..threads()).into_par_iter().for_each(|_| work());
@@ -339,7 +400,8 @@ impl Engine {
         let ids = (0..bundle.len() as u32).into_par_iter();
         #[cfg(not(feature = "parallel"))]
         let ids = 0..bundle.len() as u32;
-        let mut hits: Vec<Hit> = ids.filter_map(|id| Some(Hit { id, distance: sinkhorn(q.view(), bundle.histogram(id as usize)?).0 })).collect();
+        let probe = Probe { q: q.view(), any: 0.0 };
+        let mut hits: Vec<Hit> = ids.filter_map(|id| Some(Hit { id, distance: sinkhorn(probe, bundle.histogram(id as usize)?).0 })).collect();
         sort_hits(&mut hits);
         hits.truncate(k);
         hits

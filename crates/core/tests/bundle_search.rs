@@ -84,7 +84,7 @@ fn two_stage_recall_against_exhaustive_sinkhorn() {
     for colors in ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0", "808080", "FF00FF,00FF00,0000FF"] {
         let q = Query::parse(colors, None).unwrap().histogram();
         let truth = engine.rank_exhaustive(&q, 10);
-        let hits = engine.rank(&q, &SearchOptions { k: 10, rerank_k: Some(200) }, &clock).unwrap().hits;
+        let hits = engine.rank(&q, &SearchOptions { k: 10, rerank_k: Some(200), ..Default::default() }, &clock).unwrap().hits;
         assert_eq!((hits.len(), truth.len()), (10, 10), "{colors}");
         found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
         total += truth.len();
@@ -110,7 +110,7 @@ fn ranking_is_identical_on_any_number_of_threads() {
             let mut out = Vec::new();
             for q in &queries {
                 for k in [1, 10, 100] {
-                    let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(200) }, &clock).unwrap();
+                    let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(200), ..Default::default() }, &clock).unwrap();
                     let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
                     out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
@@ -180,7 +180,7 @@ fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
     };
     with_site_setting(&mut bytes, 60);
     let q = Query::parse("FF0000,00FF00", None).unwrap();
-    let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k } };
+    let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k, ..Default::default() } };
     let mut engine = Engine::new(Bundle::from_bytes(&bytes).unwrap());
     assert_eq!(engine.search(&request(None), &clock).unwrap().metadata.candidates, 60, "the site's setting");
     assert_eq!(engine.search(&request(Some(30)), &clock).unwrap().metadata.candidates, 30, "the query's");
@@ -189,4 +189,105 @@ fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
     let mut wide = Engine::new(Bundle::from_bytes_with_min_search_width(&bytes, 300).unwrap());
     assert_eq!(wide.search(&request(Some(300)), &clock).unwrap().metadata.candidates, 300);
     assert_eq!(wide.search(&request(None), &clock).unwrap().metadata.candidates, 60);
+}
+
+/// HSV-ish vivid color of hue `h` (0..360), full saturation.
+fn vivid(h: f64) -> [u8; 3] {
+    let x = |n: f64| {
+        let k = (n + h / 60.0) % 6.0;
+        (255.0 * (1.0 - (k.min(4.0 - k).clamp(0.0, 1.0)))) as u8
+    };
+    [x(5.0), x(3.0), x(1.0)]
+}
+
+/// Neutral images (greys and beiges), then 30 of them carrying a small (3-10%) patch of one vivid
+/// hue each: the "a touch of this color, I don't care about the rest" case.
+fn planted() -> (Vec<Histogram>, Vec<[u8; 3]>) {
+    let mut hs = Vec::new();
+    for i in 0..240u32 {
+        let g = (20 + i % 220) as u8;
+        let mut h = Histogram::default();
+        h.splat(srgb_to_lab([g, g, g.saturating_sub((i % 3 * 12) as u8)]), 1.0);
+        h.normalize();
+        hs.push(h);
+    }
+    let mut colors = Vec::new();
+    for j in 0..30u32 {
+        let c = vivid(j as f64 * 12.0);
+        let share = 0.03 + 0.07 * (j % 8) as f64 / 7.0;
+        let g = (40 + j * 6) as u8;
+        let mut h = Histogram::default();
+        h.splat(srgb_to_lab([g, g, g]), 1.0 - share);
+        h.splat(srgb_to_lab(c), share);
+        h.normalize();
+        hs.push(h);
+        colors.push(c);
+    }
+    (hs, colors)
+}
+
+/// "That color, the rest is anything" ranks the image with a small patch of it in the top 3 in at
+/// least 90% of cases; the same color without a wildcard does not (it asks for a wholly
+/// colored image, and the neutral rest of every image dominates the distance).
+#[test]
+fn a_wildcard_share_finds_a_touch_of_color() {
+    let (hs, colors) = planted();
+    let mut engine = Engine::new(Bundle::from_bytes(&encode(&hs)).unwrap());
+    let top3 = |engine: &mut Engine, any: f64| {
+        colors
+            .iter()
+            .enumerate()
+            .filter(|(j, c)| {
+                let q = Query::new(vec![**c], None).unwrap();
+                let options = SearchOptions { k: 3, any, ..Default::default() };
+                let r = engine.search(&SearchRequest { source: Source::colors(&q), options }, &clock).unwrap();
+                r.results.iter().any(|x| x.id as usize == 240 + j)
+            })
+            .count() as f64
+            / colors.len() as f64
+    };
+    let with_wildcard = top3(&mut engine, 0.97);
+    let without = top3(&mut engine, 0.0);
+    println!("own image in the top 3: {with_wildcard:.2} with any=0.97, {without:.2} without");
+    assert!(with_wildcard >= 0.9, "{with_wildcard}");
+    assert!(without < 0.5, "{without}");
+}
+
+/// Excluded colors: no result carries more than 1% of an excluded color, and there are k results
+/// whenever k images qualify, even when the ANN's candidates are nearly all excluded.
+#[test]
+fn excluded_colors_never_appear_and_k_results_come_back() {
+    let (hs, colors) = planted();
+    let mut engine = Engine::new(Bundle::from_bytes(&encode(&hs)).unwrap());
+    let search = |engine: &mut Engine, colors: &str, not: &str, k: usize| {
+        let mut options = SearchOptions { k, ..Default::default() };
+        assert!(options.set("not", not).unwrap());
+        let q = Query::parse(colors, None).unwrap();
+        engine.search(&SearchRequest { source: Source::colors(&q), options }, &clock).unwrap()
+    };
+    // Blue, but no blue: the ANN's candidates are the blue images; the results must come from the rest.
+    let blue = chromatica_core::color::to_hex(colors[20]);
+    let r = search(&mut engine, &blue, &format!("{blue}:30"), 10);
+    assert_eq!(r.results_count, 10);
+    assert!(r.results.iter().all(|x| x.id as usize != 260), "{r:?}");
+    // A neutral query without a grey: no result is that grey.
+    let r = search(&mut engine, "808080", "808080:8", 20);
+    assert_eq!(r.results_count, 20);
+    for x in &r.results {
+        let h = engine.bundle().histogram(x.id as usize).unwrap();
+        let grey = srgb_to_lab([128, 128, 128]);
+        let near: f64 = h
+            .iter()
+            .filter(|(b, _)| {
+                let c = chromatica_core::histogram::bin_center(*b as usize);
+                ((c[0] - grey[0]).powi(2) + (c[1] - grey[1]).powi(2) + (c[2] - grey[2]).powi(2)).sqrt() <= 8.0
+            })
+            .map(|(_, m)| m)
+            .sum();
+        assert!(near <= 0.01 * h.iter().map(|(_, m)| m).sum::<f64>(), "{} has {near} near grey", x.path);
+    }
+    // Bad exclusions say what is wrong.
+    let mut options = SearchOptions::default();
+    assert!(options.set("not", "00FF00,0000FF,FF0000,FFFFFF").unwrap_err().to_string().contains("at most 3"));
+    assert!(options.set("not", "00FF00:0").unwrap_err().to_string().contains("tolerance"));
 }

@@ -1,7 +1,7 @@
 //! Sinkhorn and exact EMD against POT 0.9 (`ot.sinkhorn`, `ot.emd2`) on the same inputs, plus
 //! properties that must hold for any pair of histograms.
 
-use chromatica_core::emd::{exact_emd, ground_cost, Sinkhorn};
+use chromatica_core::emd::{exact_emd, ground_cost, nearest_bound, Sinkhorn};
 use chromatica_core::histogram::{SparseHistogram, BINS};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -51,6 +51,38 @@ fn sinkhorn_within_1e_4_and_exact_emd_within_1e_6_of_pot() {
     assert_eq!(cases, 46);
     assert!(worst_rel.0 <= 1e-4, "Sinkhorn relative error {:e} on line {}", worst_rel.0, worst_rel.1);
     assert!(worst_abs.0 <= 1e-6, "exact EMD absolute error {:e} on line {}", worst_abs.0, worst_abs.1);
+}
+
+/// The wildcard distance ("the rest is any color") against POT on the augmented problem (a dummy
+/// source bin of mass `any`, cost 0): Sinkhorn within 1e-4, and the pruning bound never above
+/// POT's exact value (`tests/data/sinkhorn/make_wildcard_cases.py` made the cases).
+#[test]
+fn wildcard_sinkhorn_matches_pot_and_its_bound_holds() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sinkhorn/wildcard.jsonl")).unwrap();
+    let mut sinkhorn = Sinkhorn::new();
+    let (mut worst, mut cases) = (0.0f64, 0);
+    for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let (a, b, any) = (sparse(&case["a"]), sparse(&case["b"]), case["any"].as_f64().unwrap());
+        let expected = case["sinkhorn"].as_f64().unwrap();
+        let got = sinkhorn.distance_with_any(a.view(), b.view(), any);
+        let rel = (got - expected).abs() / expected.abs().max(1e-12);
+        worst = worst.max(rel);
+        assert!(rel <= 1e-4, "line {}: any {any}: {got} vs POT {expected}", line_no + 1);
+        let exact = case["emd"].as_f64().unwrap();
+        let bound = nearest_bound(a.view(), b.view());
+        assert!(bound <= exact + 1e-9, "line {}: bound {bound} > exact {exact}", line_no + 1);
+        assert!(exact <= got + 1e-6, "line {}: exact {exact} > sinkhorn {got}", line_no + 1);
+        // Less is asked of the image than with no wildcard: never farther.
+        assert!(got <= sinkhorn.distance(a.view(), b.view()) + 1e-9, "line {}", line_no + 1);
+        cases += 1;
+    }
+    println!("{cases} wildcard cases: Sinkhorn worst relative error {worst:e}");
+    assert_eq!(cases, 42);
+    // No wildcard is exactly the plain distance, bit for bit.
+    let case: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let (a, b) = (sparse(&case["a"]), sparse(&case["b"]));
+    assert_eq!(sinkhorn.distance_with_any(a.view(), b.view(), 0.0).to_bits(), sinkhorn.distance(a.view(), b.view()).to_bits());
 }
 
 /// A deterministic pseudo-random histogram with `n` distinct bins.
