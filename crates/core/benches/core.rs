@@ -69,7 +69,13 @@ fn benches(c: &mut Criterion) {
     let similar = hs[17].clone();
     let options = SearchOptions { k: 20, rerank_k: Some(200), ..Default::default() };
     let colors = SearchRequest { source: Source::colors(&query), options: options.clone() };
-    let more_like_this = SearchRequest { source: Source::histogram(&similar), options };
+    let more_like_this = SearchRequest { source: Source::histogram(&similar), options: options.clone() };
+    // The same 2-color query with a wildcard share (5k images: every image is scanned, pruned by
+    // the nearest-bin bound) and with a color to avoid.
+    let wildcard = SearchRequest { source: Source::colors(&query), options: SearchOptions { any: 0.5, ..options.clone() } };
+    let mut avoiding = options.clone();
+    avoiding.set("not", "2E8B57").unwrap();
+    let without = SearchRequest { source: Source::colors(&query), options: avoiding };
     // Feature `parallel` is on here (the dev-dependency on this crate), so the rerank uses each pool.
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -78,6 +84,12 @@ fn benches(c: &mut Criterion) {
         });
         c.bench_function(&format!("search 5k synthetic, more like this, k=20, rerank_k=200, {threads} thread(s)"), |b| {
             b.iter(|| pool.install(|| engine.search(black_box(&more_like_this), &clock).unwrap()))
+        });
+        c.bench_function(&format!("search 5k synthetic, 2 colors + any 0.5, k=20, {threads} thread(s)"), |b| {
+            b.iter(|| pool.install(|| engine.search(black_box(&wildcard), &clock).unwrap()))
+        });
+        c.bench_function(&format!("search 5k synthetic, 2 colors + 1 to avoid, k=20, rerank_k=200, {threads} thread(s)"), |b| {
+            b.iter(|| pool.install(|| engine.search(black_box(&without), &clock).unwrap()))
         });
     }
 }

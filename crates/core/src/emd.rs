@@ -176,17 +176,37 @@ pub fn lower_bound(x: &Marginals, y: &Marginals) -> f64 {
 /// plan is one such plan (up to its marginal tolerance, see `search::BOUND_SLACK`). Infinite if
 /// either side is empty.
 pub fn nearest_bound(q: SparseView<'_>, h: SparseView<'_>) -> f64 {
-    let valid = |(b, m): &(u16, f64)| (*b as usize) < BINS && *m > 0.0 && m.is_finite();
-    let (mut total, mut mass) = (0.0, 0.0);
-    for (qb, qm) in q.iter().filter(valid) {
-        let nearest = h.iter().filter(valid).map(|(hb, _)| ground_cost(qb, hb)).fold(f64::INFINITY, f64::min);
-        total += qm * nearest;
-        mass += qm;
+    NearestBound::new(q).of(h)
+}
+
+/// [`nearest_bound`] for one query against many images: the query's rows of the ground cost are
+/// tabulated once (a row of all 1152 bins per query bin), so each image costs only lookups.
+pub struct NearestBound {
+    /// Unit-mass query weights, and per query bin its cost to every bin.
+    weights: Vec<f64>,
+    rows: Vec<f64>,
+}
+
+impl NearestBound {
+    pub fn new(q: SparseView<'_>) -> Self {
+        let valid: Vec<(u16, f64)> = q.iter().filter(|(b, m)| (*b as usize) < BINS && *m > 0.0 && m.is_finite()).collect();
+        let mass: f64 = valid.iter().map(|(_, m)| m).sum();
+        let weights = valid.iter().map(|(_, m)| m / mass).collect();
+        let rows = valid.iter().flat_map(|&(qb, _)| (0..BINS as u16).map(move |j| ground_cost(qb, j))).collect();
+        Self { weights, rows }
     }
-    if mass > 0.0 {
-        total / mass
-    } else {
-        f64::INFINITY
+
+    /// The bound for image histogram `h` (infinite if either side is empty).
+    pub fn of(&self, h: SparseView<'_>) -> f64 {
+        let bins: Vec<usize> = h.iter().filter(|(b, m)| (*b as usize) < BINS && *m > 0.0 && m.is_finite()).map(|(b, _)| b as usize).collect();
+        if bins.is_empty() || self.weights.is_empty() {
+            return f64::INFINITY;
+        }
+        let mut total = 0.0;
+        for (w, row) in self.weights.iter().zip(self.rows.chunks_exact(BINS)) {
+            total += w * bins.iter().map(|&j| row[j]).fold(f64::INFINITY, f64::min);
+        }
+        total
     }
 }
 
