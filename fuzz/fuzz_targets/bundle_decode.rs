@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(b) = Bundle::from_bytes(bytes) {
             let mut engine = Engine::new(b);
             let q = Query::parse("FF0000,00FF00", None).unwrap();
-            let options = SearchOptions { k: 5, rerank_k: Some(20) };
+            let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
             let _ = engine.search(&SearchRequest { source: Source::colors(&q), options: options.clone() }, &|| 0.0);
             let _ = engine.search(&SearchRequest { source: Source::Similar { image: 0 }, options }, &|| 0.0);
         }
