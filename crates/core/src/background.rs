@@ -79,15 +79,6 @@ pub enum BackgroundMode {
     Ignore,
 }
 
-impl BackgroundMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Keep => "keep",
-            Self::Ignore => "ignore",
-        }
-    }
-}
-
 /// A copy of `image` whose plain background (see the module's rule) is fully transparent, or
 /// `None` when it has none.
 pub fn remove_plain_background(image: &RgbaImage) -> Option<RgbaImage> {
