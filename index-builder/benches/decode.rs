@@ -1,6 +1,7 @@
 //! Decode + histogram of a real ~1 MP JPEG (a demo photo upscaled to 1152x864), the builder's
 //! per-image hot path. `cargo bench -p index-builder --bench decode`
 use chromatica_core::histogram::{image_histogram, MAX_SIDE};
+use chromatica_core::BackgroundMode;
 use criterion::{criterion_group, criterion_main, Criterion};
 use index_builder::decode::{decode, encode_thumbnail};
 use std::hint::black_box;
@@ -14,12 +15,12 @@ fn benches(c: &mut Criterion) {
     c.bench_function("decode 1MP JPEG (DCT-scaled) + histogram", |b| {
         b.iter(|| {
             let d = decode(black_box(&jpeg), MAX_SIDE, 1 << 30).unwrap();
-            image_histogram(&d.pixels).unwrap()
+            image_histogram(&d.pixels, BackgroundMode::Keep).unwrap()
         })
     });
     c.bench_function("decode 1MP JPEG (DCT-scaled) only", |b| b.iter(|| decode(black_box(&jpeg), MAX_SIDE, 1 << 30).unwrap()));
     let d = decode(&jpeg, MAX_SIDE, 1 << 30).unwrap();
-    c.bench_function("histogram of the decoded 256px image", |b| b.iter(|| image_histogram(black_box(&d.pixels)).unwrap()));
+    c.bench_function("histogram of the decoded 256px image", |b| b.iter(|| image_histogram(black_box(&d.pixels), BackgroundMode::Keep).unwrap()));
     c.bench_function("thumbnail JPEG encode 256px", |b| b.iter(|| encode_thumbnail(black_box(&d.pixels), 82).unwrap()));
 }
 

@@ -1,5 +1,6 @@
 //! The incremental-build cache: what each file produced last time, keyed by path, checked by
-//! size + mtime, and by content hash when those differ.
+//! size + mtime, and by content hash when those differ. An entry also records the `--background`
+//! mode it was computed under, and is only reused by a build with the same mode.
 //!
 //! It lives in the user's cache folder, never in the site: it lists every photo's size and
 //! modification time, which a published site must not reveal. One file per output folder, named by
@@ -9,6 +10,7 @@
 
 use chromatica_core::bundle::PALETTE_SIZE;
 use chromatica_core::histogram::BINS;
+use chromatica_core::BackgroundMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// Where caches go: `$CHROMATICA_CACHE_DIR`, else `$XDG_CACHE_HOME/chromatica`, else
 /// `~/.cache/chromatica`.
 pub const CACHE_DIR_VAR: &str = "CHROMATICA_CACHE_DIR";
-const CACHE_VERSION: u32 = 2;
+const CACHE_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
@@ -26,6 +28,9 @@ pub struct Entry {
     pub width: u32,
     pub height: u32,
     pub thumb_size: u32,
+    /// The site's mode when this was computed, and whether the image's background was left out.
+    pub background: BackgroundMode,
+    pub background_removed: bool,
     pub bins: Vec<u16>,
     pub mass: Vec<f64>,
     pub palette: Vec<([u8; 3], f64)>,
@@ -41,7 +46,8 @@ impl Entry {
             && self.bins.iter().all(|&b| (b as usize) < BINS);
         let mass_ok = self.mass.iter().all(|m| m.is_finite() && *m > 0.0) && (self.mass.iter().sum::<f64>() - 1.0).abs() < 1e-6;
         let palette_ok = self.palette.len() <= PALETTE_SIZE && self.palette.iter().all(|(_, s)| s.is_finite() && (0.0..=1.0).contains(s));
-        bins_ok && mass_ok && palette_ok && self.width > 0 && self.height > 0
+        let background_ok = !self.background_removed || self.background == BackgroundMode::Ignore;
+        bins_ok && mass_ok && palette_ok && background_ok && self.width > 0 && self.height > 0
     }
 }
 
@@ -102,7 +108,19 @@ mod tests {
     use super::*;
 
     fn entry(mass: Vec<f64>) -> Entry {
-        Entry { size: 1, mtime_ns: 1, hash: 7, width: 4, height: 3, thumb_size: 256, bins: vec![3, 9], mass, palette: vec![([1, 2, 3], 1.0)] }
+        Entry {
+            size: 1,
+            mtime_ns: 1,
+            hash: 7,
+            width: 4,
+            height: 3,
+            thumb_size: 256,
+            background: BackgroundMode::Ignore,
+            background_removed: true,
+            bins: vec![3, 9],
+            mass,
+            palette: vec![([1, 2, 3], 1.0)],
+        }
     }
 
     #[test]
@@ -118,6 +136,9 @@ mod tests {
         let mut out_of_range = entry(vec![0.5, 0.5]);
         out_of_range.bins = vec![3, 60_000];
         entries.insert("bins.png".to_string(), out_of_range);
+        let mut kept_but_removed = entry(vec![0.5, 0.5]);
+        kept_but_removed.background = BackgroundMode::Keep;
+        entries.insert("background.png".to_string(), kept_but_removed);
         Cache::new(entries).save(&site);
         let loaded = Cache::load(&site);
         assert_eq!(loaded.entries.keys().collect::<Vec<_>>(), ["good.png"]);

@@ -13,6 +13,7 @@ use chromatica_core::bundle::{self, Bundle};
 use chromatica_core::histogram::Histogram;
 use chromatica_core::query::{parse_k, parse_rerank_k, Query, SearchOptions};
 use chromatica_core::search::{Engine, SearchRequest, Source, DEFAULT_RERANK_K};
+use chromatica_core::BackgroundMode;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,12 @@ enum Command {
         /// fewer, or for more with `chromatica search`). Larger: better recall, slower searches.
         #[arg(long, default_value_t = DEFAULT_RERANK_K, value_parser = parse_rerank_k)]
         rerank_k: usize,
+        /// Plain backgrounds: `ignore` histograms product and object photos on a plain backdrop
+        /// (white, black, grey, any one color) from their foreground only, so a red dress on white
+        /// is found as red; other photos are left as they are. Stored in the site; example images
+        /// searched on it get the same treatment.
+        #[arg(long, value_enum, default_value_t = BackgroundMode::Keep)]
+        background: BackgroundMode,
     },
     /// Search a built site by colors, by an example image or for images like one of the site's,
     /// with the same code, ranking and JSON as the browser app.
@@ -157,7 +164,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k } => {
+        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -169,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
                 follow_symlinks,
                 max_memory: max_memory * 1_000_000,
                 rerank_k,
+                background,
             };
             let summary = site_build::build(&opts)?;
             if json {
@@ -183,6 +191,12 @@ fn run(cli: Cli) -> Result<()> {
                     summary.timings_ms.total / 1000.0,
                     terminal::safe(&summary.out)
                 );
+                if summary.background == BackgroundMode::Ignore {
+                    println!(
+                        "Backgrounds: ignored; a plain background was left out of {} of {} images",
+                        summary.backgrounds_removed, summary.indexed
+                    );
+                }
                 println!(
                     "Bundle: {} bytes ({:.0} bytes per image). Serve it with: chromatica serve {}",
                     summary.bundle_bytes,
@@ -193,16 +207,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Search { site, colors, weights, image, similar, options, json } => {
-            let source = match (colors, image, similar) {
-                (Some(colors), _, _) => Source::colors(&Query::parse(&colors, weights.as_deref()).context("invalid query")?),
-                (_, Some(image), _) => Source::histogram(&image_histogram(&image)?),
-                (_, _, Some(image)) => Source::Similar { image },
-                _ => unreachable!("clap requires one of --colors, --image, --similar"),
-            };
+            let query = colors.map(|colors| Query::parse(&colors, weights.as_deref()).context("invalid query")).transpose()?;
             // A larger rerank_k than the site's needs a wider HNSW search: decode it so.
             let bytes = read_bundle_bytes(&site)?;
             let bundle = Bundle::from_bytes_with_min_search_width(&bytes, options.rerank_k.unwrap_or(0))
                 .with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
+            let source = match (query, image, similar) {
+                (Some(query), _, _) => Source::colors(&query),
+                // An example image is described as the site's images are: with its background mode.
+                (_, Some(image), _) => Source::histogram(&image_histogram(&image, bundle.params.background)?),
+                (_, _, Some(image)) => Source::Similar { image },
+                _ => unreachable!("clap requires one of --colors, --image, --similar"),
+            };
             let mut engine = Engine::new(bundle);
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
@@ -236,6 +252,8 @@ fn run(cli: Cli) -> Result<()> {
                 "bytes_per_image": bytes.len() as f64 / b.len().max(1) as f64,
                 "stored_bins": b.stored_bins(),
                 "params": b.params,
+                "background": b.params.background,
+                "backgrounds_removed": b.backgrounds_removed(),
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -251,6 +269,12 @@ fn run(cli: Cli) -> Result<()> {
                     p.m, p.ef_construction, p.ef_search, p.seed, p.ann_dims
                 );
                 println!("Rerank:          {} candidates (Sinkhorn-EMD)", p.rerank_k);
+                match p.background {
+                    BackgroundMode::Keep => println!("Backgrounds:     kept (histograms of whole images)"),
+                    BackgroundMode::Ignore => {
+                        println!("Backgrounds:     ignored; a plain background was left out of {} of {} images", b.backgrounds_removed(), b.len())
+                    }
+                }
             }
             Ok(())
         }
@@ -263,14 +287,14 @@ fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
 }
 
 /// An example image's histogram, decoded and histogrammed exactly as the page does it (core's
-/// query-image code) for JPEG; other formats through the builder's decoders (the
-/// page uses the browser's for those).
-fn image_histogram(path: &Path) -> Result<Histogram> {
+/// query-image code, with the site's `background` mode) for JPEG; other formats through the
+/// builder's decoders (the page uses the browser's for those).
+fn image_histogram(path: &Path, background: BackgroundMode) -> Result<Histogram> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let invalid = |e: String| anyhow::anyhow!("{}: {e}", path.display());
-    if let Some(h) = chromatica_core::query_image::histogram_of_encoded(&bytes).map_err(invalid)? {
+    if let Some(h) = chromatica_core::query_image::histogram_of_encoded(&bytes, background).map_err(invalid)? {
         return Ok(h);
     }
     let decoded = index_builder::decode::decode(&bytes, chromatica_core::histogram::MAX_SIDE, 1 << 30).map_err(invalid)?;
-    chromatica_core::query_image::histogram_of_pixels(decoded.pixels.width, decoded.pixels.height, decoded.pixels.pixels).map_err(invalid)
+    chromatica_core::query_image::histogram_of_pixels(decoded.pixels.width, decoded.pixels.height, decoded.pixels.pixels, background).map_err(invalid)
 }

@@ -49,6 +49,8 @@ pub struct ManifestImage {
     pub original: String,
     pub width: u32,
     pub height: u32,
+    /// Histogrammed without its plain background (`--background ignore`).
+    pub background_removed: bool,
 }
 
 impl Manifest {
@@ -65,7 +67,14 @@ impl Manifest {
             files: Vec::new(),
             images: images
                 .iter()
-                .map(|m| ManifestImage { path: m.path.clone(), thumb: m.thumb_url(), original: m.original_url(), width: m.width, height: m.height })
+                .map(|m| ManifestImage {
+                    path: m.path.clone(),
+                    thumb: m.thumb_url(),
+                    original: m.original_url(),
+                    width: m.width,
+                    height: m.height,
+                    background_removed: m.background_removed,
+                })
                 .collect(),
         }
     }

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use chromatica_core::ann::{AnnIndex, AnnVector, EF_CONSTRUCTION, EF_SEARCH, HNSW_SEED};
 use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
+use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
 use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -37,6 +38,8 @@ pub struct BuildOptions {
     pub max_memory: u64,
     /// Candidates a search reranks, stored in the bundle (the HNSW search width follows it).
     pub rerank_k: usize,
+    /// What to do with plain backgrounds (core's `background`), stored in the bundle.
+    pub background: BackgroundMode,
 }
 
 #[derive(Serialize, Debug)]
@@ -53,6 +56,9 @@ pub struct Summary {
     pub skipped: Vec<Skipped>,
     pub bundle_bytes: usize,
     pub bytes_per_image: f64,
+    /// The site's `--background` mode, and how many images were histogrammed without theirs.
+    pub background: BackgroundMode,
+    pub backgrounds_removed: usize,
     pub timings_ms: Timings,
     /// Peak resident memory of the build process, in bytes (0 where the OS does not say).
     pub peak_memory_bytes: u64,
@@ -96,6 +102,7 @@ struct Job<'a> {
     budget: &'a MemoryBudget,
     thumb_size: u32,
     originals: bool,
+    background: BackgroundMode,
 }
 
 fn ms(since: Instant) -> f64 {
@@ -127,7 +134,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let bar = progress_bar(opts.progress, files.len());
     let t_decode = Instant::now();
     let budget = MemoryBudget::new(opts.max_memory);
-    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals };
+    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals, background: opts.background };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
     let outcomes: Vec<Result<Processed, Failure>> = pool.install(|| {
         files
@@ -171,6 +178,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
             ext: if opts.originals { p.ext.clone() } else { String::new() },
             width: p.entry.width,
             height: p.entry.height,
+            background_removed: p.entry.background_removed,
         })
         .collect();
     let params = Params {
@@ -180,6 +188,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         seed: HNSW_SEED,
         rerank_k: opts.rerank_k as u32,
         ann_dims: chromatica_core::ann::ANN_DIMS as u32,
+        background: opts.background,
     };
     let bundle_bytes = bundle::encode(&BundleInput {
         params: params.clone(),
@@ -204,6 +213,8 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         skipped,
         bundle_bytes: bundle_bytes.len(),
         bytes_per_image: bundle_bytes.len() as f64 / n as f64,
+        background: opts.background,
+        backgrounds_removed: metas.iter().filter(|m| m.background_removed).count(),
         timings_ms: Timings { scan: scan_ms, decode: decode_ms, index: index_ms, write: write_ms, total: ms(start) },
         peak_memory_bytes: peak_memory_bytes(),
         out: out.display().to_string(),
@@ -300,8 +311,9 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
     meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(-1)
 }
 
-/// Indexes one file: reuses the cached entry when size + mtime (or else the content hash) match
-/// and the previous build's thumbnail is still there; otherwise probes the header, reserves the
+/// Indexes one file: reuses the cached entry when size + mtime (or else the content hash) match,
+/// it was computed under the same `--background` mode, and the previous build's thumbnail is still
+/// there; otherwise probes the header, reserves the
 /// memory decoding will need, reads, decodes, and stages the thumbnail (and original). The file is
 /// read once: what is hashed, decoded and published as the original are the same bytes, and a file
 /// that changes or vanishes meanwhile is skipped with a reason.
@@ -313,7 +325,7 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     let (size, mtime) = (meta.len(), mtime_ns(&meta));
     let thumb_of = |e: &Entry| format!("thumbs/{}.jpg", stem(e.hash));
     let original_of = |e: &Entry| format!("originals/{}.{ext}", stem(e.hash));
-    let reusable = |e: &Entry| e.thumb_size == cx.thumb_size && cx.site.has_own(&thumb_of(e));
+    let reusable = |e: &Entry| e.thumb_size == cx.thumb_size && e.background == cx.background && cx.site.has_own(&thumb_of(e));
     let reuse = |entry: Entry, bytes: Option<&[u8]>| -> Result<Processed, Failure> {
         if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
             let bytes = match bytes {
@@ -354,8 +366,11 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         return reuse(Entry { size, mtime_ns: mtime, ..e.clone() }, Some(&bytes));
     }
     let decoded = decode(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size)).map_err(&skip)?;
-    let (histogram, small) = image_histogram(&decoded.pixels).map_err(|e| skip(e.to_string()))?;
-    let thumb_pixels = if cx.thumb_size == MAX_SIDE { small } else { chromatica_core::resize::downscale_to_fit(&decoded.pixels, cx.thumb_size) };
+    // With `--background ignore`, the histogram (and so the palette) may leave out a plain
+    // background; the thumbnail is the image as it is.
+    let made = image_histogram(&decoded.pixels, cx.background).map_err(|e| skip(e.to_string()))?;
+    let histogram = made.histogram;
+    let thumb_pixels = if cx.thumb_size == MAX_SIDE { made.small } else { chromatica_core::resize::downscale_to_fit(&decoded.pixels, cx.thumb_size) };
     let thumb = encode_thumbnail(&thumb_pixels, 82).map_err(&skip)?;
     let sparse = histogram.to_sparse();
     let entry = Entry {
@@ -365,6 +380,8 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         width: decoded.width,
         height: decoded.height,
         thumb_size: cx.thumb_size,
+        background: cx.background,
+        background_removed: made.background_removed,
         palette: dominant_colors(&histogram, bundle::PALETTE_SIZE),
         bins: sparse.bins,
         mass: sparse.mass,

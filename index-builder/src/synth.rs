@@ -57,7 +57,14 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
         .enumerate()
         .map(|(i, (main, _))| {
             let m = &src.images[*main];
-            ImageMeta { path: format!("synthetic/{i:07}.jpg"), stem: m.stem.clone(), ext: String::new(), width: m.width, height: m.height }
+            ImageMeta {
+                path: format!("synthetic/{i:07}.jpg"),
+                stem: m.stem.clone(),
+                ext: String::new(),
+                width: m.width,
+                height: m.height,
+                background_removed: m.background_removed,
+            }
         })
         .collect();
     let (mains, histograms): (Vec<usize>, Vec<Histogram>) = made.into_iter().unzip();

@@ -107,7 +107,7 @@ pub fn App(options: Options) -> impl IntoView {
                 </header>
             })}
             <main class="layout">
-                <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image />
+                <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
                 <ResultsPanel status=w.status source=w.source response=w.response info=w.info error=w.error base=base />
             </main>
         </div>

@@ -2,6 +2,7 @@
 //! the query visualisation, query by example image, and the line saying what is wrong with the
 //! query. Everything here edits the query; the shell (app.rs) decides when to search.
 
+use crate::backend::IndexInfo;
 use crate::color_row::{ColorRowEditor, Rows};
 use crate::image_picker::ImagePicker;
 use crate::refine::{AnyColorRow, AvoidColors};
@@ -34,6 +35,8 @@ pub fn QueryPanel(
     options: RwSignal<SearchOptions>,
     error: RwSignal<Option<String>>,
     on_image: impl Fn(String, Histogram) + Copy + 'static,
+    // The index info: the image picker histograms example images with the site's background mode.
+    info: RwSignal<Option<IndexInfo>>,
 ) -> impl IntoView {
     // With "any other color" on, the named colors share what it leaves.
     let percentages = Memo::new(move |_| {
@@ -58,7 +61,7 @@ pub fn QueryPanel(
             <AvoidColors options=options />
             <Palettes rows=rows />
             <QueryViz rows=rows.list />
-            <ImagePicker on_image=on_image />
+            <ImagePicker on_image=on_image info=info />
             <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
         </section>
     }

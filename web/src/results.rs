@@ -6,6 +6,7 @@ use crate::app::Source;
 use crate::backend::IndexInfo;
 use crate::collage::Collage;
 use chromatica_core::search::{Metadata, ResultItem, SearchResponse};
+use chromatica_core::BackgroundMode;
 use leptos::prelude::*;
 
 /// Result cards are keyed by image, rank and distance, the distance to this many parts of a ΔE,
@@ -90,14 +91,24 @@ fn timings_line(m: &Metadata) -> String {
 }
 
 /// Index size and where the engine runs, e.g. "172 images · bundle 1.2 MB · 2 threads (search
-/// worker, wasm threads)".
+/// worker, wasm threads)", and on `--background ignore` sites how many images lost theirs.
 fn index_line(i: &IndexInfo) -> String {
     let mode = match (i.worker, i.threads > 1) {
         (true, true) => "search worker, wasm threads",
         (true, false) => "search worker",
         (false, _) => "page thread",
     };
-    format!("{} images · bundle {} · {} thread{} ({mode})", i.images, human_bytes(i.bundle_bytes), i.threads, if i.threads == 1 { "" } else { "s" })
+    let backgrounds = match i.background {
+        BackgroundMode::Keep => String::new(),
+        BackgroundMode::Ignore => format!(" · plain backgrounds ignored ({} images)", i.backgrounds_removed),
+    };
+    format!(
+        "{} images{backgrounds} · bundle {} · {} thread{} ({mode})",
+        i.images,
+        human_bytes(i.bundle_bytes),
+        i.threads,
+        if i.threads == 1 { "" } else { "s" }
+    )
 }
 
 fn human_bytes(n: usize) -> String {

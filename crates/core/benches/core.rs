@@ -8,6 +8,7 @@ use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
 use chromatica_core::resize::RgbaImage;
 use chromatica_core::search::{Engine, SearchRequest, Source};
+use chromatica_core::BackgroundMode;
 use chromatica_core::Query;
 use chromatica_core::SearchOptions;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -41,7 +42,20 @@ fn photo_like(seed: u64) -> Histogram {
 
 fn benches(c: &mut Criterion) {
     let img = noise_image(1024, 1024);
-    c.bench_function("image_histogram 1MP (downscale + 1152 bins)", |b| b.iter(|| image_histogram(black_box(&img)).unwrap()));
+    c.bench_function("image_histogram 1MP (downscale + 1152 bins)", |b| b.iter(|| image_histogram(black_box(&img), BackgroundMode::Keep).unwrap()));
+    let mut product = noise_image(1024, 1024);
+    for (i, px) in product.pixels.chunks_exact_mut(4).enumerate() {
+        let (x, y) = ((i % 1024) as f64 / 1024.0 - 0.5, (i / 1024) as f64 / 1024.0 - 0.5);
+        if x * x + y * y > 0.06 {
+            px.copy_from_slice(&[250, 250, 250, 255]);
+        }
+    }
+    c.bench_function("image_histogram 1MP, background ignore (an object on white)", |b| {
+        b.iter(|| image_histogram(black_box(&product), BackgroundMode::Ignore).unwrap())
+    });
+    c.bench_function("image_histogram 1MP, background keep (the same image)", |b| {
+        b.iter(|| image_histogram(black_box(&product), BackgroundMode::Keep).unwrap())
+    });
     let small = noise_image(256, 256);
     c.bench_function("pixels_histogram 256x256", |b| b.iter(|| chromatica_core::histogram::pixels_histogram(black_box(&small)).unwrap()));
 
@@ -56,8 +70,17 @@ fn benches(c: &mut Criterion) {
     let hs: Vec<Histogram> = (0..n).map(|i| photo_like(i as u64)).collect();
     let ann = AnnIndex::build(hs.iter().map(AnnVector::from_histogram).collect(), 200);
     let bytes = bundle::encode(&BundleInput {
-        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144 },
-        images: (0..n).map(|i| ImageMeta { path: format!("{i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 1, height: 1 }).collect(),
+        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144, background: BackgroundMode::Keep },
+        images: (0..n)
+            .map(|i| ImageMeta {
+                path: format!("{i}.jpg"),
+                stem: format!("{i:016x}"),
+                ext: "jpg".into(),
+                width: 1,
+                height: 1,
+                background_removed: false,
+            })
+            .collect(),
         histograms: &hs,
         palettes: vec![],
         ann: &ann,

@@ -2,23 +2,34 @@
 //!
 //! ```text
 //! 0   magic "CHROMBDL"                      8 bytes
-//! 8   format version (u32 LE)               currently 1
+//! 8   format version (u32 LE)               currently 2
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
 //! ..  sections, each at an 8-byte aligned offset
 //! ```
-//! Sections: META (postcard: parameters and per-image names), HIST_OFFSETS (u32 x n+1),
+//! Sections: META (postcard: [`Params`] and per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1),
 //! HIST_BINS (u16 x total), HIST_MASS (u16 x total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]),
 //! ANN_GRAPH (postcard of the HNSW), ANN_IDS (u32 x n). All integers little-endian.
 //! Decoding checks every length, offset, id and checksum before it allocates for or indexes with them.
+//!
+//! Version 2 added two fields to META, for `chromatica build --background`:
+//! - `Params::background`, the site's [`BackgroundMode`] (a postcard enum: 0 = keep, 1 = ignore;
+//!   any other value is refused), which example images searched on the site follow too;
+//! - `ImageMeta::background_removed` (postcard bool: 0 or 1, anything else refused): whether this
+//!   image's histogram was made without its plain background. It is only ever set on `ignore`
+//!   sites; a `keep` bundle with one set is refused as corrupt.
+//!
+//! Bundles of version 1 lack those fields and are refused with [`BundleError::Outdated`], which
+//! tells the user to rebuild the site.
 
 use crate::ann::{AnnError, AnnIndex};
+use crate::background::BackgroundMode;
 use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: [u8; 8] = *b"CHROMBDL";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const PALETTE_SIZE: usize = 5;
 const HEADER: usize = 16;
 const ENTRY: usize = 24;
@@ -49,6 +60,8 @@ pub struct Params {
     pub seed: u64,
     pub rerank_k: u32,
     pub ann_dims: u32,
+    /// What the site does with plain backgrounds (`chromatica build --background`).
+    pub background: BackgroundMode,
 }
 
 /// One indexed image. `stem` names its files in the site: `thumbs/{stem}.jpg`, `originals/{stem}.{ext}`.
@@ -60,6 +73,8 @@ pub struct ImageMeta {
     pub ext: String,
     pub width: u32,
     pub height: u32,
+    /// Its histogram leaves out a plain background (only on sites with `BackgroundMode::Ignore`).
+    pub background_removed: bool,
 }
 
 impl ImageMeta {
@@ -118,7 +133,11 @@ pub struct Bundle {
 pub enum BundleError {
     #[error("not a Chromatica bundle (bad magic bytes)")]
     NotABundle,
-    #[error("bundle format version {0} is not supported (this app reads version {FORMAT_VERSION}); rebuild the site")]
+    #[error("this site was built by an older version of chromatica (bundle format version {0}; this one reads version {FORMAT_VERSION}): rebuild the site with this version (chromatica build IMAGES --out SITE)")]
+    Outdated(u32),
+    #[error(
+        "bundle format version {0} is not supported (this app reads version {FORMAT_VERSION}): rebuild the site with this version of chromatica"
+    )]
     UnsupportedVersion(u32),
     #[error("the bundle is truncated ({0})")]
     Truncated(&'static str),
@@ -230,6 +249,9 @@ pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
 /// The decoder behind [`Bundle::from_bytes`] and [`Bundle::from_bytes_with_min_search_width`].
 fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, BundleError> {
     let version = peek_version(bytes)?;
+    if (1..FORMAT_VERSION).contains(&version) {
+        return Err(BundleError::Outdated(version));
+    }
     if version != FORMAT_VERSION {
         return Err(BundleError::UnsupportedVersion(version));
     }
@@ -281,6 +303,9 @@ fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, Bundle
     let n = meta.images.len();
     if let Some(bad) = meta.images.iter().find(|m| !m.is_safe()) {
         return Err(corrupt(format!("image {:?} has an invalid file name", bad.path)));
+    }
+    if meta.params.background == BackgroundMode::Keep && meta.images.iter().any(|m| m.background_removed) {
+        return Err(corrupt("an image has its background removed on a site that keeps backgrounds"));
     }
     // The graph first: its decode makes the largest transient copies, and memory they free is
     // reused by what follows (wasm memory never shrinks, so the peak is what a page keeps).
@@ -368,6 +393,11 @@ impl Bundle {
     /// Dominant colors of image `id` with their shares (0..1), largest first.
     pub fn palette(&self, id: usize) -> Vec<(Rgb, f64)> {
         self.palettes.get(id).map(|p| p.iter().filter(|(_, s)| *s > 0).map(|(c, s)| (*c, *s as f64 / 255.0)).collect()).unwrap_or_default()
+    }
+
+    /// How many images are histogrammed without their plain background.
+    pub fn backgrounds_removed(&self) -> usize {
+        self.images.iter().filter(|m| m.background_removed).count()
     }
 
     /// Stored bins over all images, for size reports.

@@ -67,6 +67,11 @@ pub fn lab_to_srgb(lab: [f64; 3]) -> Rgb {
     [channel(RGB_FROM_XYZ[0]), channel(RGB_FROM_XYZ[1]), channel(RGB_FROM_XYZ[2])]
 }
 
+/// CIE76 color difference: the Euclidean distance in Lab.
+pub fn delta_e(x: [f64; 3], y: [f64; 3]) -> f64 {
+    ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
+}
+
 /// Parses `RRGGBB` or `#RRGGBB` (case-insensitive, surrounding spaces allowed).
 pub fn parse_hex(text: &str) -> Option<Rgb> {
     let t = text.trim();

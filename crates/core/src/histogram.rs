@@ -1,5 +1,7 @@
 //! The 1152-bin CIE Lab histogram (8 x 12 x 12) with tri-linear soft assignment to bin centers.
 
+use crate::background::{remove_plain_background, BackgroundMode};
+pub use crate::color::delta_e;
 use crate::color::{lab_to_srgb, srgb_to_lab, Rgb};
 use crate::resize::{downscale_to_fit, BadBuffer, RgbaImage};
 
@@ -251,13 +253,29 @@ pub fn pixels_histogram(image: &RgbaImage) -> Result<Histogram, HistogramError> 
     Ok(h)
 }
 
+/// What [`image_histogram`] makes of an image.
+#[derive(Clone, Debug)]
+pub struct ImageHistogram {
+    pub histogram: Histogram,
+    /// The image downscaled to at most `MAX_SIDE`, as it is (background included): thumbnails use it.
+    pub small: RgbaImage,
+    /// Whether a plain background was found and left out of `histogram` (only ever with
+    /// [`BackgroundMode::Ignore`]).
+    pub background_removed: bool,
+}
+
 /// The image pipeline shared by the builder and the browser: downscale (area average) so the long
-/// side is at most 256 px, then histogram. Returns the downscaled image too (thumbnails use it).
-pub fn image_histogram(image: &RgbaImage) -> Result<(Histogram, RgbaImage), HistogramError> {
+/// side is at most 256 px, leave out a plain background if the site's `background` mode says so
+/// (`background::remove_plain_background`), then histogram.
+pub fn image_histogram(image: &RgbaImage, background: BackgroundMode) -> Result<ImageHistogram, HistogramError> {
     image.check()?;
     let small = downscale_to_fit(image, MAX_SIDE);
-    let h = pixels_histogram(&small)?;
-    Ok((h, small))
+    let foreground = match background {
+        BackgroundMode::Keep => None,
+        BackgroundMode::Ignore => remove_plain_background(&small),
+    };
+    let histogram = pixels_histogram(foreground.as_ref().unwrap_or(&small))?;
+    Ok(ImageHistogram { histogram, small, background_removed: foreground.is_some() })
 }
 
 /// Up to `max` dominant colors with their share of the mass (descending): a few rounds of
@@ -322,11 +340,6 @@ pub fn dominant_colors(h: &Histogram, max: usize) -> Vec<(Rgb, f64)> {
         centers.iter().zip(&shares).filter(|(_, &s)| s > 0.0).map(|(c, &s)| (lab_to_srgb(*c), if total > 0.0 { s / total } else { 0.0 })).collect();
     out.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
     out
-}
-
-/// CIE76 color difference.
-pub fn delta_e(x: [f64; 3], y: [f64; 3]) -> f64 {
-    ((x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2) + (x[2] - y[2]).powi(2)).sqrt()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! and its effect: docs/TUNING.md.
 
 pub mod ann;
+pub mod background;
 pub mod bundle;
 pub mod collage;
 pub mod color;
@@ -17,6 +18,7 @@ pub mod query_image;
 pub mod resize;
 pub mod search;
 
+pub use background::BackgroundMode;
 pub use color::Rgb;
 pub use histogram::{Histogram, SparseHistogram, BINS};
 

@@ -2,6 +2,7 @@
 //! (Bytes in, histogram out: still no IO. Behind the `query-image` feature; the CLI decodes with
 //! its own DCT-scaling JPEG path.)
 
+use crate::background::BackgroundMode;
 use crate::histogram::{image_histogram, Histogram};
 use crate::resize::{RgbaImage, MAX_PIXELS};
 
@@ -10,9 +11,11 @@ pub const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
 
 /// Decodes JPEG bytes (what example photos nearly always are) and histograms them the builder's
 /// way. `Ok(None)`: another format (PNG, GIF, WebP, …), for the caller to decode (the browser's
-/// decoders, in the app; the builder's, in the CLI): their decoders would cost the app's wasm
-/// more than they are worth, and the browser gives their exact pixels too (sRGB, opaque).
-pub fn histogram_of_encoded(bytes: &[u8]) -> Result<Option<Histogram>, String> {
+/// decoders, in the app; the builder's, in the CLI) and pass to [`histogram_of_pixels`]: their
+/// decoders would cost the app's wasm more than they are worth, and the browser gives their exact
+/// pixels too (sRGB, opaque). `background` is the site's mode, so that an example image is
+/// described as the site's images are.
+pub fn histogram_of_encoded(bytes: &[u8], background: BackgroundMode) -> Result<Option<Histogram>, String> {
     let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
     if format != image::ImageFormat::Jpeg {
         return Ok(None);
@@ -26,7 +29,7 @@ pub fn histogram_of_encoded(bytes: &[u8]) -> Result<Option<Histogram>, String> {
     check_size(w, h)?;
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
     let (w, h) = img.dimensions();
-    histogram_of_pixels(w, h, img.into_raw()).map(Some)
+    histogram_of_pixels(w, h, img.into_raw(), background).map(Some)
 }
 
 /// Refuses images of more than [`MAX_PIXELS`] pixels.
@@ -37,10 +40,10 @@ pub fn check_size(w: u32, h: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// RGBA pixels (from any decoder) -> the histogram.
-pub fn histogram_of_pixels(w: u32, h: u32, rgba: Vec<u8>) -> Result<Histogram, String> {
+/// RGBA pixels (from any decoder) -> the histogram, with the site's `background` mode.
+pub fn histogram_of_pixels(w: u32, h: u32, rgba: Vec<u8>, background: BackgroundMode) -> Result<Histogram, String> {
     let rgba = RgbaImage::new(w, h, rgba).map_err(|e| e.to_string())?;
-    image_histogram(&rgba).map(|(hist, _)| hist).map_err(|e| format!("cannot use this image: {e}"))
+    image_histogram(&rgba, background).map(|r| r.histogram).map_err(|e| format!("cannot use this image: {e}"))
 }
 
 #[cfg(test)]
@@ -57,26 +60,42 @@ mod tests {
     #[test]
     fn decodes_jpeg_like_the_builder() {
         // A flat JPEG decodes to (nearly) its color: the histogram is that color's query histogram.
-        let h = histogram_of_encoded(&jpeg(300, 20, [40, 90, 200])).unwrap().unwrap();
+        let h = histogram_of_encoded(&jpeg(300, 20, [40, 90, 200]), BackgroundMode::Keep).unwrap().unwrap();
         let q = crate::Query::parse("2A5AC8", None).unwrap().histogram();
         let worst = h.as_slice().iter().zip(q.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(worst < 0.05, "{worst}");
     }
 
     #[test]
+    fn a_jpeg_product_photo_is_searched_by_its_object_on_ignore_sites() {
+        use crate::background::tests::product;
+        use crate::color::{delta_e, srgb_to_lab};
+        use crate::histogram::dominant_colors;
+        let (red, white) = ([220, 30, 40], [255, 255, 255]);
+        let img = product(400, 300, white, red, 0.15, 0.0, 5);
+        let rgb = image::RgbaImage::from_raw(img.width, img.height, img.pixels).unwrap();
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgba8(rgb).to_rgb8().write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let top = |mode| dominant_colors(&histogram_of_encoded(&jpeg, mode).unwrap().unwrap(), 5)[0];
+        let (ignore, keep) = (top(BackgroundMode::Ignore), top(BackgroundMode::Keep));
+        assert!(delta_e(srgb_to_lab(ignore.0), srgb_to_lab(red)) < 12.0 && ignore.1 > 0.7, "{ignore:?}");
+        assert!(delta_e(srgb_to_lab(keep.0), srgb_to_lab(white)) < 12.0, "{keep:?}");
+    }
+
+    #[test]
     fn other_formats_bad_bytes_and_bombs() {
-        assert_eq!(histogram_of_encoded(b"hello"), Ok(None));
-        assert_eq!(histogram_of_encoded(b"RIFF\0\0\0\0WEBPVP8 "), Ok(None));
+        assert_eq!(histogram_of_encoded(b"hello", BackgroundMode::Keep), Ok(None));
+        assert_eq!(histogram_of_encoded(b"RIFF\0\0\0\0WEBPVP8 ", BackgroundMode::Keep), Ok(None));
         // PNG (and GIF) are the caller's to decode.
-        assert_eq!(histogram_of_encoded(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Ok(None));
+        assert_eq!(histogram_of_encoded(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", BackgroundMode::Keep), Ok(None));
         let good = jpeg(10, 10, [1, 2, 3]);
-        assert!(histogram_of_encoded(&good[..good.len() / 2]).is_err());
+        assert!(histogram_of_encoded(&good[..good.len() / 2], BackgroundMode::Ignore).is_err());
         // A JPEG whose frame header declares 60000 x 60000 pixels.
         let mut bomb = good.clone();
         let sof = bomb.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
         bomb[sof + 5..sof + 7].copy_from_slice(&60_000u16.to_be_bytes());
         bomb[sof + 7..sof + 9].copy_from_slice(&60_000u16.to_be_bytes());
-        let err = histogram_of_encoded(&bomb).unwrap_err();
+        let err = histogram_of_encoded(&bomb, BackgroundMode::Ignore).unwrap_err();
         assert!(err.contains("too large"), "{err}");
     }
 }

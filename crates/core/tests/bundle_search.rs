@@ -5,8 +5,8 @@ use chromatica_core::bundle::{self, Bundle, BundleError, BundleInput, ImageMeta,
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::histogram::{dominant_colors, Histogram};
 use chromatica_core::search::{Engine, SearchError, SearchRequest, Source};
-use chromatica_core::Query;
 use chromatica_core::SearchOptions;
+use chromatica_core::{BackgroundMode, Query};
 
 /// A deterministic collection: each image a mixture of 1-4 random colors.
 fn collection(n: usize) -> Vec<Histogram> {
@@ -31,12 +31,25 @@ fn collection(n: usize) -> Vec<Histogram> {
 }
 
 fn encode(histograms: &[Histogram]) -> Vec<u8> {
+    encode_with(histograms, BackgroundMode::Keep, |_| false)
+}
+
+/// A bundle of a site with `background` mode, where `removed(i)` says whether image `i` had its
+/// background removed.
+fn encode_with(histograms: &[Histogram], background: BackgroundMode, removed: impl Fn(usize) -> bool) -> Vec<u8> {
     let ann = AnnIndex::build(histograms.iter().map(AnnVector::from_histogram).collect(), 200);
     let images = (0..histograms.len())
-        .map(|i| ImageMeta { path: format!("dir/img {i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 640, height: 480 })
+        .map(|i| ImageMeta {
+            path: format!("dir/img {i}.jpg"),
+            stem: format!("{i:016x}"),
+            ext: "jpg".into(),
+            width: 640,
+            height: 480,
+            background_removed: removed(i),
+        })
         .collect();
     bundle::encode(&BundleInput {
-        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144 },
+        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144, background },
         images,
         histograms,
         palettes: histograms.iter().map(|h| dominant_colors(h, 5)).collect(),
@@ -158,6 +171,30 @@ fn corrupt_bundles_give_clear_errors() {
     assert!(Bundle::from_bytes(&length).is_err());
     let msg = Bundle::from_bytes(&bytes[..bytes.len() / 2]).err().unwrap().to_string();
     assert!(msg.contains("truncated"), "{msg}");
+}
+
+#[test]
+fn the_background_mode_and_flags_round_trip_and_old_versions_are_refused() {
+    let hs = collection(40);
+    let b = Bundle::from_bytes(&encode_with(&hs, BackgroundMode::Ignore, |i| i % 3 == 0)).unwrap();
+    assert_eq!(b.params.background, BackgroundMode::Ignore);
+    assert_eq!(b.backgrounds_removed(), 14);
+    assert!(b.images[3].background_removed && !b.images[4].background_removed);
+    let keep = Bundle::from_bytes(&encode(&hs)).unwrap();
+    assert_eq!((keep.params.background, keep.backgrounds_removed()), (BackgroundMode::Keep, 0));
+    // A site that keeps backgrounds has no image without one.
+    let msg = Bundle::from_bytes(&encode_with(&hs, BackgroundMode::Keep, |i| i == 7)).err().unwrap().to_string();
+    assert!(msg.contains("corrupt") && msg.contains("background"), "{msg}");
+    // Version 1 (before the background fields): refused before anything else is read, with a
+    // message that says what to do.
+    let mut old = encode(&hs);
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let err = Bundle::from_bytes(&old).err().unwrap();
+    assert_eq!(err, BundleError::Outdated(1));
+    let msg = err.to_string();
+    assert!(msg.contains("older version of chromatica") && msg.contains("rebuild the site"), "{msg}");
+    old[8..12].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(Bundle::from_bytes(&old).err(), Some(BundleError::UnsupportedVersion(0)));
 }
 
 fn similar(image: u32, k: usize) -> SearchRequest {

@@ -4,7 +4,7 @@ use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::{image_histogram, Histogram, HistogramError, MIN_ALPHA};
 use chromatica_core::query::UrlState;
 use chromatica_core::resize::RgbaImage;
-use chromatica_core::Query;
+use chromatica_core::{BackgroundMode, Query};
 use proptest::prelude::*;
 
 proptest! {
@@ -32,20 +32,22 @@ proptest! {
     }
 
     #[test]
-    fn image_histograms_have_unit_mass_or_a_reason(w in 1u32..40, h in 1u32..40, seed in any::<u64>()) {
+    fn image_histograms_have_unit_mass_or_a_reason(w in 1u32..40, h in 1u32..40, seed in any::<u64>(), ignore in any::<bool>()) {
         let mut state = seed | 1;
         let pixels: Vec<u8> = (0..w * h * 4).map(|_| { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state as u8 }).collect();
         // Small enough not to be downscaled: the histogram fails exactly when no pixel counts.
         let counted = pixels.chunks_exact(4).any(|p| p[3] >= MIN_ALPHA);
-        match image_histogram(&RgbaImage::new(w, h, pixels).unwrap()) {
-            Ok((hist, _)) => prop_assert!(counted && (hist.total() - 1.0).abs() < 1e-9),
+        let mode = if ignore { BackgroundMode::Ignore } else { BackgroundMode::Keep };
+        match image_histogram(&RgbaImage::new(w, h, pixels).unwrap(), mode) {
+            Ok(r) => prop_assert!(counted && (r.histogram.total() - 1.0).abs() < 1e-9),
             Err(e) => prop_assert!(!counted && e == HistogramError::FullyTransparent, "{}", e),
         }
     }
 
     #[test]
     fn bundle_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let mut framed = b"CHROMBDL\x01\x00\x00\x00".to_vec();
+        let mut framed = b"CHROMBDL".to_vec();
+        framed.extend_from_slice(&chromatica_core::bundle::FORMAT_VERSION.to_le_bytes());
         framed.extend_from_slice(&bytes);
         prop_assert!(Bundle::from_bytes(&framed).is_err());
         prop_assert!(Bundle::from_bytes(&bytes).is_err());
@@ -54,8 +56,10 @@ proptest! {
 
 #[test]
 fn empty_and_transparent_images_are_errors() {
-    assert!(image_histogram(&RgbaImage::new(0, 0, vec![]).unwrap()).is_err());
-    assert!(image_histogram(&RgbaImage::new(2, 1, vec![9, 9, 9, 0, 9, 9, 9, 127]).unwrap()).is_err());
+    for mode in [BackgroundMode::Keep, BackgroundMode::Ignore] {
+        assert!(image_histogram(&RgbaImage::new(0, 0, vec![]).unwrap(), mode).is_err());
+        assert!(image_histogram(&RgbaImage::new(2, 1, vec![9, 9, 9, 0, 9, 9, 9, 127]).unwrap(), mode).is_err());
+    }
     assert!(RgbaImage::new(2, 2, vec![0; 3]).is_err());
     // An empty histogram is refused by `normalize` and left as it was.
     let mut empty = Histogram::default();

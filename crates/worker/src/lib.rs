@@ -8,6 +8,7 @@
 
 use chromatica_core::bundle::{Bundle, BundleError};
 use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse};
+use chromatica_core::BackgroundMode;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -95,6 +96,10 @@ pub struct IndexInfo {
     pub load_ms: f64,
     /// Linear memory of the wasm instance holding the index (bounded: the bundle, decoded once).
     pub memory_bytes: f64,
+    /// The site's background mode (the page histograms example images with it), and how many of
+    /// its images were indexed without their plain background.
+    pub background: BackgroundMode,
+    pub backgrounds_removed: usize,
 }
 
 impl IndexInfo {
@@ -103,7 +108,16 @@ impl IndexInfo {
         let buffer = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
         let memory_bytes = js_sys::Reflect::get(&buffer, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
         let bundle = engine.bundle();
-        Self { images: bundle.len(), bundle_bytes: bundle.byte_len, threads: chromatica_core::search::threads(), worker, load_ms, memory_bytes }
+        Self {
+            images: bundle.len(),
+            bundle_bytes: bundle.byte_len,
+            threads: chromatica_core::search::threads(),
+            worker,
+            load_ms,
+            memory_bytes,
+            background: bundle.params.background,
+            backgrounds_removed: bundle.backgrounds_removed(),
+        }
     }
 }
 
