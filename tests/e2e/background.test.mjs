@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { launchBrowser, startServer, openApp, cli } from './lib.mjs';
+import { launchBrowser, startServer, openApp, cli, screenshot } from './lib.mjs';
 
 let browser, server;
 const work = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-e2e-bg-'));
@@ -117,5 +117,13 @@ test('background ignore: the page searches an example object photo like chromati
     // The example's own colors are its object's, not its background's.
     if (file.startsWith('red')) assert.ok(isReddish(await page.locator('[data-testid=hex]').first().inputValue()));
   }
+  // A red query on this site: the red objects come first, whatever their backdrop (README picture).
+  await page.evaluate(() => { location.hash = '#colors=E02030&weights=1&k=8'; });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=path]').length === 8
+    && document.querySelector('[data-testid=path]').textContent.startsWith('red-'));
+  const firstThree = await page.$$eval('[data-testid=path]', (els) => els.slice(0, 3).map((el) => el.textContent));
+  assert.ok(firstThree.every((p) => p.startsWith('red-')), firstThree.join());
+  await page.evaluate(() => Promise.all([...document.querySelectorAll('.card img')].map((i) => i.decode().catch(() => {}))));
+  await screenshot(page, 'background');
   await page.close();
 });
