@@ -60,7 +60,7 @@ pub fn QueryPanel(
             </div>
             <AvoidColors options=options />
             <Palettes rows=rows />
-            <QueryViz rows=rows.list />
+            <QueryViz rows=rows.list options=options />
             <ImagePicker on_image=on_image info=info />
             <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
         </section>

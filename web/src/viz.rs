@@ -4,18 +4,19 @@
 use crate::canvas::context;
 use crate::state::{percentages, ColorRow};
 use chromatica_core::color::{lab_to_srgb, parse_hex, srgb_to_lab, to_hex};
+use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 use wasm_bindgen::Clamped;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
-/// The visualisation's canvas, redrawn whenever the rows change.
+/// The visualisation's canvas, redrawn whenever the rows or the "any other color" share change.
 #[component]
-pub fn QueryViz(rows: RwSignal<Vec<ColorRow>>) -> impl IntoView {
+pub fn QueryViz(rows: RwSignal<Vec<ColorRow>>, options: RwSignal<SearchOptions>) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     Effect::new(move |_| {
-        let rs = rows.get();
+        let (rs, any) = (rows.get(), options.with(|o| o.any));
         if let Some(canvas) = canvas.get() {
-            draw_query(&canvas, &rs);
+            draw_query(&canvas, &rs, any);
         }
     });
     view! {
@@ -84,16 +85,18 @@ fn color_name(rgb: [u8; 3]) -> &'static str {
         .unwrap_or("")
 }
 
-/// Weighted bar (segment width = weight, labelled with hex, name and %) and a palette wheel (a*/b*
-/// disc at L=65 with each color placed at its own a*, b*, sized by weight).
-fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
+/// Weighted bar (segment width = weight, labelled with hex, name and %; the "any other color"
+/// share, if any, as a striped segment at the end) and a palette wheel (a*/b* disc at L=65 with
+/// each color placed at its own a*, b*, sized by weight).
+fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow], any: f64) {
     let Some(ctx) = context(canvas) else { return };
     // The canvas backing store is 2x its CSS size for crisp text; draw in CSS pixels.
     let (w, h) = (canvas.width() as f64 / 2.0, canvas.height() as f64 / 2.0);
     let _ = ctx.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
     ctx.clear_rect(0.0, 0.0, w * 2.0, h * 2.0);
     let _ = ctx.scale(2.0, 2.0);
-    let colors: Vec<([u8; 3], f64)> = rows.iter().zip(percentages(rows)).filter_map(|(r, p)| parse_hex(&r.hex).map(|c| (c, p))).collect();
+    let named = 1.0 - any;
+    let colors: Vec<([u8; 3], f64)> = rows.iter().zip(percentages(rows)).filter_map(|(r, p)| parse_hex(&r.hex).map(|c| (c, p * named))).collect();
     let wheel = h - 8.0;
     let bar_w = w - wheel - 16.0;
     let mut x = 0.0;
@@ -111,6 +114,34 @@ fn draw_query(canvas: &HtmlCanvasElement, rows: &[ColorRow]) {
             let _ = ctx.fill_text(color_name(*c), x + 6.0, h - 9.0);
         }
         x += seg;
+    }
+    if any > 0.0 {
+        // "Any other color": light grey with diagonal stripes, clipped to its segment.
+        let seg = bar_w - x;
+        ctx.set_fill_style_str("#e6e7ec");
+        ctx.fill_rect(x, 4.0, seg, h - 8.0);
+        ctx.save();
+        ctx.begin_path();
+        ctx.rect(x, 4.0, seg, h - 8.0);
+        ctx.clip();
+        ctx.set_stroke_style_str("#c9cbd3");
+        ctx.set_line_width(6.0);
+        let mut s = x - h;
+        while s < x + seg {
+            ctx.begin_path();
+            ctx.move_to(s, h);
+            ctx.line_to(s + h, 0.0);
+            ctx.stroke();
+            s += 18.0;
+        }
+        ctx.restore();
+        if seg > 46.0 {
+            ctx.set_fill_style_str("#2a2c33");
+            ctx.set_font("600 12px system-ui, sans-serif");
+            let _ = ctx.fill_text(&format!("{}%", (any * 100.0).round() as i64), x + 6.0, 20.0);
+            ctx.set_font("11px system-ui, sans-serif");
+            let _ = ctx.fill_text("any other color", x + 6.0, h - 9.0);
+        }
     }
     draw_wheel(&ctx, w - wheel - 4.0, 4.0, wheel, &colors);
 }
