@@ -150,7 +150,7 @@ pub fn existing(out: &Path) -> Result<Existing> {
 /// A version-1 site's files: the fixed names, the app's files, and whatever is in its own folders.
 fn legacy_files(out: &Path) -> Vec<String> {
     let mut files: Vec<String> = LEGACY_FILES.iter().chain(APP_FILES.iter().map(|(name, _)| name)).map(|s| s.to_string()).collect();
-    for dir in LEGACY_DIRS {
+    for dir in LEGACY_DIRS.iter().filter(|d| fs::symlink_metadata(out.join(d)).is_ok_and(|m| m.is_dir())) {
         for e in fs::read_dir(out.join(dir)).into_iter().flatten().flatten() {
             if e.file_type().is_ok_and(|t| t.is_file()) {
                 files.push(format!("{dir}/{}", e.file_name().to_string_lossy()));
@@ -163,7 +163,9 @@ fn legacy_files(out: &Path) -> Vec<String> {
 
 /// `a/b.c`: no root, no `..`, no empty parts; what a manifest may name.
 fn is_safe_relative(path: &str) -> bool {
-    !path.is_empty() && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..") && !path.contains('\\')
+    !path.is_empty()
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && !path.contains(|c: char| c == '\\' || c.is_control())
 }
 
 /// A build writing into `--out`. The folder is locked for the build (a second build fails at once);
@@ -188,6 +190,14 @@ impl SiteWriter {
     /// Opens `out` for a build: refuses a folder that is not provably ours unless `force`, takes
     /// the lock, finishes or removes what a killed build left, and creates a fresh staging folder.
     pub fn open(out: &Path, force: bool) -> Result<Self> {
+        let staging = out.join(STAGING_DIR);
+        // An existing folder is locked first, and a build killed during its moves is completed
+        // before the folder is judged (its manifest may be among the moves still to do).
+        let early_lock = if out.is_dir() { Some(lock(out)?) } else { None };
+        if staging.join(STAGING_MARKER).is_file() && staging.join(COMMIT_JOURNAL).is_file() {
+            finish_moves(&staging, out).context("cannot complete the moves of an interrupted build")?;
+            fs::remove_dir_all(&staging).with_context(|| format!("cannot remove {}", staging.display()))?;
+        }
         let found = existing(out)?;
         if found == Existing::Foreign && !force {
             bail!(
@@ -196,13 +206,19 @@ impl SiteWriter {
                 out.display()
             );
         }
-        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let lock = lock(out)?;
-        let staging = out.join(STAGING_DIR);
-        if staging.join(STAGING_MARKER).is_file() {
-            if staging.join(COMMIT_JOURNAL).is_file() {
-                finish_moves(&staging, out).context("cannot complete the moves of an interrupted build")?;
+        // Our folders must be real folders: through a symlink, a build would write (and remove
+        // files) elsewhere.
+        for dir in LEGACY_DIRS {
+            if fs::symlink_metadata(out.join(dir)).is_ok_and(|m| !m.is_dir()) {
+                bail!("{} is not a folder (a symlink or a file); chromatica writes its own folder there: move it away", out.join(dir).display());
             }
+        }
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let lock = match early_lock {
+            Some(lock) => lock,
+            None => lock(out)?,
+        };
+        if staging.join(STAGING_MARKER).is_file() {
             fs::remove_dir_all(&staging).with_context(|| format!("cannot remove {}", staging.display()))?;
         } else if staging.exists() {
             bail!("{} exists but was not made by chromatica; move it away", staging.display());
@@ -219,7 +235,7 @@ impl SiteWriter {
 
     /// Whether the previous build wrote `rel` and it is still there (so it can be kept as it is).
     pub fn has_own(&self, rel: &str) -> bool {
-        self.owned_before.contains(rel) && self.out.join(rel).is_file()
+        self.owned_before.contains(rel) && !traverses_symlink(&self.out, rel) && fs::symlink_metadata(self.out.join(rel)).is_ok_and(|m| m.is_file())
     }
 
     /// Where to write `rel` (site-relative, `/`-separated) for this build; its folder exists.
@@ -290,8 +306,12 @@ impl SiteWriter {
     /// Refuses, changing nothing, if a new file would replace a file that is not ours.
     pub fn commit(mut self, manifest: &mut Manifest, kept: &BTreeSet<String>) -> Result<()> {
         let staged = staged_files(&self.staging)?;
-        let clashes: Vec<&String> =
-            staged.iter().filter(|f| !self.owned_before.contains(*f) && self.out.join(f).symlink_metadata().is_ok()).collect();
+        let manifest_name = MANIFEST_FILE.to_string();
+        let clashes: Vec<&String> = staged
+            .iter()
+            .chain([&manifest_name])
+            .filter(|f| !self.owned_before.contains(*f) && (self.out.join(f).symlink_metadata().is_ok() || traverses_symlink(&self.out, f)))
+            .collect();
         if !clashes.is_empty() {
             let list: Vec<&str> = clashes.iter().take(5).map(|s| s.as_str()).collect();
             bail!(
@@ -393,6 +413,13 @@ fn finish_moves(staging: &Path, out: &Path) -> Result<()> {
         if !is_safe_relative(rel) {
             continue;
         }
+        if traverses_symlink(out, rel) {
+            // Never remove or write through a symlink: it leads out of the site.
+            if remove {
+                continue;
+            }
+            bail!("{} lies behind a symlink; move the link away and build again", out.join(rel).display());
+        }
         let target = out.join(rel);
         if let Some(parent) = Path::new(rel).parent().filter(|p| !p.as_os_str().is_empty()) {
             dirs.insert(parent.to_path_buf());
@@ -417,6 +444,21 @@ fn finish_moves(staging: &Path, out: &Path) -> Result<()> {
         let _ = fs::remove_dir(out.join(dir));
     }
     Ok(())
+}
+
+/// Whether a folder on the way to `rel` (inside `out`) is a symlink (or not a folder at all).
+fn traverses_symlink(out: &Path, rel: &str) -> bool {
+    let mut path = out.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// An exclusive `flock` on the site folder for the build's lifetime.

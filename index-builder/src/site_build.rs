@@ -328,11 +328,17 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     let reusable = |e: &Entry| e.thumb_size == cx.thumb_size && e.background == cx.background && cx.site.has_own(&thumb_of(e));
     let reuse = |entry: Entry, bytes: Option<&[u8]>| -> Result<Processed, Failure> {
         if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
-            let bytes = match bytes {
-                Some(b) => b.to_vec(),
-                None => read_unchanged(path, size, mtime).map_err(&skip)?,
-            };
-            cx.site.write_once(&original_of(&entry), &bytes)?;
+            match bytes {
+                Some(bytes) => cx.site.write_once(&original_of(&entry), bytes)?,
+                None => {
+                    // Read within the memory budget, like a file being decoded.
+                    let _reservation = cx.budget.reserve(size).map_err(|total| {
+                        skip(format!("the file is too large ({}; the memory budget is {}, see --max-memory)", megabytes(size), megabytes(total)))
+                    })?;
+                    let bytes = read_unchanged(path, size, mtime).map_err(&skip)?;
+                    cx.site.write_once(&original_of(&entry), &bytes)?;
+                }
+            }
         }
         Ok(Processed { rel: rel.into(), entry, ext: ext.clone(), decoded: false })
     };

@@ -364,3 +364,44 @@ fn file_names_cannot_drive_the_terminal() {
     assert!(stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{stderr}");
     assert!(!out.stderr.iter().chain(&out.stdout).any(|&b| b == 0x1b || b == 0x07), "raw control bytes printed: {stderr:?}");
 }
+
+/// A folder of ours replaced by a symlink (to the user's photos, say) is refused: a build never
+/// writes or removes anything through it, in a current site or one of the previous version.
+#[test]
+fn a_symlinked_folder_in_the_site_is_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site, photos) = (tmp.path().join("images"), tmp.path().join("site"), tmp.path().join("photos"));
+    fs::create_dir_all(&images).unwrap();
+    fs::create_dir_all(&photos).unwrap();
+    good_images(&images);
+    write(&photos.join("IMG_0001.jpg"), b"a precious photo");
+    build(&images, &site, &[]);
+    fs::rename(site.join("thumbs"), tmp.path().join("old-thumbs")).unwrap();
+    std::os::unix::fs::symlink(&photos, site.join("thumbs")).unwrap();
+    let err = build_err(&images, &site, &[]);
+    assert!(err.contains("not a folder"), "{err}");
+    // The same in a site of the previous version, whose files were not listed.
+    let legacy = tmp.path().join("legacy");
+    fs::create_dir_all(&legacy).unwrap();
+    write(&legacy.join("manifest.json"), br#"{"format_version": 1, "generator": "chromatica 0.1.0"}"#);
+    std::os::unix::fs::symlink(&photos, legacy.join("thumbs")).unwrap();
+    let err = build_err(&images, &legacy, &[]);
+    assert!(err.contains("not a folder"), "{err}");
+    assert_eq!(fs::read(photos.join("IMG_0001.jpg")).unwrap(), b"a precious photo");
+    assert_eq!(fs::read_dir(&photos).unwrap().count(), 1, "nothing was written into the photos");
+}
+
+/// `--force` into a folder that has a `chromatica.json` of another tool refuses, changing nothing.
+#[test]
+fn force_never_replaces_a_foreign_chromatica_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, out) = (tmp.path().join("images"), tmp.path().join("out"));
+    fs::create_dir_all(&images).unwrap();
+    fs::create_dir_all(&out).unwrap();
+    good_images(&images);
+    write(&out.join("chromatica.json"), br#"{"theme": "dark"}"#);
+    let err = build_err(&images, &out, &["--force"]);
+    assert!(err.contains("chromatica.json") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(fs::read(out.join("chromatica.json")).unwrap(), br#"{"theme": "dark"}"#);
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
+}
