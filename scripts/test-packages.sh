@@ -14,6 +14,11 @@ version=$(awk -F'"' '/^\[workspace.package\]/ { p = 1 } p && $1 ~ /^version/ { p
 scratch=$(mktemp -d -t chromatica-packages.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 python=$(python3 -c 'import sys; print(sys.executable)')
+# Debian's python3 lacks venv until python3-venv is installed.
+if ! "$python" -m venv --help >/dev/null 2>&1; then
+  say "installing python3-venv (Debian package) for the wheel's test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv || die "python3 -m venv is not available"
+fi
 node_dir=$(dirname "$(command -v node)")
 clean_path="/usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin"
 case ":$clean_path:" in *":$node_dir:"*) ;; *) clean_path="$clean_path:$node_dir" ;; esac
