@@ -5,8 +5,8 @@
 
 use crate::ann::AnnVector;
 use crate::bundle::Bundle;
-use crate::color::srgb_to_lab;
 use crate::color::to_hex;
+use crate::color::{delta_e, srgb_to_lab};
 use crate::emd::{lower_bound, Marginals, NearestBound, Sinkhorn};
 use crate::histogram::bin_center;
 use crate::histogram::SparseView;
@@ -237,15 +237,7 @@ impl Plan {
         let valid = |(bin, m): &(u16, f64)| (*bin as usize) < BINS && m.is_finite() && *m > 0.0;
         let total: f64 = h.iter().filter(valid).map(|(_, m)| m).sum();
         self.exclude.iter().any(|(lab, tolerance)| {
-            let near: f64 = h
-                .iter()
-                .filter(valid)
-                .filter(|(bin, _)| {
-                    let c = bin_center(*bin as usize);
-                    ((c[0] - lab[0]).powi(2) + (c[1] - lab[1]).powi(2) + (c[2] - lab[2]).powi(2)).sqrt() <= *tolerance
-                })
-                .map(|(_, m)| m)
-                .sum();
+            let near: f64 = h.iter().filter(valid).filter(|(bin, _)| delta_e(bin_center(*bin as usize), *lab) <= *tolerance).map(|(_, m)| m).sum();
             near > EXCLUDE_MIN_SHARE * total
         })
     }
