@@ -1,55 +1,79 @@
-//! The bundle: one versioned, checksummed binary file with everything search needs.
+//! The index format (version 3): a small **head** and content-named **chunks**, each a static file,
+//! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
-//! 0   magic "CHROMBDL"                      8 bytes
-//! 8   format version (u32 LE)               currently 2
+//! index/head.bin                 the head: build parameters, the shard table, one centroid per shard
+//! index/<hh>/<hash>.bin          a chunk: a shard's vectors, or a page of image records
+//! index/head.js, index/<hh>/<hash>.js   the same bytes as classic scripts, for file:// pages
+//! ```
+//! A chunk's name is the xxh3-64 of its bytes (16 hex digits; `<hh>` is its first two), so an
+//! unchanged chunk keeps its name across rebuilds and a changed one gets a new name: hosts and
+//! browsers may cache chunks forever. The head refers to each chunk by a [`ChunkRef`] (name, length,
+//! crc32) and a chunk is accepted only when its length and crc32 match.
+//!
+//! Every file is one container:
+//! ```text
+//! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPAG" page
+//! 8   format version (u32 LE)               currently 3
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
-//! ..  sections, each at an 8-byte aligned offset
+//! ..  sections, each at an 8-byte aligned offset, zero padding between
 //! ```
-//! Sections: META (postcard: [`Params`] and per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1),
-//! HIST_BINS (u16 x total), HIST_MASS (u16 x total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]),
-//! ANN_GRAPH (postcard of the HNSW), ANN_IDS (u32 x n). All integers little-endian.
-//! Decoding checks every length, offset, id and checksum before it allocates for or indexes with them.
+//! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count and
+//!   vectors chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each shard).
+//! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): META (postcard: its
+//!   pages' chunk refs), VECTORS (n x [`ANN_DIMS`] bytes), and, only on a site of a single shard,
+//!   ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
+//! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
+//!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (u16 x total),
+//!   HIST_MASS (u16 x total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]).
 //!
-//! Version 2 added two fields to META, for `chromatica build --background`:
-//! - `Params::background`, the site's [`BackgroundMode`] (a postcard enum: 0 = keep, 1 = ignore;
-//!   any other value is refused), which example images searched on the site follow too;
-//! - `ImageMeta::background_removed` (postcard bool: 0 or 1, anything else refused): whether this
-//!   image's histogram was made without its plain background. It is only ever set on `ignore`
-//!   sites; a `keep` bundle with one set is refused as corrupt.
-//!
-//! Bundles of version 1 lack those fields and are refused with [`BundleError::Outdated`], which
-//! tells the user to rebuild the site.
+//! Image ids are global: shards in head order, each shard's images in its page order. Finding
+//! candidates needs the head and a few shards (≈150 B an image); reranking them needs only their
+//! pages (≈260 B an image), which hold vector-near images together (search.rs, shard.rs).
+//! Decoding checks every length, offset, id and checksum before it allocates for or indexes with
+//! them. Version 2 and older sites (one `bundle.bin`) are refused with [`BundleError::Outdated`].
 
-use crate::ann::{AnnError, AnnIndex};
+use crate::ann::{AnnError, AnnIndex, AnnVector, ANN_DIMS};
 use crate::background::BackgroundMode;
 use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
-pub const MAGIC: [u8; 8] = *b"CHROMBDL";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+pub const HEAD_MAGIC: [u8; 8] = *b"CHROMHED";
+pub const SHARD_MAGIC: [u8; 8] = *b"CHROMSHD";
+pub const PAGE_MAGIC: [u8; 8] = *b"CHROMPAG";
+/// The head's path in a site.
+pub const HEAD_FILE: &str = "index/head.bin";
+/// The head as a classic script, for `file://` pages where `fetch` is refused.
+pub const HEAD_SCRIPT: &str = "index/head.js";
+/// The file of a version 2 site: its presence means "rebuild".
+pub const LEGACY_BUNDLE_FILE: &str = "bundle.bin";
 pub const PALETTE_SIZE: usize = 5;
+/// Images a shard holds, about (k-means clusters; shard.rs splits larger ones).
+pub const SHARD_IMAGES: usize = 1024;
+/// Images a page of records holds.
+pub const PAGE_IMAGES: usize = 32;
+/// A query scans the shards nearest to it until it has seen this many images (docs/TUNING.md).
+pub const PROBE_IMAGES: usize = 6144;
 const HEADER: usize = 16;
 const ENTRY: usize = 24;
-const MAX_SECTIONS: usize = 32;
+const MAX_SECTIONS: usize = 8;
 /// Masses are stored as u16 fractions of this; smaller bins are dropped.
 const MASS_SCALE: f64 = 65535.0;
+/// The most images and shards a head may declare (a bound on what a decoder allocates).
+const MAX_IMAGES: usize = 1 << 26;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-enum Kind {
-    Meta = 1,
-    HistOffsets = 2,
-    HistBins = 3,
-    HistMass = 4,
-    Palettes = 5,
-    AnnGraph = 6,
-    AnnIds = 7,
-}
-
-const KINDS: [Kind; 7] = [Kind::Meta, Kind::HistOffsets, Kind::HistBins, Kind::HistMass, Kind::Palettes, Kind::AnnGraph, Kind::AnnIds];
+const META: u32 = 1;
+const CENTROIDS: u32 = 2;
+const VECTORS: u32 = 3;
+const ANN_GRAPH: u32 = 4;
+const ANN_IDS: u32 = 5;
+const HIST_OFFSETS: u32 = 6;
+const HIST_BINS: u32 = 7;
+const HIST_MASS: u32 = 8;
+const PALETTES: u32 = 9;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +86,27 @@ pub struct Params {
     pub ann_dims: u32,
     /// What the site does with plain backgrounds (`chromatica build --background`).
     pub background: BackgroundMode,
+    /// Images a query's routing scans before it stops adding shards ([`PROBE_IMAGES`]).
+    pub probe_images: u32,
+    /// Images per page ([`PAGE_IMAGES`]).
+    pub page_images: u32,
+}
+
+impl Params {
+    /// The defaults of `chromatica build`, with its `--rerank-k` and `--background`.
+    pub fn new(rerank_k: usize, background: BackgroundMode) -> Self {
+        Self {
+            ef_construction: crate::ann::EF_CONSTRUCTION as u32,
+            ef_search: crate::ann::EF_SEARCH.max(rerank_k) as u32,
+            m: crate::ann::M as u32,
+            seed: crate::ann::HNSW_SEED,
+            rerank_k: rerank_k as u32,
+            ann_dims: ANN_DIMS as u32,
+            background,
+            probe_images: PROBE_IMAGES as u32,
+            page_images: PAGE_IMAGES as u32,
+        }
+    }
 }
 
 /// One indexed image. `stem` names its files in the site: `thumbs/{stem}.jpg`, `originals/{stem}.{ext}`.
@@ -90,34 +135,92 @@ impl ImageMeta {
         }
     }
 
-    /// Stems and extensions end up in URLs: only `[0-9a-z]` is accepted from a bundle.
+    /// Stems and extensions end up in URLs: only `[0-9a-z]` is accepted from an index.
     fn is_safe(&self) -> bool {
         let safe = |s: &str, max: usize| s.len() <= max && s.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
         !self.stem.is_empty() && safe(&self.stem, 64) && safe(&self.ext, 8)
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Meta {
-    params: Params,
-    images: Vec<ImageMeta>,
-}
-
 /// A dominant color and its share of the image (0..=255, 0 = unused slot).
 pub type PaletteEntry = (Rgb, u8);
 
-/// What the builder hands to `encode`.
-pub struct BundleInput<'a> {
-    pub params: Params,
-    pub images: Vec<ImageMeta>,
-    pub histograms: &'a [Histogram],
-    pub palettes: Vec<Vec<(Rgb, f64)>>,
-    pub ann: &'a AnnIndex,
+/// Where a chunk is and how to know it: its name (xxh3-64 of its bytes), length and crc32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub name: u64,
+    pub len: u32,
+    pub crc: u32,
 }
 
-/// A decoded bundle, ready to search.
-pub struct Bundle {
+impl ChunkRef {
+    /// Of these bytes (builds only: the browser never names chunks).
+    #[cfg(feature = "parallel")]
+    pub fn of(bytes: &[u8]) -> Self {
+        Self { name: xxhash_rust::xxh3::xxh3_64(bytes), len: bytes.len() as u32, crc: crc32fast::hash(bytes) }
+    }
+
+    /// Its path in the site, e.g. `index/3f/3f0a…e1.bin`.
+    pub fn path(&self) -> String {
+        format!("index/{:02x}/{:016x}.bin", self.name >> 56, self.name)
+    }
+
+    /// The same bytes as a classic script (`file://`).
+    pub fn script_path(&self) -> String {
+        format!("index/{:02x}/{:016x}.js", self.name >> 56, self.name)
+    }
+
+    /// Whether `bytes` are this chunk.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.len() == self.len as usize && crc32fast::hash(bytes) == self.crc
+    }
+}
+
+/// One shard in the head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardEntry {
+    pub images: u32,
+    pub vectors: ChunkRef,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeadMeta {
+    params: Params,
+    images: u32,
+    /// Images histogrammed without their plain background.
+    backgrounds_removed: u32,
+    shards: Vec<ShardEntry>,
+}
+
+/// The decoded head: everything a query needs before it knows which shards to fetch.
+#[derive(Clone, Debug)]
+pub struct Head {
     pub params: Params,
+    pub images: usize,
+    pub shards: Vec<ShardEntry>,
+    /// The mean ANN vector of each shard's images.
+    pub centroids: Vec<AnnVector>,
+    /// The global id of each shard's first image (ascending; one more entry: the image count).
+    pub first_ids: Vec<u32>,
+    /// Images histogrammed without their plain background.
+    pub backgrounds_removed: usize,
+    pub byte_len: usize,
+}
+
+/// A decoded shard: the vectors of its images, where its pages are, and maybe an HNSW graph.
+pub struct Shard {
+    pub vectors: Vec<AnnVector>,
+    pub pages: Vec<ChunkRef>,
+    pub ann: Option<AnnIndex>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ShardMeta {
+    pages: Vec<ChunkRef>,
+}
+
+/// A decoded page: the records (name, histogram, palette) of a run of one shard's images.
+pub struct Page {
     pub images: Vec<ImageMeta>,
     hist_offsets: Vec<u32>,
     hist_bins: Vec<u16>,
@@ -125,27 +228,23 @@ pub struct Bundle {
     hist_counts: Vec<u16>,
     hist_sums: Vec<f64>,
     palettes: Vec<[PaletteEntry; PALETTE_SIZE]>,
-    pub ann: AnnIndex,
-    pub byte_len: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
-    #[error("not a Chromatica bundle (bad magic bytes)")]
-    NotABundle,
-    #[error("this site was built by an older version of chromatica (bundle format version {0}; this one reads version {FORMAT_VERSION}): rebuild the site with this version (chromatica build IMAGES --out SITE)")]
+    #[error("not a Chromatica index file (bad magic bytes)")]
+    NotAnIndex,
+    #[error("this site was built by an older version of chromatica (index format version {0}; this one reads version {FORMAT_VERSION}): rebuild the site with this version (chromatica build IMAGES --out SITE)")]
     Outdated(u32),
-    #[error(
-        "bundle format version {0} is not supported (this app reads version {FORMAT_VERSION}): rebuild the site with this version of chromatica"
-    )]
+    #[error("index format version {0} is not supported (this app reads version {FORMAT_VERSION}): rebuild the site with this version of chromatica")]
     UnsupportedVersion(u32),
-    #[error("the bundle is truncated ({0})")]
+    #[error("the index file is truncated ({0})")]
     Truncated(&'static str),
-    #[error("the bundle is corrupt: section {0} fails its checksum")]
+    #[error("the index file is corrupt: section {0} fails its checksum")]
     Checksum(u32),
-    #[error("the bundle is corrupt: {0}")]
+    #[error("the index file is corrupt: {0}")]
     Corrupt(String),
-    #[error("the bundle is corrupt: {0}")]
+    #[error("the index file is corrupt: {0}")]
     Ann(#[from] AnnError),
 }
 
@@ -153,79 +252,117 @@ fn corrupt(what: impl Into<String>) -> BundleError {
     BundleError::Corrupt(what.into())
 }
 
-/// Quantises a histogram for storage: pruned (`Histogram::pruned`), u16 masses.
-pub fn quantize(h: &Histogram) -> (Vec<u16>, Vec<u16>) {
-    let (mut bins, mut mass) = (Vec::new(), Vec::new());
-    let pruned = h.pruned();
-    for (&bin, &m) in pruned.bins.iter().zip(&pruned.mass) {
-        let q = (m * MASS_SCALE).round();
-        if q >= 1.0 {
-            bins.push(bin);
-            mass.push(q.min(MASS_SCALE) as u16);
-        }
-    }
-    (bins, mass)
+/// A histogram as an index stores it: pruned (`Histogram::pruned`), u16 masses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredHistogram {
+    pub bins: Vec<u16>,
+    pub counts: Vec<u16>,
 }
 
-pub fn encode(input: &BundleInput<'_>) -> Vec<u8> {
-    let n = input.images.len();
-    let meta = Meta { params: input.params.clone(), images: input.images.clone() };
-    let mut offsets = vec![0u32];
-    let (mut bins, mut mass) = (Vec::new(), Vec::new());
-    for h in input.histograms {
-        let (b, m) = quantize(h);
-        bins.extend_from_slice(&b);
-        mass.extend_from_slice(&m);
-        offsets.push(bins.len() as u32);
-    }
-    let mut palettes = Vec::with_capacity(n * PALETTE_SIZE * 4);
-    for i in 0..n {
-        let colors = input.palettes.get(i).map(Vec::as_slice).unwrap_or(&[]);
-        for slot in 0..PALETTE_SIZE {
-            match colors.get(slot) {
-                Some((rgb, share)) => {
-                    palettes.extend_from_slice(rgb);
-                    palettes.push((share * 255.0).round().clamp(1.0, 255.0) as u8);
-                }
-                None => palettes.extend_from_slice(&[0, 0, 0, 0]),
+impl StoredHistogram {
+    pub fn of(h: &Histogram) -> Self {
+        let mut out = Self::default();
+        let pruned = h.pruned();
+        for (&bin, &m) in pruned.bins.iter().zip(&pruned.mass) {
+            let q = (m * MASS_SCALE).round();
+            if q >= 1.0 {
+                out.bins.push(bin);
+                out.counts.push(q.min(MASS_SCALE) as u16);
             }
         }
+        out
     }
-    let (graph, ids) = input.ann.encode_graph();
-    let le32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let le16 = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let sections: Vec<(Kind, Vec<u8>)> = vec![
-        (Kind::Meta, postcard::to_allocvec(&meta).unwrap_or_default()),
-        (Kind::HistOffsets, le32(&offsets)),
-        (Kind::HistBins, le16(&bins)),
-        (Kind::HistMass, le16(&mass)),
-        (Kind::Palettes, palettes),
-        (Kind::AnnGraph, graph),
-        (Kind::AnnIds, le32(ids)),
-    ];
 
+    pub fn view(&self) -> SparseView<'_> {
+        let sum = self.counts.iter().map(|&c| c as f64).sum::<f64>().max(1.0);
+        SparseView { bins: &self.bins, mass: Masses::Quantized { counts: &self.counts, sum } }
+    }
+}
+
+/// Quantises a palette (colors with shares 0..1, largest first) for storage.
+pub fn stored_palette(colors: &[(Rgb, f64)]) -> [PaletteEntry; PALETTE_SIZE] {
+    std::array::from_fn(|slot| match colors.get(slot) {
+        Some((rgb, share)) => (*rgb, (share * 255.0).round().clamp(1.0, 255.0) as u8),
+        None => ([0, 0, 0], 0),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+fn container(magic: [u8; 8], sections: &[(u32, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&magic);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
     let mut offset = align8(HEADER + ENTRY * sections.len());
-    for (kind, bytes) in &sections {
-        out.extend_from_slice(&(*kind as u32).to_le_bytes());
+    for (kind, bytes) in sections {
+        out.extend_from_slice(&kind.to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
         out.extend_from_slice(&(offset as u64).to_le_bytes());
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         offset = align8(offset + bytes.len());
     }
-    for (_, bytes) in &sections {
+    for (_, bytes) in sections {
         out.resize(align8(out.len()), 0);
         out.extend_from_slice(bytes);
     }
     out
 }
 
+fn postcard_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain data into a Vec cannot fail.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+fn le32(v: &[u32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn le16(v: &[u16]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A page of records.
+pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palettes: &[[PaletteEntry; PALETTE_SIZE]]) -> Vec<u8> {
+    let mut offsets = vec![0u32];
+    let (mut bins, mut counts) = (Vec::new(), Vec::new());
+    for h in histograms {
+        bins.extend_from_slice(&h.bins);
+        counts.extend_from_slice(&h.counts);
+        offsets.push(bins.len() as u32);
+    }
+    let flat: Vec<u8> = palettes.iter().flat_map(|p| p.iter().flat_map(|(c, s)| [c[0], c[1], c[2], *s])).collect();
+    container(
+        PAGE_MAGIC,
+        &[(META, postcard_bytes(&images)), (HIST_OFFSETS, le32(&offsets)), (HIST_BINS, le16(&bins)), (HIST_MASS, le16(&counts)), (PALETTES, flat)],
+    )
+}
+
+/// A shard: its vectors, its pages, and its HNSW graph if it has one.
+pub fn encode_shard(vectors: &[AnnVector], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
+    let mut sections = vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.0).collect())];
+    if let Some(ann) = ann {
+        let (graph, ids) = ann.encode_graph();
+        sections.push((ANN_GRAPH, graph));
+        sections.push((ANN_IDS, le32(ids)));
+    }
+    container(SHARD_MAGIC, &sections)
+}
+
+/// The head.
+pub fn encode_head(params: &Params, shards: &[ShardEntry], centroids: &[AnnVector], backgrounds_removed: u32) -> Vec<u8> {
+    let images = shards.iter().map(|s| s.images).sum();
+    let meta = HeadMeta { params: params.clone(), images, backgrounds_removed, shards: shards.to_vec() };
+    container(HEAD_MAGIC, &[(META, postcard_bytes(&meta)), (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect())])
+}
+
 fn align8(x: usize) -> usize {
     x.div_ceil(8) * 8
 }
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
@@ -235,25 +372,17 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0xFF; 8]))
 }
 
-/// Reads just the header fields, for tools that report on a bundle without decoding it all.
-pub fn peek_version(bytes: &[u8]) -> Result<u32, BundleError> {
+/// The sections of a container with this magic, by kind (index = kind - 1), every byte checked.
+fn sections<'a>(bytes: &'a [u8], magic: [u8; 8], kinds: &[u32]) -> Result<[Option<&'a [u8]>; 9], BundleError> {
     if bytes.len() < HEADER {
-        return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) { BundleError::Truncated("header") } else { BundleError::NotABundle });
+        return Err(if bytes.starts_with(&magic[..bytes.len().min(8)]) { BundleError::Truncated("header") } else { BundleError::NotAnIndex });
     }
-    if bytes[..8] != MAGIC {
-        return Err(BundleError::NotABundle);
+    if bytes[..8] != magic {
+        return Err(if bytes.starts_with(b"CHROMBDL") { BundleError::Outdated(u32_at(bytes, 8)) } else { BundleError::NotAnIndex });
     }
-    Ok(u32_at(bytes, 8))
-}
-
-/// The decoder behind [`Bundle::from_bytes`] and [`Bundle::from_bytes_with_min_search_width`].
-fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, BundleError> {
-    let version = peek_version(bytes)?;
-    if (1..FORMAT_VERSION).contains(&version) {
-        return Err(BundleError::Outdated(version));
-    }
+    let version = u32_at(bytes, 8);
     if version != FORMAT_VERSION {
-        return Err(BundleError::UnsupportedVersion(version));
+        return Err(if version < FORMAT_VERSION { BundleError::Outdated(version) } else { BundleError::UnsupportedVersion(version) });
     }
     let count = u32_at(bytes, 12) as usize;
     if count > MAX_SECTIONS {
@@ -263,7 +392,7 @@ fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, Bundle
     if bytes.len() < table_end {
         return Err(BundleError::Truncated("section table"));
     }
-    let mut found: [Option<&[u8]>; KINDS.len()] = [None; KINDS.len()];
+    let mut found: [Option<&[u8]>; 9] = [None; 9];
     let mut spans = Vec::with_capacity(count);
     for i in 0..count {
         let at = HEADER + ENTRY * i;
@@ -279,8 +408,10 @@ fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, Bundle
         if crc32fast::hash(body) != crc {
             return Err(BundleError::Checksum(kind));
         }
-        let slot = KINDS.iter().position(|k| *k as u32 == kind).ok_or_else(|| corrupt(format!("unknown section {kind}")))?;
-        if found[slot].replace(body).is_some() {
+        if !kinds.contains(&kind) {
+            return Err(corrupt(format!("unknown section {kind}")));
+        }
+        if found[kind as usize - 1].replace(body).is_some() {
             return Err(corrupt(format!("section {kind} appears twice")));
         }
     }
@@ -297,50 +428,18 @@ fn decode_bundle(bytes: &[u8], min_search_width: usize) -> Result<Bundle, Bundle
     if cursor != bytes.len() {
         return Err(corrupt("trailing bytes after the last section"));
     }
-    let section = |k: Kind| found[k as usize - 1].ok_or_else(|| corrupt(format!("section {} is missing", k as u32)));
+    Ok(found)
+}
 
-    let meta: Meta = postcard::from_bytes(section(Kind::Meta)?).map_err(|e| corrupt(format!("metadata: {e}")))?;
-    let n = meta.images.len();
-    if let Some(bad) = meta.images.iter().find(|m| !m.is_safe()) {
-        return Err(corrupt(format!("image {:?} has an invalid file name", bad.path)));
+fn required<'a>(found: &[Option<&'a [u8]>; 9], kind: u32) -> Result<&'a [u8], BundleError> {
+    found[kind as usize - 1].ok_or_else(|| corrupt(format!("section {kind} is missing")))
+}
+
+fn vectors_of(bytes: &[u8], count: usize, what: &str) -> Result<Vec<AnnVector>, BundleError> {
+    if Some(bytes.len()) != count.checked_mul(ANN_DIMS) {
+        return Err(corrupt(format!("{what} have the wrong size")));
     }
-    if meta.params.background == BackgroundMode::Keep && meta.images.iter().any(|m| m.background_removed) {
-        return Err(corrupt("an image has its background removed on a site that keeps backgrounds"));
-    }
-    // The graph first: its decode makes the largest transient copies, and memory they free is
-    // reused by what follows (wasm memory never shrinks, so the peak is what a page keeps).
-    let ids = le_u32s(section(Kind::AnnIds)?, n, "ANN ids")?;
-    let ef = (meta.params.ef_search.max(meta.params.rerank_k) as usize).max(min_search_width).clamp(1, 100_000);
-    let ann = AnnIndex::decode_graph(section(Kind::AnnGraph)?, ids, n, ef)?;
-    let hist_offsets = le_u32s(section(Kind::HistOffsets)?, n + 1, "histogram offsets")?;
-    let total = *hist_offsets.last().unwrap_or(&0) as usize;
-    if hist_offsets.first() != Some(&0) || hist_offsets.windows(2).any(|w| w[0] > w[1]) {
-        return Err(corrupt("histogram offsets are not ascending"));
-    }
-    let hist_bins = le_u16s(section(Kind::HistBins)?, total, "histogram bins")?;
-    let hist_counts = le_u16s(section(Kind::HistMass)?, total, "histogram masses")?;
-    let mut hist_sums = Vec::with_capacity(n);
-    for (i, w) in hist_offsets.windows(2).enumerate() {
-        let (start, end) = (w[0] as usize, w[1] as usize);
-        let bins = &hist_bins[start..end];
-        if bins.iter().any(|&b| b as usize >= BINS) || bins.windows(2).any(|p| p[0] >= p[1]) {
-            return Err(corrupt(format!("histogram of image {i} has invalid bins")));
-        }
-        let sum: f64 = hist_counts[start..end].iter().map(|&q| q as f64).sum();
-        if sum <= 0.0 {
-            return Err(corrupt(format!("histogram of image {i} is empty")));
-        }
-        hist_sums.push(sum);
-    }
-    let raw_palettes = section(Kind::Palettes)?;
-    if raw_palettes.len() != n * PALETTE_SIZE * 4 {
-        return Err(corrupt("palettes have the wrong size"));
-    }
-    let palettes = raw_palettes
-        .chunks_exact(PALETTE_SIZE * 4)
-        .map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3])))
-        .collect();
-    Ok(Bundle { params: meta.params, images: meta.images, hist_offsets, hist_bins, hist_counts, hist_sums, palettes, ann, byte_len: bytes.len() })
+    Ok(bytes.chunks_exact(ANN_DIMS).map(|c| AnnVector(c.try_into().unwrap_or([0; ANN_DIMS]))).collect())
 }
 
 fn le_u32s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u32>, BundleError> {
@@ -357,17 +456,140 @@ fn le_u16s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u16>, BundleErr
     Ok(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
 }
 
-impl Bundle {
-    /// Decodes and validates a bundle file (`bundle.bin`).
+impl Head {
+    /// Decodes and validates `index/head.bin`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        decode_bundle(bytes, 0)
+        let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS])?;
+        let meta: HeadMeta = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("head: {e}")))?;
+        let p = &meta.params;
+        if p.ann_dims as usize != ANN_DIMS || p.m as usize != crate::ann::M {
+            return Err(corrupt(format!("{}-d vectors and M {} (this app reads {ANN_DIMS}-d, M {})", p.ann_dims, p.m, crate::ann::M)));
+        }
+        if p.page_images == 0 || p.page_images > 4096 || p.probe_images == 0 {
+            return Err(corrupt("page size or probe width out of range"));
+        }
+        let mut first_ids = Vec::with_capacity(meta.shards.len() + 1);
+        let mut total = 0usize;
+        for s in &meta.shards {
+            first_ids.push(total as u32);
+            if s.images == 0 {
+                return Err(corrupt("an empty shard"));
+            }
+            total += s.images as usize;
+            if total > MAX_IMAGES {
+                return Err(corrupt("too many images"));
+            }
+        }
+        first_ids.push(total as u32);
+        if total != meta.images as usize {
+            return Err(corrupt("shard sizes do not add up to the image count"));
+        }
+        let centroids = vectors_of(required(&found, CENTROIDS)?, meta.shards.len(), "centroids")?;
+        if meta.backgrounds_removed as usize > total || (meta.params.background == BackgroundMode::Keep && meta.backgrounds_removed > 0) {
+            return Err(corrupt("background counts do not fit the site"));
+        }
+        Ok(Self {
+            params: meta.params,
+            images: total,
+            shards: meta.shards,
+            centroids,
+            first_ids,
+            backgrounds_removed: meta.backgrounds_removed as usize,
+            byte_len: bytes.len(),
+        })
     }
 
-    /// Like [`Bundle::from_bytes`], with an HNSW search width (the most candidates one search can
-    /// return, so the largest `rerank_k` a query may ask for) of at least `min_search_width`; it is
-    /// `max(ef_search, rerank_k)` of the build otherwise.
-    pub fn from_bytes_with_min_search_width(bytes: &[u8], min_search_width: usize) -> Result<Self, BundleError> {
-        decode_bundle(bytes, min_search_width)
+    pub fn len(&self) -> usize {
+        self.images
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images == 0
+    }
+
+    /// The shard holding image `id`, and its index in that shard.
+    pub fn locate(&self, id: u32) -> Option<(usize, usize)> {
+        if id as usize >= self.images {
+            return None;
+        }
+        let shard = self.first_ids.partition_point(|&f| f <= id) - 1;
+        Some((shard, (id - self.first_ids[shard]) as usize))
+    }
+
+    /// Pages a shard of `images` images has.
+    pub fn page_count(&self, images: usize) -> usize {
+        images.div_ceil(self.params.page_images as usize)
+    }
+}
+
+impl Shard {
+    /// Decodes shard `index` of `head` and checks it against the head's entry.
+    pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
+        let entry = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?;
+        let n = entry.images as usize;
+        let found = sections(bytes, SHARD_MAGIC, &[META, VECTORS, ANN_GRAPH, ANN_IDS])?;
+        let meta: ShardMeta = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("shard: {e}")))?;
+        if meta.pages.len() != head.page_count(n) {
+            return Err(corrupt(format!("a shard of {n} images lists {} pages", meta.pages.len())));
+        }
+        let vectors = vectors_of(required(&found, VECTORS)?, n, "shard vectors")?;
+        let ann = match (found[ANN_GRAPH as usize - 1], found[ANN_IDS as usize - 1]) {
+            (Some(graph), Some(ids)) => {
+                let ef = (head.params.ef_search.max(head.params.rerank_k) as usize).clamp(1, 100_000);
+                Some(AnnIndex::decode_graph(graph, le_u32s(ids, n, "ANN ids")?, n, ef)?)
+            }
+            (None, None) => None,
+            _ => return Err(corrupt("an HNSW graph without its ids, or ids without a graph")),
+        };
+        Ok(Self { vectors, pages: meta.pages, ann })
+    }
+
+    /// Bytes this shard holds in memory, about (for the chunk cache's budget).
+    pub fn memory(&self) -> usize {
+        self.vectors.len() * (ANN_DIMS + 8) + self.ann.as_ref().map_or(0, |a| a.len() * 300)
+    }
+}
+
+impl Page {
+    /// Decodes a page that must hold `count` images; `background` is the site's mode.
+    pub fn from_bytes(bytes: &[u8], count: usize, background: BackgroundMode) -> Result<Self, BundleError> {
+        let found = sections(bytes, PAGE_MAGIC, &[META, HIST_OFFSETS, HIST_BINS, HIST_MASS, PALETTES])?;
+        let images: Vec<ImageMeta> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("page: {e}")))?;
+        if images.len() != count {
+            return Err(corrupt(format!("a page holds {} images, not {count}", images.len())));
+        }
+        if let Some(bad) = images.iter().find(|m| !m.is_safe()) {
+            return Err(corrupt(format!("image {:?} has an invalid file name", bad.path)));
+        }
+        if background == BackgroundMode::Keep && images.iter().any(|m| m.background_removed) {
+            return Err(corrupt("an image has its background removed on a site that keeps backgrounds"));
+        }
+        let hist_offsets = le_u32s(required(&found, HIST_OFFSETS)?, count + 1, "histogram offsets")?;
+        if hist_offsets.first() != Some(&0) || hist_offsets.windows(2).any(|w| w[0] > w[1]) {
+            return Err(corrupt("histogram offsets are not ascending"));
+        }
+        let total = *hist_offsets.last().unwrap_or(&0) as usize;
+        let hist_bins = le_u16s(required(&found, HIST_BINS)?, total, "histogram bins")?;
+        let hist_counts = le_u16s(required(&found, HIST_MASS)?, total, "histogram masses")?;
+        let mut hist_sums = Vec::with_capacity(count);
+        for (i, w) in hist_offsets.windows(2).enumerate() {
+            let (start, end) = (w[0] as usize, w[1] as usize);
+            let bins = &hist_bins[start..end];
+            if bins.iter().any(|&b| b as usize >= BINS) || bins.windows(2).any(|p| p[0] >= p[1]) {
+                return Err(corrupt(format!("histogram of image {:?} has invalid bins", images[i].path)));
+            }
+            let sum: f64 = hist_counts[start..end].iter().map(|&q| q as f64).sum();
+            if sum <= 0.0 {
+                return Err(corrupt(format!("histogram of image {:?} is empty", images[i].path)));
+            }
+            hist_sums.push(sum);
+        }
+        let raw = required(&found, PALETTES)?;
+        if raw.len() != count * PALETTE_SIZE * 4 {
+            return Err(corrupt("palettes have the wrong size"));
+        }
+        let palettes = raw.chunks_exact(PALETTE_SIZE * 4).map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3]))).collect();
+        Ok(Self { images, hist_offsets, hist_bins, hist_counts, hist_sums, palettes })
     }
 
     pub fn len(&self) -> usize {
@@ -378,30 +600,26 @@ impl Bundle {
         self.images.is_empty()
     }
 
-    /// The stored histogram of image `id` (normalised to unit mass).
-    pub fn histogram(&self, id: usize) -> Option<crate::histogram::SparseView<'_>> {
-        let start = *self.hist_offsets.get(id)? as usize;
-        let end = *self.hist_offsets.get(id + 1)? as usize;
-        let mass = Masses::Quantized { counts: self.hist_counts.get(start..end)?, sum: *self.hist_sums.get(id)? };
+    /// The stored histogram of image `i` of this page (normalised to unit mass).
+    pub fn histogram(&self, i: usize) -> Option<SparseView<'_>> {
+        let start = *self.hist_offsets.get(i)? as usize;
+        let end = *self.hist_offsets.get(i + 1)? as usize;
+        let mass = Masses::Quantized { counts: self.hist_counts.get(start..end)?, sum: *self.hist_sums.get(i)? };
         Some(SparseView { bins: self.hist_bins.get(start..end)?, mass })
     }
 
-    pub fn dense_histogram(&self, id: usize) -> Option<Histogram> {
-        self.histogram(id).map(Histogram::from_sparse)
+    /// Dominant colors of image `i` with their shares (0..1), largest first.
+    pub fn palette(&self, i: usize) -> Vec<(Rgb, f64)> {
+        self.palettes.get(i).map(|p| p.iter().filter(|(_, s)| *s > 0).map(|(c, s)| (*c, *s as f64 / 255.0)).collect()).unwrap_or_default()
     }
 
-    /// Dominant colors of image `id` with their shares (0..1), largest first.
-    pub fn palette(&self, id: usize) -> Vec<(Rgb, f64)> {
-        self.palettes.get(id).map(|p| p.iter().filter(|(_, s)| *s > 0).map(|(c, s)| (*c, *s as f64 / 255.0)).collect()).unwrap_or_default()
-    }
-
-    /// How many images are histogrammed without their plain background.
-    pub fn backgrounds_removed(&self) -> usize {
-        self.images.iter().filter(|m| m.background_removed).count()
-    }
-
-    /// Stored bins over all images, for size reports.
+    /// Stored bins over the page's images, for size reports.
     pub fn stored_bins(&self) -> usize {
         self.hist_bins.len()
+    }
+
+    /// Bytes this page holds in memory, about (for the chunk cache's budget).
+    pub fn memory(&self) -> usize {
+        self.hist_bins.len() * 4 + self.images.iter().map(|m| m.path.len() + m.stem.len() + 96).sum::<usize>()
     }
 }

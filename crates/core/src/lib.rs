@@ -17,6 +17,8 @@ pub mod query;
 pub mod query_image;
 pub mod resize;
 pub mod search;
+#[cfg(feature = "parallel")]
+pub mod shard;
 
 pub use background::BackgroundMode;
 pub use color::Rgb;

@@ -4,7 +4,9 @@
 //! `{query, results_count, results, metadata}`.
 
 use crate::ann::AnnVector;
-use crate::bundle::Bundle;
+use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, Page, Shard};
+use crate::color::Rgb;
+use std::collections::HashMap;
 use crate::color::to_hex;
 use crate::color::{delta_e, srgb_to_lab};
 use crate::emd::{lower_bound, Marginals, NearestBound, Sinkhorn};
@@ -168,6 +170,9 @@ pub struct SearchResponse {
     pub query: QueryEcho,
     pub results_count: usize,
     pub results: Vec<ResultItem>,
+    /// Index files that could not be loaded, so their images were left out (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub metadata: Metadata,
 }
 
@@ -215,8 +220,9 @@ pub enum SearchError {
     BadHistogram(usize),
     #[error("the example image has no usable pixels")]
     EmptyHistogram,
-    #[error("rerank_k can be at most {max} on this site (its search width); build the site with a larger --rerank-k")]
-    RerankTooLarge { asked: usize, max: usize },
+    /// A chunk the search cannot do without (the page of a "more like this" image) failed.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// The engine's own parameters for one search, resolved from [`SearchOptions`] and the site.
@@ -270,63 +276,360 @@ pub struct RankStats {
     pub iterations: usize,
 }
 
-/// A loaded bundle plus the scratch space searches reuse. With feature `parallel` the rerank runs
-/// on the current rayon pool; the ranking is the same on any number of threads.
+/// What an index file is for: a shard's vectors, or one page of a shard's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkKind {
+    Shard(u32),
+    Page { shard: u32, page: u32 },
+}
+
+/// An index file a search needs and the engine does not hold: the shell fetches it (a file, an
+/// HTTP request, a `<script>`) and hands the bytes, or why it failed, to [`Engine::insert`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Want {
+    pub chunk: ChunkRef,
+    pub kind: ChunkKind,
+}
+
+impl Want {
+    /// Its path in the site.
+    pub fn path(&self) -> String {
+        self.chunk.path()
+    }
+}
+
+/// The outcome of one step of a search: done, or the files it needs first. The shell fetches
+/// them, inserts them and asks again; a second step never asks for the same file twice.
+#[derive(Debug)]
+pub enum Step<T> {
+    Done(T),
+    Fetch(Vec<Want>),
+}
+
+enum Chunk {
+    Shard(Shard),
+    Page(Page),
+}
+
+struct Cached {
+    chunk: Chunk,
+    /// Decoded size, about.
+    memory: usize,
+    /// The search that last used it (least recently used chunks leave first).
+    used: u64,
+}
+
+/// Memory the chunk cache may hold between searches by default (a search may hold more while it
+/// runs: it never evicts what it needs).
+pub const DEFAULT_CACHE_BYTES: usize = 48 << 20;
+
+/// A site's index (its head, and the chunks fetched so far) plus the scratch space searches
+/// reuse. With feature `parallel` the rerank runs on the current rayon pool; the ranking is the
+/// same on any number of threads.
+///
+/// The engine does no IO: a search that needs chunks it does not hold returns [`Step::Fetch`];
+/// [`Engine::drive`] is the loop for shells that can fetch synchronously (the CLI, tests).
 pub struct Engine {
-    bundle: Bundle,
+    head: Head,
+    chunks: HashMap<u64, Cached>,
+    /// Chunks that could not be fetched or decoded, with the reason (shown in results' warnings).
+    failed: HashMap<u64, String>,
+    budget: usize,
+    /// Searches run so far (the cache's clock).
+    searches: u64,
     ann_search: instant_distance::Search,
 }
 
+/// Who needs which chunks during one step (kept apart so a step asks for everything at once).
+#[derive(Default)]
+struct Needs {
+    wants: Vec<Want>,
+    warnings: Vec<String>,
+}
+
 impl Engine {
-    pub fn new(bundle: Bundle) -> Self {
-        Self { bundle, ann_search: Default::default() }
+    pub fn new(head: Head) -> Self {
+        Self { head, chunks: HashMap::new(), failed: HashMap::new(), budget: DEFAULT_CACHE_BYTES, searches: 0, ann_search: Default::default() }
     }
 
-    pub fn bundle(&self) -> &Bundle {
-        &self.bundle
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.is_empty()
+    }
+
+    /// Bytes of decoded chunks the cache keeps between searches.
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
+    }
+
+    /// Decoded chunks held now, and their size (about).
+    pub fn cached(&self) -> (usize, usize) {
+        (self.chunks.len(), self.chunks.values().map(|c| c.memory).sum())
+    }
+
+    /// Takes a fetched chunk (or why it could not be fetched). A chunk whose bytes are not the
+    /// ones the head names, or that does not decode, is recorded as failed with the reason.
+    pub fn insert(&mut self, want: &Want, fetched: Result<&[u8], String>) {
+        let name = want.chunk.name;
+        let decoded = fetched.and_then(|bytes| {
+            if !want.chunk.matches(bytes) {
+                return Err(format!("{} is not the file this index was built with (size or checksum differ): rebuild or re-upload the site", want.path()));
+            }
+            let error = |e: BundleError| format!("{}: {e}", want.path());
+            match want.kind {
+                ChunkKind::Shard(s) => Shard::from_bytes(bytes, &self.head, s as usize).map(Chunk::Shard).map_err(error),
+                ChunkKind::Page { shard, page } => {
+                    let images = self.head.shards.get(shard as usize).map_or(0, |e| e.images as usize);
+                    let per = self.head.params.page_images as usize;
+                    let count = images.saturating_sub(page as usize * per).min(per);
+                    Page::from_bytes(bytes, count, self.head.params.background).map(Chunk::Page).map_err(error)
+                }
+            }
+        });
+        match decoded {
+            Ok(chunk) => {
+                let memory = match &chunk {
+                    Chunk::Shard(s) => s.memory(),
+                    Chunk::Page(p) => p.memory(),
+                };
+                self.chunks.insert(name, Cached { chunk, memory, used: self.searches });
+                self.failed.remove(&name);
+            }
+            Err(reason) => {
+                self.failed.insert(name, reason);
+            }
+        }
+    }
+
+    fn shard(&self, s: usize) -> Option<&Shard> {
+        match &self.chunks.get(&self.head.shards.get(s)?.vectors.name)?.chunk {
+            Chunk::Shard(shard) => Some(shard),
+            Chunk::Page(_) => None,
+        }
+    }
+
+    /// The page holding image `id`, and its index there.
+    fn page_of(&self, id: u32) -> Option<(&Page, usize)> {
+        let (s, local) = self.head.locate(id)?;
+        let per = self.head.params.page_images as usize;
+        let chunk = self.shard(s)?.pages.get(local / per)?;
+        match &self.chunks.get(&chunk.name)?.chunk {
+            Chunk::Page(page) => Some((page, local % per)),
+            Chunk::Shard(_) => None,
+        }
+    }
+
+    /// The stored histogram of image `id` (normalised to unit mass), if its page is held.
+    pub fn histogram(&self, id: u32) -> Option<SparseView<'_>> {
+        let (page, i) = self.page_of(id)?;
+        page.histogram(i)
+    }
+
+    pub fn dense_histogram(&self, id: u32) -> Option<Histogram> {
+        self.histogram(id).map(Histogram::from_sparse)
+    }
+
+    /// The record of image `id`, if its page is held.
+    pub fn image(&self, id: u32) -> Option<&ImageMeta> {
+        let (page, i) = self.page_of(id)?;
+        page.images.get(i)
+    }
+
+    /// Dominant colors of image `id` with their shares (0..1), largest first.
+    pub fn palette(&self, id: u32) -> Vec<(Rgb, f64)> {
+        self.page_of(id).map(|(page, i)| page.palette(i)).unwrap_or_default()
+    }
+
+    /// Notes that the chunk of `want` is needed: nothing if held (marked used), a warning if it
+    /// failed, else a fetch. Returns whether it is held.
+    fn need(&mut self, want: Want, needs: &mut Needs) -> bool {
+        if let Some(cached) = self.chunks.get_mut(&want.chunk.name) {
+            cached.used = self.searches;
+            return true;
+        }
+        if let Some(reason) = self.failed.get(&want.chunk.name) {
+            if !needs.warnings.contains(reason) {
+                needs.warnings.push(reason.clone());
+            }
+        } else if !needs.wants.contains(&want) {
+            needs.wants.push(want);
+        }
+        false
+    }
+
+    fn need_shard(&mut self, s: usize, needs: &mut Needs) -> bool {
+        match self.head.shards.get(s) {
+            Some(entry) => {
+                let want = Want { chunk: entry.vectors, kind: ChunkKind::Shard(s as u32) };
+                self.need(want, needs)
+            }
+            None => false,
+        }
+    }
+
+    /// Needs the page of image `id` (its shard must be held). Returns whether it is held.
+    fn need_page(&mut self, id: u32, needs: &mut Needs) -> bool {
+        let Some((s, local)) = self.head.locate(id) else { return false };
+        let page = local / self.head.params.page_images as usize;
+        let Some(&chunk) = self.shard(s).and_then(|shard| shard.pages.get(page)) else { return false };
+        self.need(Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } }, needs)
+    }
+
+    /// Every chunk not held yet (shards first; pages once their shards are held): what a shell
+    /// fetches to hold the whole index (`eval`, `synth`, `info`).
+    pub fn everything(&mut self) -> Vec<Want> {
+        let mut needs = Needs::default();
+        for s in 0..self.head.shards.len() {
+            self.need_shard(s, &mut needs);
+        }
+        if needs.wants.is_empty() {
+            for id in 0..self.head.len() as u32 {
+                self.need_page(id, &mut needs);
+            }
+        }
+        needs.wants
+    }
+
+    /// Chunks that failed, with their reasons.
+    pub fn failures(&self) -> Vec<String> {
+        let mut f: Vec<String> = self.failed.values().cloned().collect();
+        f.sort();
+        f
+    }
+
+    /// Runs `step` until it is done, fetching what it asks for with `fetch` (a path relative to
+    /// the site -> its bytes, or why not). For shells that fetch synchronously.
+    pub fn drive<T>(
+        &mut self,
+        mut step: impl FnMut(&mut Self) -> Result<Step<T>, SearchError>,
+        fetch: &mut dyn FnMut(&Want) -> Result<Vec<u8>, String>,
+    ) -> Result<T, SearchError> {
+        loop {
+            match step(self)? {
+                Step::Done(value) => return Ok(value),
+                Step::Fetch(wants) => {
+                    for want in wants {
+                        let fetched = fetch(&want);
+                        self.insert(&want, fetched.as_deref().map_err(|e| e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops least recently used chunks until the cache fits its budget (between searches).
+    fn evict(&mut self) {
+        let mut total: usize = self.chunks.values().map(|c| c.memory).sum();
+        if total <= self.budget {
+            return;
+        }
+        let mut by_age: Vec<(u64, u64)> = self.chunks.iter().map(|(name, c)| (c.used, *name)).collect();
+        by_age.sort_unstable();
+        for (used, name) in by_age {
+            if total <= self.budget || used == self.searches {
+                break;
+            }
+            if let Some(c) = self.chunks.remove(&name) {
+                total -= c.memory;
+            }
+        }
     }
 
     /// The engine's parameters for `options`: `k`, and `rerank_k`, which is the site's build
-    /// setting unless the query names one; the HNSW search width the bundle was decoded with
-    /// bounds it (one search returns at most that many candidates).
+    /// setting unless the query names one.
     fn plan(&self, options: &SearchOptions) -> Result<Plan, SearchError> {
         options.validate()?;
-        let rerank_k = options.rerank_k.unwrap_or(self.bundle.params.rerank_k as usize).max(1);
-        let max = self.bundle.ann.search_width();
-        if rerank_k > max {
-            return Err(SearchError::RerankTooLarge { asked: rerank_k, max });
-        }
+        let rerank_k = options.rerank_k.unwrap_or(self.head.params.rerank_k as usize).max(1);
         let exclude = options.exclude.iter().map(|e| (srgb_to_lab(e.color), e.tolerance)).collect();
         Ok(Plan { k: options.k, rerank_k, any: options.any, exclude })
     }
 
-    /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
-    /// ties by id. Returns the hits with the (ANN, rerank) split of the time and the Sinkhorn work.
-    pub fn rank(&mut self, query: &Histogram, options: &SearchOptions, clock: Clock<'_>) -> Result<Ranking, SearchError> {
-        let plan = self.plan(options)?;
-        Ok(self.rank_planned(query, plan, clock))
+    /// The shards a query probes: every shard of a site of at most `probe_images` images (or of
+    /// a wildcard query on at most [`WILDCARD_SCAN_LIMIT`]); else the shards nearest to the query
+    /// vector (by centroid), until they hold `probe_images` images.
+    fn route(&self, v: &AnnVector, plan: &Plan) -> Vec<usize> {
+        let n = self.head.len();
+        let probe = self.head.params.probe_images as usize;
+        if n <= probe || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
+            return (0..self.head.shards.len()).collect();
+        }
+        let mut order: Vec<(u32, usize)> = self.head.centroids.iter().enumerate().map(|(i, c)| (v.squared_distance(c), i)).collect();
+        order.sort_unstable();
+        let mut seen = 0;
+        let mut probed = Vec::new();
+        for (_, s) in order {
+            if seen >= probe {
+                break;
+            }
+            seen += self.head.shards[s].images as usize;
+            probed.push(s);
+        }
+        probed
     }
 
-    /// The candidates: the ANN's (`rerank_k`, or `k` if larger); for a wildcard query on a
-    /// collection of at most [`WILDCARD_SCAN_LIMIT`] images, every image. Images an excluded color
-    /// rules out are dropped; if fewer than `k` candidates remain, every image that qualifies is a
-    /// candidate (so a query with exclusions has `k` results whenever `k` images qualify).
-    fn rank_planned(&mut self, query: &Histogram, plan: Plan, clock: Clock<'_>) -> Ranking {
+    /// Candidates from the HNSW, then every candidate reranked by Sinkhorn; ascending distance,
+    /// ties by id. Returns the hits with the (ANN, rerank) split of the time and the Sinkhorn
+    /// work, or the chunks it needs first.
+    pub fn rank(&mut self, query: &Histogram, options: &SearchOptions, clock: Clock<'_>) -> Result<Step<Ranking>, SearchError> {
+        let plan = self.plan(options)?;
+        self.searches += 1;
+        let mut needs = Needs::default();
+        let ranking = self.rank_planned(query, &plan, clock, &mut needs);
+        Ok(match ranking {
+            Some(r) if needs.wants.is_empty() => Step::Done(r),
+            _ => Step::Fetch(needs.wants),
+        })
+    }
+
+    /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
+    /// a shard with an HNSW graph is searched through it); for a wildcard query on a collection of
+    /// at most [`WILDCARD_SCAN_LIMIT`] images, every image. Images an excluded color rules out are
+    /// dropped; if fewer than `k` candidates remain, every image of the probed shards that
+    /// qualifies is a candidate. `None` (with `needs` filled) until every chunk is held; shards
+    /// and pages that failed are left out, with a warning in `needs`.
+    fn rank_planned(&mut self, query: &Histogram, plan: &Plan, clock: Clock<'_>, needs: &mut Needs) -> Option<Ranking> {
         let t0 = clock();
-        let n = self.bundle.len() as u32;
-        let mut candidates = if plan.any > 0.0 && n as usize <= WILDCARD_SCAN_LIMIT {
-            (0..n).collect()
+        let v = AnnVector::from_histogram(query);
+        let probed = self.route(&v, plan);
+        for &s in &probed {
+            self.need_shard(s, needs);
+        }
+        if !needs.wants.is_empty() {
+            return None;
+        }
+        // From here on every chunk asked for is held or failed (and warned about).
+        let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some()).collect();
+        let everyone = |head: &Head| -> Vec<u32> { probed.iter().flat_map(|&s| head.first_ids[s]..head.first_ids[s + 1]).collect() };
+        let mut candidates: Vec<u32> = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
+            everyone(&self.head)
         } else {
-            let mut ann = self.bundle.ann.search(&AnnVector::from_histogram(query), &mut self.ann_search);
-            ann.truncate(plan.rerank_k.max(plan.k));
-            ann
+            self.nearest_vectors(&v, &probed, plan.rerank_k.max(plan.k))
         };
+        for &id in &candidates {
+            self.need_page(id, needs);
+        }
+        if !needs.wants.is_empty() {
+            return None;
+        }
         if !plan.exclude.is_empty() {
-            let bundle = &self.bundle;
-            let allowed = |id: &u32| bundle.histogram(*id as usize).is_some_and(|h| !plan.excludes(h));
-            candidates.retain(allowed);
+            let allowed = |engine: &Self, id: &u32| engine.histogram(*id).is_some_and(|h| !plan.excludes(h));
+            candidates.retain(|id| allowed(self, id));
             if candidates.len() < plan.k {
-                candidates = (0..n).filter(allowed).collect();
+                let all = everyone(&self.head);
+                for &id in &all {
+                    self.need_page(id, needs);
+                }
+                if !needs.wants.is_empty() {
+                    return None;
+                }
+                candidates = all.into_iter().filter(|id| allowed(self, id)).collect();
             }
         }
         let t1 = clock();
@@ -334,7 +637,36 @@ impl Engine {
         let replay = self.rerank(Probe { q: q.view(), any: plan.any }, &candidates, plan.k);
         let rerank_ms = clock() - t1;
         let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: candidates.len(), reranked: replay.reranked, iterations: replay.iterations };
-        Ranking { hits: replay.best, stats }
+        Some(Ranking { hits: replay.best, stats })
+    }
+
+    /// The `count` images of the probed shards whose vectors are nearest to `v` (ties by id),
+    /// nearest first. A shard with an HNSW graph gives the graph's candidates.
+    fn nearest_vectors(&mut self, v: &AnnVector, probed: &[usize], count: usize) -> Vec<u32> {
+        let mut found: Vec<(u32, u32)> = Vec::new();
+        for &s in probed {
+            let first = self.head.first_ids[s];
+            let Some(cached) = self.chunks.get(&self.head.shards[s].vectors.name) else { continue };
+            let Chunk::Shard(shard) = &cached.chunk else { continue };
+            match &shard.ann {
+                // A graph returns at most its search width: a wider query scans instead.
+                Some(ann) if ann.search_width() >= count => {
+                    let ids = ann.search(v, &mut self.ann_search);
+                    if probed.len() == 1 {
+                        // A single-shard site: the graph's order, exactly as a one-bundle site ranked.
+                        return ids.into_iter().take(count).map(|i| first + i).collect();
+                    }
+                    found.extend(ids.into_iter().filter_map(|i| Some((v.squared_distance(shard.vectors.get(i as usize)?), first + i))));
+                }
+                _ => found.extend(shard.vectors.iter().enumerate().map(|(i, x)| (v.squared_distance(x), first + i as u32))),
+            }
+        }
+        if found.len() > count {
+            found.select_nth_unstable(count);
+            found.truncate(count);
+        }
+        found.sort_unstable();
+        found.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Sinkhorn over `candidates`, visited in order of a lower bound of the EMD
@@ -358,7 +690,7 @@ impl Engine {
         let mut order: Vec<(f64, u32, SparseView<'_>)> = candidates
             .iter()
             .filter_map(|&id| {
-                let h = self.bundle.histogram(id as usize)?;
+                let h = self.histogram(id)?;
                 Some((bound(h), id, h))
             })
             .collect();
@@ -388,28 +720,31 @@ impl Engine {
         replay.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Exhaustive Sinkhorn over every image (on the current rayon pool with feature `parallel`): the ground
-    /// truth the two-stage search is measured against.
+    /// Exhaustive Sinkhorn over every image whose page is held (on the current rayon pool with
+    /// feature `parallel`): the ground truth the two-stage search is measured against. Hold the
+    /// whole index first ([`Engine::everything`]).
     pub fn rank_exhaustive(&mut self, query: &Histogram, k: usize) -> Vec<Hit> {
         let q = query.pruned();
-        let bundle = &self.bundle;
+        let engine = &*self;
         #[cfg(feature = "parallel")]
-        let ids = (0..bundle.len() as u32).into_par_iter();
+        let ids = (0..engine.len() as u32).into_par_iter();
         #[cfg(not(feature = "parallel"))]
-        let ids = 0..bundle.len() as u32;
+        let ids = 0..engine.len() as u32;
         let probe = Probe { q: q.view(), any: 0.0 };
-        let mut hits: Vec<Hit> = ids.filter_map(|id| Some(Hit { id, distance: sinkhorn(probe, bundle.histogram(id as usize)?).0 })).collect();
+        let mut hits: Vec<Hit> = ids.filter_map(|id| Some(Hit { id, distance: sinkhorn(probe, engine.histogram(id)?).0 })).collect();
         sort_hits(&mut hits);
         hits.truncate(k);
         hits
     }
 
-    /// Runs one search: the query histogram of the source, then [`Engine::rank`], then the
-    /// response with each hit's names and palette. The one entry point of the CLI, the worker and
-    /// the page, so all three rank identically.
-    pub fn search(&mut self, request: &SearchRequest, clock: Clock<'_>) -> Result<SearchResponse, SearchError> {
+    /// Runs one step of a search: the query histogram of the source, then the ranking, then the
+    /// response with each hit's names and palette; or the chunks it needs first. The one entry
+    /// point of the CLI, the worker and the page, so all three rank identically.
+    pub fn search(&mut self, request: &SearchRequest, clock: Clock<'_>) -> Result<Step<SearchResponse>, SearchError> {
         let t0 = clock();
         let plan = self.plan(&request.options)?;
+        self.searches += 1;
+        let mut needs = Needs::default();
         let (echo, histogram) = match &request.source {
             Source::Colors { colors, weights } => {
                 let query = Query::from_strings(colors, Some(weights))?;
@@ -417,7 +752,14 @@ impl Engine {
                 (echo, query.histogram())
             }
             Source::Similar { image } => {
-                let histogram = self.bundle.dense_histogram(*image as usize).ok_or(SearchError::NoSuchImage(*image))?;
+                let (s, _) = self.head.locate(*image).ok_or(SearchError::NoSuchImage(*image))?;
+                if !(self.need_shard(s, &mut needs) && self.need_page(*image, &mut needs)) {
+                    return match needs.warnings.first() {
+                        Some(reason) if needs.wants.is_empty() => Err(SearchError::Unavailable(reason.clone())),
+                        _ => Ok(Step::Fetch(needs.wants)),
+                    };
+                }
+                let histogram = self.dense_histogram(*image).ok_or(SearchError::NoSuchImage(*image))?;
                 (echo_of(&histogram, "similar", Some(*image)), histogram)
             }
             Source::Histogram { bins } => {
@@ -434,18 +776,16 @@ impl Engine {
                 (echo_of(&histogram, "image", None), histogram)
             }
         };
-        Ok(self.respond(echo, &histogram, plan, clock, t0))
-    }
-
-    fn respond(&mut self, query: QueryEcho, histogram: &Histogram, plan: Plan, clock: Clock<'_>, t0: f64) -> SearchResponse {
         let query_time = clock() - t0;
-        let ranking = self.rank_planned(histogram, plan, clock);
+        let Some(ranking) = self.rank_planned(&histogram, &plan, clock, &mut needs) else {
+            return Ok(Step::Fetch(needs.wants));
+        };
         let results: Vec<ResultItem> = ranking
             .hits
             .iter()
             .enumerate()
             .filter_map(|(i, hit)| {
-                let meta = self.bundle.images.get(hit.id as usize)?;
+                let meta = self.image(hit.id)?;
                 Some(ResultItem {
                     id: hit.id,
                     path: meta.path.clone(),
@@ -453,23 +793,26 @@ impl Engine {
                     original: meta.original_url(),
                     distance: hit.distance,
                     rank: i + 1,
-                    palette: self.bundle.palette(hit.id as usize).into_iter().map(|(c, s)| (to_hex(c), s)).collect(),
+                    palette: self.palette(hit.id).into_iter().map(|(c, s)| (to_hex(c), s)).collect(),
                 })
             })
             .collect();
-        SearchResponse {
-            query,
+        let response = SearchResponse {
+            query: echo,
             results_count: results.len(),
             results,
+            warnings: needs.warnings,
             metadata: Metadata {
                 query_time_ms: query_time,
                 ann_time_ms: ranking.stats.ann_ms,
                 rerank_time_ms: ranking.stats.rerank_ms,
                 total_time_ms: clock() - t0,
-                index_size: self.bundle.len(),
+                index_size: self.head.len(),
                 candidates: ranking.stats.candidates,
             },
-        }
+        };
+        self.evict();
+        Ok(Step::Done(response))
     }
 }
 

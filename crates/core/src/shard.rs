@@ -1,0 +1,203 @@
+//! How a collection is cut into shards and pages (the layout), and the index files it makes.
+//!
+//! Shards are k-means clusters of the ANN vectors (about [`SHARD_IMAGES`] images each; larger
+//! clusters are split), so a query finds its nearest neighbours in the few shards whose centroids
+//! are nearest to it (routing, search.rs). Inside a shard, images are ordered by a second, finer
+//! k-means (about one cluster per page), so the candidates of one query share pages and a query
+//! downloads few of them. A site of at most [`SHARD_IMAGES`] images is one shard in input order
+//! that carries an HNSW graph: it ranks exactly as a single-bundle site did.
+//!
+//! Everything here is deterministic: integer vectors, integer sums (exact in any order), ties
+//! broken by index, a fixed number of iterations. The same input gives the same bytes on any
+//! number of threads. A rebuild passes the previous head's centroids, so images that did not
+//! change land in the same shards, whose files then keep their bytes and names.
+
+use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
+use crate::bundle::{self, ChunkRef, ImageMeta, PaletteEntry, Params, ShardEntry, StoredHistogram, PAGE_IMAGES, PALETTE_SIZE, SHARD_IMAGES};
+use rayon::prelude::*;
+
+/// Lloyd iterations of every k-means.
+const ITERATIONS: usize = 10;
+/// k-means trains on at most this many points per cluster (an evenly spaced sample), then assigns all.
+const SAMPLE_PER_CLUSTER: usize = 64;
+/// A shard larger than this many times [`SHARD_IMAGES`] is split.
+const MAX_SHARD_FACTOR: usize = 2;
+
+/// One shard of a layout: its centroid and its members (input indices) in page order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardLayout {
+    pub centroid: AnnVector,
+    pub members: Vec<u32>,
+}
+
+/// The nearest of `centroids` to `v` (ties: the lowest index).
+pub fn nearest(v: &AnnVector, centroids: &[AnnVector]) -> usize {
+    let mut best = (u32::MAX, 0);
+    for (i, c) in centroids.iter().enumerate() {
+        let d = v.squared_distance(c);
+        if d < best.0 {
+            best = (d, i);
+        }
+    }
+    best.1
+}
+
+/// The mean of some vectors (rounded), or zeros for none.
+fn mean<'a>(vectors: impl Iterator<Item = &'a AnnVector>) -> AnnVector {
+    let mut sum = [0u64; ANN_DIMS];
+    let mut n = 0u64;
+    for v in vectors {
+        n += 1;
+        for (s, &x) in sum.iter_mut().zip(&v.0) {
+            *s += x as u64;
+        }
+    }
+    AnnVector(std::array::from_fn(|d| if n == 0 { 0 } else { ((sum[d] + n / 2) / n) as u8 }))
+}
+
+/// `k` centroids of `points` by Lloyd's algorithm, started from evenly spaced points and trained on
+/// an evenly spaced sample. Deterministic.
+pub fn kmeans(points: &[&AnnVector], k: usize) -> Vec<AnnVector> {
+    let k = k.clamp(1, points.len().max(1));
+    let step = (points.len() / (k * SAMPLE_PER_CLUSTER)).max(1);
+    let sample: Vec<&AnnVector> = points.iter().step_by(step).copied().collect();
+    let mut centroids: Vec<AnnVector> = (0..k).map(|i| sample[i * sample.len() / k].clone()).collect();
+    for _ in 0..ITERATIONS {
+        let assigned: Vec<usize> = sample.par_iter().map(|v| nearest(v, &centroids)).collect();
+        let mut sums = vec![[0u64; ANN_DIMS]; k];
+        let mut counts = vec![0u64; k];
+        for (v, &c) in sample.iter().zip(&assigned) {
+            counts[c] += 1;
+            for (s, &x) in sums[c].iter_mut().zip(&v.0) {
+                *s += x as u64;
+            }
+        }
+        let mut moved = false;
+        for c in 0..k {
+            if counts[c] > 0 {
+                let n = counts[c];
+                let next = AnnVector(std::array::from_fn(|d| ((sums[c][d] + n / 2) / n) as u8));
+                moved |= next != centroids[c];
+                centroids[c] = next;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    centroids
+}
+
+/// `members` grouped by the nearest of `centroids`, in order; empty groups dropped.
+fn group(vectors: &[AnnVector], members: &[u32], centroids: &[AnnVector]) -> Vec<(AnnVector, Vec<u32>)> {
+    let assigned: Vec<usize> = members.par_iter().map(|&m| nearest(&vectors[m as usize], centroids)).collect();
+    let mut groups: Vec<Vec<u32>> = vec![Vec::new(); centroids.len()];
+    for (&m, &c) in members.iter().zip(&assigned) {
+        groups[c].push(m);
+    }
+    centroids.iter().cloned().zip(groups).filter(|(_, g)| !g.is_empty()).collect()
+}
+
+/// Orders a shard's members so that vector-near images share pages: by a k-means of about one
+/// cluster per page, then by input index.
+fn page_order(vectors: &[AnnVector], members: Vec<u32>) -> Vec<u32> {
+    if members.len() <= PAGE_IMAGES {
+        return members;
+    }
+    let points: Vec<&AnnVector> = members.iter().map(|&m| &vectors[m as usize]).collect();
+    let centroids = kmeans(&points, members.len().div_ceil(PAGE_IMAGES));
+    group(vectors, &members, &centroids).into_iter().flat_map(|(_, g)| g).collect()
+}
+
+/// Cuts `vectors` (in input order) into shards. `previous` are the centroids of the site's
+/// previous build: reused when they still fit (no shard grows past the split size), so unchanged
+/// images keep their shards.
+pub fn layout(vectors: &[AnnVector], previous: Option<&[AnnVector]>) -> Vec<ShardLayout> {
+    let n = vectors.len();
+    let all: Vec<u32> = (0..n as u32).collect();
+    if n <= SHARD_IMAGES {
+        return vec![ShardLayout { centroid: mean(vectors.iter()), members: all }];
+    }
+    let too_big = |g: &[(AnnVector, Vec<u32>)]| g.iter().any(|(_, m)| m.len() > MAX_SHARD_FACTOR * SHARD_IMAGES);
+    let mut groups = previous.filter(|p| !p.is_empty()).map(|p| group(vectors, &all, p)).filter(|g| !too_big(g) && g.len() * SHARD_IMAGES * 2 >= n);
+    if groups.is_none() {
+        let points: Vec<&AnnVector> = vectors.iter().collect();
+        let centroids = kmeans(&points, n.div_ceil(SHARD_IMAGES));
+        let mut split = Vec::new();
+        for (centroid, members) in group(vectors, &all, &centroids) {
+            if members.len() <= MAX_SHARD_FACTOR * SHARD_IMAGES {
+                split.push((centroid, members));
+                continue;
+            }
+            let points: Vec<&AnnVector> = members.iter().map(|&m| &vectors[m as usize]).collect();
+            let sub = kmeans(&points, members.len().div_ceil(SHARD_IMAGES));
+            split.extend(group(vectors, &members, &sub));
+        }
+        groups = Some(split);
+    }
+    groups
+        .unwrap_or_default()
+        .into_par_iter()
+        .map(|(centroid, members)| ShardLayout { centroid, members: page_order(vectors, members) })
+        .collect()
+}
+
+/// What the builder hands to [`build_index`], per image in input order.
+pub struct IndexInput<'a> {
+    pub params: Params,
+    pub images: &'a [ImageMeta],
+    pub histograms: &'a [StoredHistogram],
+    pub palettes: &'a [[PaletteEntry; PALETTE_SIZE]],
+    pub vectors: &'a [AnnVector],
+    /// The centroids of the site's previous build (see [`layout`]).
+    pub previous_centroids: Option<&'a [AnnVector]>,
+}
+
+/// The files of an index: the head and every chunk (by its ref), and where each input went.
+pub struct EncodedIndex {
+    pub head: Vec<u8>,
+    pub chunks: Vec<(ChunkRef, Vec<u8>)>,
+    /// `order[id]` is the input index of the image with global id `id`.
+    pub order: Vec<u32>,
+    pub shards: usize,
+}
+
+/// Lays out and encodes an index (shards in parallel on the current rayon pool; the bytes do not
+/// depend on the number of threads).
+pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
+    let shards = layout(input.vectors, input.previous_centroids);
+    let single = shards.len() == 1;
+    let encoded: Vec<(ShardEntry, Vec<(ChunkRef, Vec<u8>)>)> = shards
+        .par_iter()
+        .map(|shard| {
+            let mut chunks = Vec::new();
+            let mut pages = Vec::new();
+            for run in shard.members.chunks(PAGE_IMAGES) {
+                let images: Vec<ImageMeta> = run.iter().map(|&m| input.images[m as usize].clone()).collect();
+                let histograms: Vec<&StoredHistogram> = run.iter().map(|&m| &input.histograms[m as usize]).collect();
+                let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = run.iter().map(|&m| input.palettes[m as usize]).collect();
+                let bytes = bundle::encode_page(&images, &histograms, &palettes);
+                let chunk = ChunkRef::of(&bytes);
+                pages.push(chunk);
+                chunks.push((chunk, bytes));
+            }
+            let vectors: Vec<AnnVector> = shard.members.iter().map(|&m| input.vectors[m as usize].clone()).collect();
+            // One shard: the HNSW graph of a small site (built on one thread: a pure function of the input).
+            let ann = single.then(|| AnnIndex::build(vectors.clone(), input.params.ef_search as usize));
+            let bytes = bundle::encode_shard(&vectors, &pages, ann.as_ref());
+            let chunk = ChunkRef::of(&bytes);
+            chunks.push((chunk, bytes));
+            (ShardEntry { images: shard.members.len() as u32, vectors: chunk }, chunks)
+        })
+        .collect();
+    let centroids: Vec<AnnVector> = shards.iter().map(|s| s.centroid.clone()).collect();
+    let backgrounds_removed = input.images.iter().filter(|m| m.background_removed).count() as u32;
+    let entries: Vec<ShardEntry> = encoded.iter().map(|(e, _)| e.clone()).collect();
+    let head = bundle::encode_head(&input.params, &entries, &centroids, backgrounds_removed);
+    EncodedIndex {
+        head,
+        chunks: encoded.into_iter().flat_map(|(_, c)| c).collect(),
+        order: shards.iter().flat_map(|s| s.members.iter().copied()).collect(),
+        shards: shards.len(),
+    }
+}
