@@ -1,7 +1,8 @@
 /* Starts the wasm app (kept out of index.html so a strict Content-Security-Policy needs no
    'unsafe-inline' for scripts). */
-// Starts the wasm app. Over http(s) it fetches chromatica_bg.wasm and bundle.bin; from file://
-// (where browsers refuse fetch) the same bytes come from classic scripts that set globals.
+// Starts the wasm app. Over http(s) it fetches chromatica_bg.wasm; from file:// (where browsers
+// refuse fetch) the same bytes come from a classic script that sets a global. The app then loads
+// the index's files the same two ways (chromatica-worker's fetch_file).
 (function () {
   function fatal(message) {
     var app = document.getElementById('app');
@@ -43,7 +44,7 @@
   if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
   if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
   var start = location.protocol === 'file:'
-    ? script('chromatica_wasm.js').then(function () { return script('bundle.js'); }).then(function () {
+    ? script('chromatica_wasm.js').then(function () {
         script('thumbs.js').catch(function () {});
         return wasm_bindgen({ module_or_path: bytes(window.CHROMATICA_WASM_BASE64) });
       })

@@ -19,7 +19,7 @@ const ready = (async () => {
 
 onmessage = (event) => {
   ready.then(
-    () => postMessage(worker_handle(event.data)),
+    () => worker_handle(event.data).then((reply) => postMessage(reply)),
     (e) => postMessage({
       id: event.data && event.data.id,
       error: 'the multi-threaded search worker could not start: ' + (e && e.message ? e.message : e),

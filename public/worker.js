@@ -10,7 +10,7 @@ onmessage = function (event) {
   }
   if (!ready) ready = wasm_bindgen({ module_or_path: 'chromatica_bg.wasm' });
   ready.then(function () {
-    postMessage(wasm_bindgen.worker_handle(event.data));
+    return wasm_bindgen.worker_handle(event.data).then(function (reply) { postMessage(reply); });
   }, function (e) {
     postMessage({ id: event.data && event.data.id, error: 'the search worker could not start: ' + e });
   });

@@ -1,23 +1,53 @@
-//! Any bytes -> `Bundle::from_bytes` must return Ok or a clear error: no panic, hang or huge allocation.
-//! A decoded bundle must also search without panicking.
+//! Any bytes as an index file (head, shard or page) must decode or give a clear error: no panic,
+//! hang or huge allocation. A page or shard that decodes must also search without panicking.
 #![no_main]
-use chromatica_core::bundle::Bundle;
-use chromatica_core::search::{Engine, SearchRequest, Source};
-use chromatica_core::Query;
-use chromatica_core::SearchOptions;
+use chromatica_core::ann::AnnVector;
+use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram};
+use chromatica_core::histogram::Histogram;
+use chromatica_core::search::{ChunkKind, Engine, SearchRequest, Source, Step, Want};
+use chromatica_core::{BackgroundMode, Query, SearchOptions};
 use libfuzzer_sys::fuzz_target;
 
+fn framed(magic: [u8; 8], data: &[u8]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    out.extend_from_slice(&bundle::FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A one-shard site of three images whose shard is `shard` (or a valid one naming `page`).
+fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want) {
+    let mut h = Histogram::default();
+    h.splat_bin(100, 1.0);
+    let v = AnnVector::from_histogram(&h);
+    let page_ref = ChunkRef::named(2, page);
+    let shard_bytes = shard.map(<[u8]>::to_vec).unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[page_ref], None));
+    let shard_ref = ChunkRef::named(1, &shard_bytes);
+    let params = Params::new(20, BackgroundMode::Keep);
+    let head = Head::from_bytes(&bundle::encode_head(&params, &[ShardEntry { images: 3, vectors: shard_ref }], &[v], 0)).unwrap();
+    (head, Want { chunk: shard_ref, kind: ChunkKind::Shard(0) }, shard_bytes, Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } })
+}
+
 fuzz_target!(|data: &[u8]| {
-    // Valid-looking headers get past the magic check more often.
-    let mut framed = b"CHROMBDL\x01\x00\x00\x00".to_vec();
-    framed.extend_from_slice(data);
-    for bytes in [data, &framed[..]] {
-        if let Ok(b) = Bundle::from_bytes(bytes) {
-            let mut engine = Engine::new(b);
-            let q = Query::parse("FF0000,00FF00", None).unwrap();
-            let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
-            let _ = engine.search(&SearchRequest { source: Source::colors(&q), options: options.clone() }, &|| 0.0);
-            let _ = engine.search(&SearchRequest { source: Source::Similar { image: 0 }, options }, &|| 0.0);
+    for bytes in [data.to_vec(), framed(bundle::HEAD_MAGIC, data)] {
+        let _ = Head::from_bytes(&bytes);
+    }
+    // A valid page as the seed of what follows, so the engine sees real records too.
+    let mut h = Histogram::default();
+    h.splat_bin(7, 1.0);
+    let meta = ImageMeta { path: "a".into(), stem: "0a".into(), ext: String::new(), width: 1, height: 1, background_removed: false };
+    let stored = StoredHistogram::of(&h);
+    let valid_page = bundle::encode_page(&[meta.clone(), meta.clone(), meta], &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
+    for (shard, page) in [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())] {
+        let (head, shard_want, shard_bytes, page_want) = site(shard.as_deref(), &page);
+        let mut engine = Engine::new(head);
+        engine.insert(&shard_want, Ok(&shard_bytes));
+        engine.insert(&page_want, Ok(&page));
+        let q = Query::parse("FF0000,00FF00", None).unwrap();
+        let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
+        for request in [SearchRequest { source: Source::colors(&q), options: options.clone() }, SearchRequest { source: Source::Similar { image: 0 }, options }] {
+            // Every file is held or failed: a search must finish in one step.
+            assert!(!matches!(engine.search(&request, &|| 0.0), Ok(Step::Fetch(_))));
         }
     }
 });

@@ -1,11 +1,13 @@
-//! `chromatica eval`: recall@k of HNSW + Sinkhorn against exhaustive Sinkhorn, and latency.
+//! `chromatica eval`: recall@k of the two-stage search (routing to shards, nearest vectors,
+//! Sinkhorn rerank) against exhaustive Sinkhorn, its latency, and the index bytes it downloads.
 
+use crate::site_index;
 use anyhow::{Context, Result};
-use chromatica_core::bundle::Bundle;
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::Engine;
+use chromatica_core::search::{Engine, Want};
 use chromatica_core::Query;
 use chromatica_core::SearchOptions;
+use std::path::Path;
 use std::time::Instant;
 
 /// Deterministic queries: `count` random 1-3 color queries and `count` stored histograms.
@@ -26,9 +28,9 @@ fn queries(engine: &Engine, count: usize) -> Vec<(String, Histogram)> {
             out.push(("colors".to_string(), q.histogram()));
         }
     }
-    let len = engine.bundle().len() as u64;
+    let len = engine.len() as u64;
     for _ in 0..count {
-        if let Some(h) = engine.bundle().dense_histogram((next() % len.max(1)) as usize) {
+        if let Some(h) = engine.dense_histogram((next() % len.max(1)) as u32) {
             out.push(("similar".to_string(), h));
         }
     }
@@ -39,52 +41,104 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
-/// `rerank_ks`: the budgets to compare; by default the one the site was built with.
-pub fn run(bytes: &[u8], count: usize, rerank_ks: Option<&str>, k: usize, threads: usize) -> Result<()> {
-    let site_rerank_k = Bundle::from_bytes(bytes)?.params.rerank_k as usize;
-    let ks: Vec<usize> = match rerank_ks {
-        Some(list) => list.split(',').map(chromatica_core::query::parse_rerank_k).collect::<Result<_, _>>().context("bad --rerank-k")?,
-        None => vec![site_rerank_k],
-    };
-    let max_k = ks.iter().copied().max().unwrap_or(site_rerank_k);
-    let mut engine = Engine::new(Bundle::from_bytes_with_min_search_width(bytes, max_k)?);
+fn list(text: Option<&str>, what: &str) -> Result<Option<Vec<usize>>> {
+    text.map(|t| t.split(',').map(|x| x.trim().parse::<usize>().with_context(|| format!("bad {what}: {x:?}"))).collect()).transpose()
+}
+
+/// `rerank_ks` and `probes`: the settings to compare; by default the site's.
+pub fn run(site: &Path, count: usize, rerank_ks: Option<&str>, probes: Option<&str>, k: usize, threads: usize) -> Result<()> {
+    let mut engine = site_index::open(site)?;
+    site_index::load_all(&mut engine, site)?;
+    let params = engine.head().params.clone();
+    let ks = list(rerank_ks, "--rerank-k")?.unwrap_or(vec![params.rerank_k as usize]);
+    let probes = list(probes, "--probe")?.unwrap_or(vec![params.probe_images as usize]);
     let qs = queries(&engine, count);
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
     let exhaustive_ms = t.elapsed().as_secs_f64() * 1000.0 / qs.len().max(1) as f64;
-    println!("{} images, {} queries, recall@{k} against exhaustive Sinkhorn ({exhaustive_ms:.1} ms/query)", engine.bundle().len(), qs.len());
-    println!("two-stage searches timed on {threads} thread(s)");
+    let head = engine.head();
+    println!(
+        "{} images in {} shards (head {} bytes), {} queries, recall@{k} against exhaustive Sinkhorn ({exhaustive_ms:.1} ms/query)",
+        engine.len(),
+        head.shards.len(),
+        head.byte_len,
+        qs.len()
+    );
+    println!("searches timed on {threads} thread(s) with every index file loaded; bytes: index files one query downloads into a fresh engine (cold) and into one that ran the queries before it (later, p95)");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
-    pool.install(|| measure(&mut engine, &qs, &truth, &ks, k))
+    pool.install(|| measure(&mut engine, site, &qs, &truth, &ks, &probes, k))
 }
 
-fn measure(engine: &mut Engine, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], k: usize) -> Result<()> {
-    println!("{:>9} {:>14} {:>14} {:>10} {:>10} {:>9} {:>7}", "rerank_k", "recall colors", "recall similar", "p50 ms", "p95 ms", "reranked", "iters");
-    for &rk in ks {
-        let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
-        let mut times = Vec::new();
-        let (mut reranked, mut iterations) = (0usize, 0usize);
-        for ((kind, q), truth) in qs.iter().zip(truth) {
-            let start = Instant::now();
-            let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let ranking = engine.rank(q, &SearchOptions { k, rerank_k: Some(rk), ..Default::default() }, &clock)?;
-            times.push(clock());
-            reranked += ranking.stats.reranked;
-            iterations += ranking.stats.iterations;
-            let slot = usize::from(kind == "similar");
-            found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
-            total[slot] += truth.len();
+fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], probes: &[usize], k: usize) -> Result<()> {
+    println!(
+        "{:>7} {:>9} {:>14} {:>14} {:>8} {:>8} {:>9} {:>10} {:>10}",
+        "probe", "rerank_k", "recall colors", "recall similar", "p50 ms", "p95 ms", "reranked", "cold KB", "later KB"
+    );
+    for &probe in probes {
+        engine.set_probe_images(Some(probe));
+        for &rk in ks {
+            let options = SearchOptions { k, rerank_k: Some(rk), ..Default::default() };
+            let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
+            let mut times = Vec::new();
+            let mut reranked = 0usize;
+            for ((kind, q), truth) in qs.iter().zip(truth) {
+                let start = Instant::now();
+                let clock = || start.elapsed().as_secs_f64() * 1000.0;
+                let ranking = engine.drive(|e| e.rank(q, &options, &clock), &mut site_index::fetcher(site))?;
+                times.push(clock());
+                reranked += ranking.stats.reranked;
+                let slot = usize::from(kind == "similar");
+                found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
+                total[slot] += truth.len();
+            }
+            times.sort_by(f64::total_cmp);
+            let (cold, later) = bytes_per_query(site, qs, &options, probe)?;
+            println!(
+                "{probe:>7} {rk:>9} {:>14.3} {:>14.3} {:>8.2} {:>8.2} {:>9.1} {:>10.0} {:>10.0}",
+                found[0] as f64 / total[0].max(1) as f64,
+                found[1] as f64 / total[1].max(1) as f64,
+                percentile(&times, 0.5),
+                percentile(&times, 0.95),
+                reranked as f64 / qs.len() as f64,
+                cold / 1024.0,
+                later / 1024.0
+            );
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "{rk:>9} {:>14.3} {:>14.3} {:>10.2} {:>10.2} {:>9.1} {:>7.1}",
-            found[0] as f64 / total[0].max(1) as f64,
-            found[1] as f64 / total[1].max(1) as f64,
-            percentile(&times, 0.5),
-            percentile(&times, 0.95),
-            reranked as f64 / qs.len() as f64,
-            iterations as f64 / reranked.max(1) as f64
-        );
     }
     Ok(())
+}
+
+/// Mean index bytes (head included) a fresh engine downloads for one query, and the p95 of the
+/// new bytes per query over the whole sequence on one engine (default cache budget).
+fn bytes_per_query(site: &Path, qs: &[(String, Histogram)], options: &SearchOptions, probe: usize) -> Result<(f64, f64)> {
+    let mut cold = 0.0;
+    let mut later = Vec::new();
+    let mut warm = site_index::open(site)?;
+    warm.set_probe_images(Some(probe));
+    for (_, q) in qs {
+        let mut fresh = site_index::open(site)?;
+        fresh.set_probe_images(Some(probe));
+        let mut bytes = fresh.head().byte_len as f64;
+        let mut fetch = site_index::fetcher(site);
+        fresh.drive(
+            |e| e.rank(q, options, &|| 0.0),
+            &mut |w: &Want| {
+                bytes += w.chunk.len as f64;
+                fetch(w)
+            },
+        )?;
+        cold += bytes;
+        let mut new = 0.0;
+        let mut fetch = site_index::fetcher(site);
+        warm.drive(
+            |e| e.rank(q, options, &|| 0.0),
+            &mut |w: &Want| {
+                new += w.chunk.len as f64;
+                fetch(w)
+            },
+        )?;
+        later.push(new);
+    }
+    later.sort_by(f64::total_cmp);
+    Ok((cold / qs.len().max(1) as f64, percentile(&later[1.min(later.len())..], 0.95)))
 }

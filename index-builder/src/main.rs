@@ -5,14 +5,15 @@ mod eval;
 mod serve;
 mod site;
 mod site_build;
+mod site_index;
 mod synth;
 mod terminal;
 
 use anyhow::{Context, Result};
-use chromatica_core::bundle::{self, Bundle};
+use chromatica_core::bundle;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::query::{parse_k, parse_rerank_k, Query, SearchOptions};
-use chromatica_core::search::{Engine, SearchRequest, Source, DEFAULT_RERANK_K};
+use chromatica_core::search::{SearchRequest, Source, DEFAULT_RERANK_K};
 use chromatica_core::BackgroundMode;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -129,6 +130,10 @@ enum Command {
         rerank_k: Option<String>,
         #[arg(short, default_value_t = 10, value_parser = parse_k)]
         k: usize,
+        /// Comma-separated routing widths to try: shards are probed until they hold this many
+        /// images (default: the site's own).
+        #[arg(long)]
+        probe: Option<String>,
         /// Threads for the timed two-stage searches (the exhaustive ground truth uses every core).
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -198,9 +203,11 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 println!(
-                    "Bundle: {} bytes ({:.0} bytes per image). Serve it with: chromatica serve {}",
-                    summary.bundle_bytes,
+                    "Index: {} bytes in {} shard(s) ({:.0} bytes per image; a visit loads the head of {} bytes and the shards its queries need). Serve it with: chromatica serve {}",
+                    summary.index_bytes,
+                    summary.shards,
                     summary.bytes_per_image,
+                    summary.head_bytes,
                     terminal::safe(&summary.out)
                 );
             }
@@ -208,21 +215,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Search { site, colors, weights, image, similar, options, json } => {
             let query = colors.map(|colors| Query::parse(&colors, weights.as_deref()).context("invalid query")).transpose()?;
-            // A larger rerank_k than the site's needs a wider HNSW search: decode it so.
-            let bytes = read_bundle_bytes(&site)?;
-            let bundle = Bundle::from_bytes_with_min_search_width(&bytes, options.rerank_k.unwrap_or(0))
-                .with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
+            let mut engine = site_index::open(&site)?;
             let source = match (query, image, similar) {
                 (Some(query), _, _) => Source::colors(&query),
                 // An example image is described as the site's images are: with its background mode.
-                (_, Some(image), _) => Source::histogram(&image_histogram(&image, bundle.params.background)?),
+                (_, Some(image), _) => Source::histogram(&image_histogram(&image, engine.head().params.background)?),
                 (_, _, Some(image)) => Source::Similar { image },
                 _ => unreachable!("clap requires one of --colors, --image, --similar"),
             };
-            let mut engine = Engine::new(bundle);
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let response = engine.search(&SearchRequest { source, options }, &clock)?;
+            let response = site_index::search(&mut engine, &site, &SearchRequest { source, options }, &clock)?;
+            for warning in &response.warnings {
+                eprintln!("warning: {}", terminal::safe(warning));
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
@@ -241,49 +247,81 @@ fn run(cli: Cli) -> Result<()> {
             serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
         }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, k, threads } => eval::run(&read_bundle_bytes(&site)?, queries, rerank_k.as_deref(), k, threads),
-        Command::Info { site, json } => {
-            let bytes = read_bundle_bytes(&site)?;
-            let b = bundle::Bundle::from_bytes(&bytes).with_context(|| format!("cannot read {}", site.join(site::BUNDLE_FILE).display()))?;
-            let info = serde_json::json!({
-                "format_version": bundle::FORMAT_VERSION,
-                "images": b.len(),
-                "bundle_bytes": bytes.len(),
-                "bytes_per_image": bytes.len() as f64 / b.len().max(1) as f64,
-                "stored_bins": b.stored_bins(),
-                "params": b.params,
-                "background": b.params.background,
-                "backgrounds_removed": b.backgrounds_removed(),
-            });
-            if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-            } else {
-                println!("Site:            {}", site.display());
-                println!("Format version:  {}", bundle::FORMAT_VERSION);
-                println!("Images:          {}", b.len());
-                println!("Bundle:          {} bytes ({:.0} per image)", bytes.len(), bytes.len() as f64 / b.len().max(1) as f64);
-                println!("Stored bins:     {} ({:.1} per image)", b.stored_bins(), b.stored_bins() as f64 / b.len().max(1) as f64);
-                let p = &b.params;
-                println!(
-                    "HNSW:            M {}, ef_construction {}, ef_search {}, seed {:#x}, {}-d vectors",
-                    p.m, p.ef_construction, p.ef_search, p.seed, p.ann_dims
-                );
-                println!("Rerank:          {} candidates (Sinkhorn-EMD)", p.rerank_k);
-                match p.background {
-                    BackgroundMode::Keep => println!("Backgrounds:     kept (histograms of whole images)"),
-                    BackgroundMode::Ignore => {
-                        println!("Backgrounds:     ignored; a plain background was left out of {} of {} images", b.backgrounds_removed(), b.len())
-                    }
-                }
-            }
-            Ok(())
-        }
+        Command::Eval { site, queries, rerank_k, probe, k, threads } => eval::run(&site, queries, rerank_k.as_deref(), probe.as_deref(), k, threads),
+        Command::Info { site, json } => info(&site, json),
     }
 }
 
-fn read_bundle_bytes(site: &Path) -> Result<Vec<u8>> {
-    let path = site.join(site::BUNDLE_FILE);
-    std::fs::read(&path).with_context(|| format!("cannot read {} (is {} a site built by `chromatica build`?)", path.display(), site.display()))
+/// `chromatica info`: the index's head, shards and pages, and their sizes.
+fn info(site: &Path, json: bool) -> Result<()> {
+    let mut engine = site_index::open(site)?;
+    // The shards (not the pages): they list the pages and their sizes.
+    let mut fetch = site_index::fetcher(site);
+    engine.set_cache_budget(usize::MAX);
+    for want in engine.everything() {
+        let bytes = fetch(&want);
+        engine.insert(&want, bytes.as_deref().map_err(|e| e.clone()));
+    }
+    if let Some(failure) = engine.failures().first() {
+        anyhow::bail!("the index of {} is damaged: {failure}", site.display());
+    }
+    let head = engine.head().clone();
+    let n = head.len();
+    let mut sizes: Vec<u32> = head.shards.iter().map(|s| s.images).collect();
+    sizes.sort_unstable();
+    let shard_bytes: u64 = head.shards.iter().map(|s| s.vectors.len as u64).sum();
+    let pages: Vec<u64> = (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).iter().map(|p| p.len as u64).collect::<Vec<_>>()).collect();
+    let page_bytes: u64 = pages.iter().sum();
+    let total = head.byte_len as u64 + shard_bytes + page_bytes;
+    let per_image = |b: u64| b as f64 / n.max(1) as f64;
+    let p = &head.params;
+    let info = serde_json::json!({
+        "format_version": bundle::FORMAT_VERSION,
+        "images": n,
+        "head_bytes": head.byte_len,
+        "shards": head.shards.len(),
+        "shard_images": {"min": sizes.first(), "median": sizes.get(sizes.len() / 2), "max": sizes.last()},
+        "shard_bytes": shard_bytes,
+        "pages": pages.len(),
+        "page_bytes": page_bytes,
+        "index_bytes": total,
+        "bytes_per_image": per_image(total),
+        "params": p,
+        "background": p.background,
+        "backgrounds_removed": head.backgrounds_removed,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+        return Ok(());
+    }
+    println!("Site:            {}", site.display());
+    println!("Format version:  {}", bundle::FORMAT_VERSION);
+    println!("Images:          {n}");
+    println!("Head:            {} bytes (every visit loads it)", head.byte_len);
+    println!(
+        "Shards:          {} of {}-{} images (median {}), {} bytes ({:.0} per image): vectors{}",
+        head.shards.len(),
+        sizes.first().unwrap_or(&0),
+        sizes.last().unwrap_or(&0),
+        sizes.get(sizes.len() / 2).unwrap_or(&0),
+        shard_bytes,
+        per_image(shard_bytes),
+        if head.shards.len() == 1 { " and the HNSW graph" } else { "" }
+    );
+    println!("Pages:           {} of {} images, {} bytes ({:.0} per image): names, histograms, palettes", pages.len(), p.page_images, page_bytes, per_image(page_bytes));
+    println!("Index:           {total} bytes ({:.0} per image)", per_image(total));
+    println!("Routing:         a query scans the nearest shards until they hold {} images", p.probe_images);
+    println!(
+        "ANN:             {}-d vectors{}",
+        p.ann_dims,
+        if head.shards.len() == 1 { format!("; HNSW M {}, ef_construction {}, ef_search {}, seed {:#x}", p.m, p.ef_construction, p.ef_search, p.seed) } else { String::new() }
+    );
+    println!("Rerank:          {} candidates (Sinkhorn-EMD)", p.rerank_k);
+    match p.background {
+        BackgroundMode::Keep => println!("Backgrounds:     kept (histograms of whole images)"),
+        BackgroundMode::Ignore => println!("Backgrounds:     ignored; a plain background was left out of {} of {n} images", head.backgrounds_removed),
+    }
+    Ok(())
 }
 
 /// An example image's histogram, decoded and histogrammed exactly as the page does it (core's

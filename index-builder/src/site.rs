@@ -1,10 +1,12 @@
-//! The site folder: what a build writes into `--out` (the embedded app, the bundle, thumbnails,
+//! The site folder: what a build writes into `--out` (the embedded app, the index, thumbnails,
 //! originals, the manifest), and the rule that keeps users' files safe there: a build replaces only
 //! files that its own manifest says an earlier build wrote, and adds the rest beside them.
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
-use chromatica_core::bundle::{ImageMeta, Params, FORMAT_VERSION};
+use chromatica_core::bundle::{self, Head, ImageMeta, Params, FORMAT_VERSION};
+use chromatica_core::search::Engine;
+use chromatica_core::shard::EncodedIndex;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -12,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 include!(concat!(env!("OUT_DIR"), "/app_assets.rs"));
 
-pub const BUNDLE_FILE: &str = "bundle.bin";
-/// The bundle as a classic script, for `file://` pages where `fetch` is refused.
-pub const BUNDLE_SCRIPT: &str = "bundle.js";
+/// The single index file of sites before format 3 (removed when such a site is rebuilt).
+const BUNDLE_FILE: &str = "bundle.bin";
+const BUNDLE_SCRIPT: &str = "bundle.js";
 /// The wasm as a classic script, for the same reason.
 pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
 /// The site's own manifest: our marker, what was indexed, and every file the build wrote.
@@ -29,11 +31,14 @@ pub struct Manifest {
     /// [`SITE_MARKER`] and [`SITE_VERSION`]: this folder is a site chromatica wrote.
     pub format: &'static str,
     pub site_version: u32,
-    /// The bundle's format version.
+    /// The index's format version.
     pub format_version: u32,
     pub generator: String,
     pub image_count: usize,
-    pub bundle_bytes: usize,
+    /// The index: its head's size, its shards, and all its files' bytes (head, shards, pages).
+    pub head_bytes: usize,
+    pub shards: usize,
+    pub index_bytes: u64,
     pub params: Params,
     pub images_root: String,
     /// Every file of the site that chromatica wrote (and may replace or remove on the next build),
@@ -54,14 +59,16 @@ pub struct ManifestImage {
 }
 
 impl Manifest {
-    pub fn new(params: &Params, images: &[ImageMeta], bundle_bytes: usize, root: &Path) -> Self {
+    pub fn new(params: &Params, images: &[ImageMeta], index: &EncodedIndex, root: &Path) -> Self {
         Self {
             format: SITE_MARKER,
             site_version: SITE_VERSION,
             format_version: FORMAT_VERSION,
             generator: format!("chromatica {}", env!("CARGO_PKG_VERSION")),
             image_count: images.len(),
-            bundle_bytes,
+            head_bytes: index.head.len(),
+            shards: index.shards,
+            index_bytes: index.head.len() as u64 + index.chunks.iter().map(|(c, _)| c.len as u64).sum::<u64>(),
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             files: Vec::new(),
@@ -89,6 +96,15 @@ fn js_base64_script(global: &str, bytes: &[u8]) -> String {
     format!("window.{global}_BASE64=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// An index file as a classic script for `file://` pages: it files its bytes (base64) under its
+/// path in `self.CHROMATICA_FILES`, where the loader (backend.rs) takes them from.
+fn index_script(rel: &str, bytes: &[u8]) -> String {
+    format!(
+        "(self.CHROMATICA_FILES=self.CHROMATICA_FILES||{{}})[\"{rel}\"]=\"{}\";\n",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// Our own manifest's marker and version: only a folder whose `chromatica.json` carries both is
 /// taken for a site we wrote (any other `manifest.json` is somebody else's).
 pub const SITE_MARKER: &str = "chromatica-site";
@@ -98,6 +114,8 @@ pub const SITE_VERSION: u32 = 2;
 const LEGACY_MANIFEST: &str = "manifest.json";
 const LEGACY_FILES: &[&str] = &[LEGACY_MANIFEST, ".chromatica-cache", BUNDLE_FILE, BUNDLE_SCRIPT, WASM_SCRIPT, THUMBS_SCRIPT];
 const LEGACY_DIRS: &[&str] = &["thumbs", "originals", "threads"];
+/// Folders a build writes into: each must be a real folder (never a symlink).
+const OWN_DIRS: &[&str] = &["thumbs", "originals", "threads", "index"];
 /// The folder inside the site where a build writes its new files before moving them into place,
 /// and the file inside it that proves it is ours (a user's folder of that name is never removed).
 const STAGING_DIR: &str = ".chromatica-staging";
@@ -208,7 +226,7 @@ impl SiteWriter {
         }
         // Our folders must be real folders: through a symlink, a build would write (and remove
         // files) elsewhere.
-        for dir in LEGACY_DIRS {
+        for dir in OWN_DIRS {
             if fs::symlink_metadata(out.join(dir)).is_ok_and(|m| !m.is_dir()) {
                 bail!("{} is not a folder (a symlink or a file); chromatica writes its own folder there: move it away", out.join(dir).display());
             }
@@ -282,10 +300,24 @@ impl SiteWriter {
         Ok(())
     }
 
-    /// The bundle, and the same bytes as a classic script for `file://` pages.
-    pub fn write_bundle(&self, bundle: &[u8]) -> Result<()> {
-        self.write(BUNDLE_FILE, bundle)?;
-        self.write(BUNDLE_SCRIPT, js_base64_script("CHROMATICA_BUNDLE", bundle).as_bytes())
+    /// The index: the head, and every chunk this build does not find from the previous one (chunk
+    /// names are content hashes: a chunk the previous build wrote is these very bytes). Each
+    /// file also as a classic script for `file://` pages. Returns the chunk files kept as they are.
+    pub fn write_index(&self, index: &EncodedIndex) -> Result<Vec<String>> {
+        self.write(bundle::HEAD_FILE, &index.head)?;
+        self.write(bundle::HEAD_SCRIPT, index_script(bundle::HEAD_FILE, &index.head).as_bytes())?;
+        let mut kept = Vec::new();
+        for (chunk, bytes) in &index.chunks {
+            let (rel, script) = (chunk.path(), chunk.script_path());
+            if self.has_own(&rel) && self.has_own(&script) {
+                kept.push(rel);
+                kept.push(script);
+            } else {
+                self.write_once(&rel, bytes)?;
+                self.write_once(&script, index_script(&rel, bytes).as_bytes())?;
+            }
+        }
+        Ok(kept)
     }
 
     /// Thumbnails as data URLs in a classic script: on `file://`, images from files taint a canvas,
@@ -354,22 +386,41 @@ impl SiteWriter {
     }
 }
 
-/// Everything but the images' own files: the app, the bundle (decoded first: a bundle the page
-/// would refuse is never published), the offline thumbnail script, and the manifest; then commits.
-/// Thumbnails (and originals) must already be staged, or kept from the previous build.
-pub fn finish(site: SiteWriter, bundle_bytes: &[u8], params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
-    chromatica_core::bundle::Bundle::from_bytes(bundle_bytes)
-        .context("internal error: the new bundle does not decode; the previous site is unchanged")?;
+/// Everything but the images' own files: the app, the index (decoded first, every file of it: an
+/// index the page would refuse is never published), the offline thumbnail script, and the
+/// manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
+/// previous build.
+pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
+    verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
     site.write_app()?;
-    site.write_bundle(bundle_bytes)?;
+    let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();
     thumbs.sort();
     thumbs.dedup();
     site.write_thumbs_script(&thumbs)?;
-    let mut kept: BTreeSet<String> = thumbs.into_iter().collect();
+    kept.extend(thumbs);
     kept.extend(images.iter().map(ImageMeta::original_url));
-    let mut manifest = Manifest::new(params, images, bundle_bytes.len(), images_root);
+    let mut manifest = Manifest::new(params, images, index, images_root);
     site.commit(&mut manifest, &kept)
+}
+
+/// Decodes every file of an index, as a visitor's engine would.
+fn verify(index: &EncodedIndex) -> Result<()> {
+    let files: std::collections::HashMap<u64, &[u8]> = index.chunks.iter().map(|(c, b)| (c.name, b.as_slice())).collect();
+    let mut engine = Engine::new(Head::from_bytes(&index.head)?);
+    engine.set_cache_budget(usize::MAX);
+    loop {
+        let wants = engine.everything();
+        if wants.is_empty() {
+            return Ok(());
+        }
+        for want in wants {
+            engine.insert(&want, files.get(&want.chunk.name).copied().ok_or_else(|| format!("{} was not written", want.path())));
+        }
+        if let Some(failure) = engine.failures().first() {
+            bail!("{failure}");
+        }
+    }
 }
 
 impl Drop for SiteWriter {
@@ -381,7 +432,7 @@ impl Drop for SiteWriter {
 }
 
 fn is_content_named(rel: &str) -> bool {
-    rel.starts_with("thumbs/") || rel.starts_with("originals/")
+    rel.starts_with("thumbs/") || rel.starts_with("originals/") || (rel.starts_with("index/") && rel != bundle::HEAD_FILE && rel != bundle::HEAD_SCRIPT)
 }
 
 /// Every file below the staging folder, site-relative, but our own bookkeeping.

@@ -1,13 +1,15 @@
 //! `chromatica build`: scan -> decode + histogram (parallel, cached, within a memory budget) ->
-//! HNSW -> bundle -> site. New files are staged inside the site and moved into place only when
+//! shards (core's `shard`) -> index files -> site. New files are staged inside the site and moved into place only when
 //! the whole build is complete; only files an earlier build wrote are ever replaced (site.rs).
 
 use crate::cache::{Cache, Entry};
 use crate::site::{self, SiteWriter};
 use crate::terminal;
 use anyhow::{bail, Context, Result};
-use chromatica_core::ann::{AnnIndex, AnnVector, EF_CONSTRUCTION, EF_SEARCH, HNSW_SEED};
-use chromatica_core::bundle::{self, BundleInput, ImageMeta, Params};
+use crate::site_index;
+use chromatica_core::ann::AnnVector;
+use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
+use chromatica_core::shard::{build_index, EncodedIndex, IndexInput};
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
@@ -36,9 +38,9 @@ pub struct BuildOptions {
     pub follow_symlinks: bool,
     /// Bytes that reading and decoding may hold at once, over all jobs.
     pub max_memory: u64,
-    /// Candidates a search reranks, stored in the bundle (the HNSW search width follows it).
+    /// Candidates a search reranks, stored in the index (the HNSW search width follows it).
     pub rerank_k: usize,
-    /// What to do with plain backgrounds (core's `background`), stored in the bundle.
+    /// What to do with plain backgrounds (core's `background`), stored in the index.
     pub background: BackgroundMode,
 }
 
@@ -54,7 +56,10 @@ pub struct Summary {
     pub decoded: usize,
     pub reused: usize,
     pub skipped: Vec<Skipped>,
-    pub bundle_bytes: usize,
+    /// The index: its head, its shards, and all its files (head, shards, pages) in bytes.
+    pub head_bytes: usize,
+    pub shards: usize,
+    pub index_bytes: u64,
     pub bytes_per_image: f64,
     /// The site's `--background` mode, and how many images were histogrammed without theirs.
     pub background: BackgroundMode,
@@ -165,11 +170,13 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     }
 
     let t_index = Instant::now();
-    let histograms: Vec<Histogram> =
-        processed.iter().map(|p| Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view())).collect();
-    let ef_search = EF_SEARCH.max(opts.rerank_k);
-    let vectors: Vec<AnnVector> = histograms.iter().map(AnnVector::from_histogram).collect();
-    let ann = AnnIndex::build(vectors, ef_search);
+    let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = processed
+        .par_iter()
+        .map(|p| {
+            let h = Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view());
+            (AnnVector::from_histogram(&h), StoredHistogram::of(&h))
+        })
+        .unzip();
     let metas: Vec<ImageMeta> = processed
         .iter()
         .map(|p| ImageMeta {
@@ -181,26 +188,16 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
             background_removed: p.entry.background_removed,
         })
         .collect();
-    let params = Params {
-        ef_construction: EF_CONSTRUCTION as u32,
-        ef_search: ef_search as u32,
-        m: chromatica_core::ann::M as u32,
-        seed: HNSW_SEED,
-        rerank_k: opts.rerank_k as u32,
-        ann_dims: chromatica_core::ann::ANN_DIMS as u32,
-        background: opts.background,
-    };
-    let bundle_bytes = bundle::encode(&BundleInput {
-        params: params.clone(),
-        images: metas.clone(),
-        histograms: &histograms,
-        palettes: processed.iter().map(|p| p.entry.palette.clone()).collect(),
-        ann: &ann,
+    let palettes: Vec<_> = processed.iter().map(|p| bundle::stored_palette(&p.entry.palette)).collect();
+    let params = Params::new(opts.rerank_k, opts.background);
+    let previous = site_index::previous_centroids(&out);
+    let index = pool.install(|| {
+        build_index(&IndexInput { params: params.clone(), images: &metas, histograms: &stored, palettes: &palettes, vectors: &vectors, previous_centroids: previous.as_deref() })
     });
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    site::finish(site, &bundle_bytes, &params, &metas, &images)?;
+    site::finish(site, &index, &params, &metas, &images)?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
     Cache::new(entries).save(&out);
     let write_ms = ms(t_write);
@@ -211,14 +208,21 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         decoded: processed.iter().filter(|p| p.decoded).count(),
         reused: processed.iter().filter(|p| !p.decoded).count(),
         skipped,
-        bundle_bytes: bundle_bytes.len(),
-        bytes_per_image: bundle_bytes.len() as f64 / n as f64,
+        head_bytes: index.head.len(),
+        shards: index.shards,
+        index_bytes: index_bytes(&index),
+        bytes_per_image: index_bytes(&index) as f64 / n as f64,
         background: opts.background,
         backgrounds_removed: metas.iter().filter(|m| m.background_removed).count(),
         timings_ms: Timings { scan: scan_ms, decode: decode_ms, index: index_ms, write: write_ms, total: ms(start) },
         peak_memory_bytes: peak_memory_bytes(),
         out: out.display().to_string(),
     })
+}
+
+/// Bytes of every file of an index.
+pub fn index_bytes(index: &EncodedIndex) -> u64 {
+    index.head.len() as u64 + index.chunks.iter().map(|(c, _)| c.len as u64).sum::<u64>()
 }
 
 /// The process's peak resident set size (Linux and other Unixes: `getrusage`).
@@ -323,8 +327,8 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     let ext = extension(path);
     let meta = fs::metadata(path).map_err(gone)?;
     let (size, mtime) = (meta.len(), mtime_ns(&meta));
-    let thumb_of = |e: &Entry| format!("thumbs/{}.jpg", stem(e.hash));
-    let original_of = |e: &Entry| format!("originals/{}.{ext}", stem(e.hash));
+    let thumb_of = |e: &Entry| bundle::thumb_path(&stem(e.hash));
+    let original_of = |e: &Entry| bundle::original_path(&stem(e.hash), &ext);
     let reusable = |e: &Entry| e.thumb_size == cx.thumb_size && e.background == cx.background && cx.site.has_own(&thumb_of(e));
     let reuse = |entry: Entry, bytes: Option<&[u8]>| -> Result<Processed, Failure> {
         if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {

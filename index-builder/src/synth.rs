@@ -2,11 +2,12 @@
 //! histogram is a random mixture of 2-3 real histograms from a built site; its thumbnail is its
 //! main source image's, and so are its palette and size (so result cards stay truthful).
 
-use crate::site;
-use anyhow::{bail, Context, Result};
-use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, Bundle, BundleInput, ImageMeta};
+use crate::{site, site_index};
+use anyhow::{bail, Result};
+use chromatica_core::ann::AnnVector;
+use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
 use chromatica_core::histogram::Histogram;
+use chromatica_core::shard::{build_index, IndexInput};
 use rayon::prelude::*;
 use std::fs;
 use std::path::Path;
@@ -14,15 +15,16 @@ use std::time::Instant;
 
 pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let start = Instant::now();
-    let bytes = fs::read(source.join(site::BUNDLE_FILE)).with_context(|| format!("cannot read the site {}", source.display()))?;
-    let src = Bundle::from_bytes(&bytes)?;
+    let mut src = site_index::open(source)?;
+    site_index::load_all(&mut src, source)?;
     if src.is_empty() {
         bail!("the source site has no images");
     }
     let site = site::SiteWriter::open(out, false)?;
     let n = src.len();
-    let dense: Vec<Histogram> = (0..n).filter_map(|i| src.dense_histogram(i)).collect();
-    let mix = |i: usize| -> (usize, Histogram) {
+    let dense: Vec<Histogram> = (0..n as u32).filter_map(|i| src.dense_histogram(i)).collect();
+    // Only what the index stores is kept per image (a million dense histograms would be 9 GB).
+    let mix = |i: usize| -> (usize, AnnVector, StoredHistogram) {
         let mut s = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
         let mut next = move || {
             s ^= s << 13;
@@ -43,46 +45,46 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
             }
         }
         h.normalize();
-        (main, h)
+        (main, AnnVector::from_histogram(&h), StoredHistogram::of(&h))
     };
-    let made: Vec<(usize, Histogram)> = (0..count).into_par_iter().map(mix).collect();
+    let made: Vec<(usize, AnnVector, StoredHistogram)> = (0..count).into_par_iter().map(mix).collect();
     let mix_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let t = Instant::now();
-    let vectors: Vec<AnnVector> = made.par_iter().map(|(_, h)| AnnVector::from_histogram(h)).collect();
-    let ef = src.params.ef_search as usize;
-    let ann = AnnIndex::build_with_threads(vectors, ef, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     let images: Vec<ImageMeta> = made
         .iter()
         .enumerate()
-        .map(|(i, (main, _))| {
-            let m = &src.images[*main];
-            ImageMeta {
+        .filter_map(|(i, (main, _, _))| {
+            let m = src.image(*main as u32)?;
+            Some(ImageMeta {
                 path: format!("synthetic/{i:07}.jpg"),
                 stem: m.stem.clone(),
                 ext: String::new(),
                 width: m.width,
                 height: m.height,
                 background_removed: m.background_removed,
-            }
+            })
         })
         .collect();
-    let (mains, histograms): (Vec<usize>, Vec<Histogram>) = made.into_iter().unzip();
-    let palettes = mains.iter().map(|&main| src.palette(main)).collect();
-    let encoded = bundle::encode(&BundleInput { params: src.params.clone(), images: images.clone(), histograms: &histograms, palettes, ann: &ann });
-    for stem in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {
-        let bytes = fs::read(source.join(&stem)).with_context(|| format!("cannot read {stem} of the source site"))?;
-        site.write_once(&stem, &bytes)?;
+    let palettes: Vec<_> = made.iter().map(|(main, _, _)| bundle::stored_palette(&src.palette(*main as u32))).collect();
+    let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = made.into_iter().map(|(_, v, h)| (v, h)).unzip();
+    let t = Instant::now();
+    let params = Params { ..src.head().params.clone() };
+    let previous = site_index::previous_centroids(out);
+    let index = build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous_centroids: previous.as_deref() });
+    let index_ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop((vectors, stored, palettes));
+    for thumb in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {
+        let bytes = fs::read(source.join(&thumb)).map_err(|e| anyhow::anyhow!("cannot read {thumb} of the source site: {e}"))?;
+        site.write_once(&thumb, &bytes)?;
     }
-    site::finish(site, &encoded, &src.params, &images, source)?;
+    let (shards, index_bytes, head_bytes) = (index.shards, crate::site_build::index_bytes(&index), index.head.len());
+    site::finish(site, &index, &params, &images, source)?;
     println!(
-        "Synthesised {count} images from {n} in {:.1} s (mixing {:.1} s, HNSW {:.1} s) -> {}; bundle {} bytes ({:.0} per image)",
+        "Synthesised {count} images from {n} in {:.1} s (mixing {:.1} s, shards {:.1} s) -> {}; index {index_bytes} bytes ({:.0} per image) in {shards} shards, head {head_bytes} bytes",
         start.elapsed().as_secs_f64(),
         mix_ms / 1000.0,
         index_ms / 1000.0,
         out.display(),
-        encoded.len(),
-        encoded.len() as f64 / count as f64
+        index_bytes as f64 / count as f64
     );
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `chromatica build --background ignore` end to end: product and object photos on plain
 //! backgrounds are found by their object's color, ordinary photos are left alone, the mode and the
-//! count reach `info`, the cache does not mix modes, old bundles are refused, and `search --image`
+//! count reach `info`, the cache does not mix modes, sites of older formats are refused, and `search --image`
 //! describes an example the way the site's images were described.
 
 mod common;
@@ -266,7 +266,7 @@ fn ignoring_backgrounds_ranks_objects_by_their_color() {
     let info = stdout_json(&run(&["info", ignore.to_str().unwrap(), "--json"]));
     assert_eq!(info["background"], "ignore");
     assert_eq!(info["backgrounds_removed"], removed);
-    assert_eq!(info["format_version"], 2);
+    assert_eq!(info["format_version"], 3);
     assert_eq!(info["params"]["background"], "ignore");
     let text = String::from_utf8(run(&["info", ignore.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains(&format!("Backgrounds:     ignored; a plain background was left out of {removed} of 32 images")), "{text}");
@@ -304,25 +304,28 @@ fn the_cache_does_not_reuse_histograms_of_the_other_mode() {
 }
 
 #[test]
-fn a_version_1_bundle_is_refused_with_a_rebuild_message() {
+fn a_site_of_an_older_format_is_refused_with_a_rebuild_message() {
     let tmp = tempfile::tempdir().unwrap();
     let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
     fs::create_dir_all(&images).unwrap();
     good_images(&images);
     build(&images, &site, &[]);
-    // A version-1 bundle: the decoder reads the version first and refuses anything older before
-    // it looks further, so the header of a current one stands for it.
-    let mut bytes = fs::read(site.join("bundle.bin")).unwrap();
-    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
-    fs::write(site.join("bundle.bin"), bytes).unwrap();
-    for args in [vec!["info", site.to_str().unwrap()], vec!["search", site.to_str().unwrap(), "--colors", "FF0000"]] {
-        let out = run(&args);
-        assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("built by an older version of chromatica (bundle format version 1") && err.contains("rebuild the site with this version"),
-            "{err}"
-        );
+    // A head of format version 2: the decoder reads the version first and refuses anything older
+    // before it looks further, so the header of a current one stands for it.
+    let mut bytes = fs::read(site.join("index/head.bin")).unwrap();
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    fs::write(site.join("index/head.bin"), bytes).unwrap();
+    // A version-2 site (one bundle.bin, no index folder).
+    let old = tmp.path().join("old");
+    fs::create_dir_all(&old).unwrap();
+    fs::write(old.join("bundle.bin"), b"CHROMBDL\x02\0\0\0").unwrap();
+    for site in [&site, &old] {
+        for args in [vec!["info", site.to_str().unwrap()], vec!["search", site.to_str().unwrap(), "--colors", "FF0000"]] {
+            let out = run(&args);
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("built by an older version of chromatica") && err.contains("rebuild"), "{err}");
+        }
     }
 }
 

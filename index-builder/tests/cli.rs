@@ -19,8 +19,8 @@ fn builds_a_site_and_searches_it() {
     assert_eq!(summary["skipped"].as_array().unwrap().len(), 0);
     for file in [
         "index.html",
-        "bundle.bin",
-        "bundle.js",
+        "index/head.bin",
+        "index/head.js",
         "chromatica.json",
         "chromatica_bg.wasm",
         "chromatica_wasm.js",
@@ -64,7 +64,7 @@ fn version_names_the_embedded_app() {
 }
 
 #[test]
-fn same_input_gives_a_byte_identical_bundle_whatever_the_jobs() {
+fn same_input_gives_a_byte_identical_index_whatever_the_jobs() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     fs::create_dir_all(&images).unwrap();
@@ -75,7 +75,7 @@ fn same_input_gives_a_byte_identical_bundle_whatever_the_jobs() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     build(&images, &a, &["--jobs", "1"]);
     build(&images, &b, &["--jobs", "2"]);
-    assert_eq!(fs::read(a.join("bundle.bin")).unwrap(), fs::read(b.join("bundle.bin")).unwrap());
+    assert_eq!(index_files(&a), index_files(&b));
     assert_eq!(fs::read(a.join("chromatica.json")).unwrap(), fs::read(b.join("chromatica.json")).unwrap());
 }
 
@@ -87,11 +87,11 @@ fn rebuild_decodes_only_new_and_changed_files_and_drops_removed_ones() {
     good_images(&images);
     let first = build(&images, &site, &[]);
     assert_eq!(first["decoded"], 9);
-    let bundle_before = fs::read(site.join("bundle.bin")).unwrap();
+    let index_before = index_files(&site);
 
     let again = build(&images, &site, &[]);
     assert_eq!((again["decoded"].as_u64(), again["reused"].as_u64()), (Some(0), Some(9)));
-    assert_eq!(fs::read(site.join("bundle.bin")).unwrap(), bundle_before, "unchanged input, same bundle");
+    assert_eq!(index_files(&site), index_before, "unchanged input, same index");
 
     solid_png(&images.join("new-a.png"), [10, 200, 200], 32, 32);
     solid_png(&images.join("new-b.png"), [200, 10, 200], 32, 32);
@@ -279,14 +279,20 @@ fn bad_arguments_fail_with_clear_messages() {
     assert!(err(&["search", site.to_str().unwrap(), "--colors", "GG0000"]).contains("not a hex color"));
     assert!(err(&["search", site.to_str().unwrap(), "--colors", "FF0000,00FF00", "--weights", "1"]).contains("2 colors but 1 weights"));
     assert!(err(&["search", site.to_str().unwrap(), "--colors", "1,2,3,4,5,6"]).contains("at most 5 colors"));
-    let bundle = fs::read(site.join("bundle.bin")).unwrap();
-    write(&site.join("bundle.bin"), &bundle[..bundle.len() / 2]);
-    assert!(err(&["info", site.to_str().unwrap()]).contains("truncated"));
-    let mut flipped = bundle.clone();
+    let files = index_files(&site);
+    let shard = files.iter().find(|(name, bytes)| name.ends_with(".bin") && bytes.starts_with(b"CHROMSHD")).unwrap();
+    let mut flipped = shard.1.clone();
     let at = flipped.len() - 3;
     flipped[at] ^= 1;
-    write(&site.join("bundle.bin"), &flipped);
-    assert!(err(&["search", site.to_str().unwrap(), "--colors", "FF0000"]).contains("checksum"));
+    write(&site.join(shard.0), &flipped);
+    assert!(err(&["info", site.to_str().unwrap()]).contains("checksum"));
+    // A search says which file is damaged and answers from what is left (here: nothing).
+    let out = run(&["search", site.to_str().unwrap(), "--colors", "FF0000"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("warning: {}", shard.0)), "{}", String::from_utf8_lossy(&out.stderr));
+    let head = &files["index/head.bin"];
+    write(&site.join("index/head.bin"), &head[..head.len() / 2]);
+    assert!(err(&["info", site.to_str().unwrap()]).contains("truncated"));
 }
 
 #[cfg(unix)]
@@ -297,7 +303,7 @@ fn a_killed_build_leaves_the_previous_site_intact() {
     fs::create_dir_all(&images).unwrap();
     good_images(&images);
     build(&images, &site, &[]);
-    let before = fs::read(site.join("bundle.bin")).unwrap();
+    let before = index_files(&site);
     // Enough work that the kill lands mid-build.
     for i in 0..400u32 {
         let img = image::RgbImage::from_fn(900, 700, |x, y| image::Rgb([(x ^ i) as u8, (y + i) as u8, (x * y) as u8]));
@@ -315,7 +321,7 @@ fn a_killed_build_leaves_the_previous_site_intact() {
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let _ = child.wait();
         assert!(!finished, "build finished before the kill; make the test input larger");
-        assert_eq!(fs::read(site.join("bundle.bin")).unwrap(), before, "killed after {delay_ms} ms");
+        assert!(index_files(&site) == before, "killed after {delay_ms} ms");
         assert!(stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]))["images"] == 9);
     }
     // The next build cleans the leftovers and completes.
@@ -338,8 +344,8 @@ fn many_images(dir: &Path) {
 }
 
 /// `rerank_k` has one owner per level: the site's build setting, which `search` and `eval` use
-/// by default, and a query's own value, which is honoured even above the site's (the CLI decodes
-/// the graph wider for it).
+/// by default, and a query's own value, which is honoured even above the site's (wider than the
+/// HNSW graph's search width, the shard's vectors are scanned).
 #[test]
 fn rerank_k_is_the_sites_unless_a_query_names_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -360,9 +366,14 @@ fn rerank_k_is_the_sites_unless_a_query_names_one() {
     let eval = run(&["eval", s, "--queries", "3"]);
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let table = String::from_utf8_lossy(&eval.stdout);
-    let rows: Vec<&str> = table.lines().skip_while(|l| !l.trim_start().starts_with("rerank_k")).skip(1).collect();
+    let rows: Vec<&str> = table.lines().skip_while(|l| !l.trim_start().starts_with("probe")).skip(1).collect();
     assert_eq!(rows.len(), 1, "{table}");
-    assert!(rows[0].trim_start().starts_with("50 "), "{table}");
+    let cells: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(&cells[..2], &["6144", "50"], "the site's probe width and rerank_k: {table}");
+    let recall: f64 = cells[2].parse().unwrap();
+    assert!(recall > 0.5, "{table}");
+    let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,6144", "--rerank-k", "20,50"]);
+    assert_eq!(String::from_utf8_lossy(&sweep.stdout).lines().skip_while(|l| !l.trim_start().starts_with("probe")).count(), 5);
     let err = String::from_utf8_lossy(&run(&["search", s, "--colors", "FF0000", "--rerank-k", "0"]).stderr).into_owned();
     assert!(err.contains("rerank_k must be a whole number"), "{err}");
 }
@@ -432,4 +443,50 @@ fn wildcard_and_excluded_colors_from_the_command_line() {
     assert!(err(&["--any", "1.5"]).contains("any must be a share"));
     assert!(err(&["--exclude", "00FF00,0000FF,FF0000,FFFFFF"]).contains("at most 3 colors to avoid"));
     assert!(err(&["--exclude", "00FF00:0"]).contains("tolerance"));
+}
+
+/// A collection of several shards, rebuilt with one image changed: only the shards that image
+/// left and joined (their vectors and pages) and the head are written again; every other index
+/// file stays the very same file, so hosts and browsers keep their cached copies.
+#[cfg(unix)]
+#[test]
+fn a_sharded_site_rebuilds_only_the_shards_that_changed() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..2300 {
+        let (a, b) = (next().to_le_bytes(), next().to_le_bytes());
+        let split = 2 + (next() % 12) as u32;
+        let img = image::RgbImage::from_fn(16, 16, |x, _| image::Rgb(if x < split { [a[0], a[1], a[2]] } else { [b[0], b[1], b[2]] }));
+        img.save(images.join(format!("m{i:04}.png"))).unwrap();
+    }
+    let first = build(&images, &site, &["--no-originals"]);
+    let shards = first["shards"].as_u64().unwrap();
+    assert!(shards >= 2, "{first}");
+    let info = stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]));
+    assert_eq!((info["images"].as_u64(), info["shards"].as_u64()), (Some(2300), Some(shards)));
+    let inodes = |site: &Path| -> std::collections::BTreeMap<String, u64> {
+        index_files(site).keys().map(|f| (f.clone(), fs::metadata(site.join(f)).unwrap().ino())).collect()
+    };
+    let before = inodes(&site);
+    solid_png(&images.join("m0042.png"), [250, 250, 20], 16, 16);
+    build(&images, &site, &["--no-originals"]);
+    let after = inodes(&site);
+    let kept = after.iter().filter(|(f, ino)| before.get(*f) == Some(ino)).count();
+    let rewritten: Vec<&String> = after.keys().filter(|f| before.get(*f) != after.get(*f)).collect();
+    let per_shard = 2 * (1 + 2300 / shards as usize / 32 + 1);
+    println!("{shards} shards, {} index files: {kept} kept, {} written: {rewritten:?}", after.len(), rewritten.len());
+    assert!(rewritten.iter().any(|f| *f == "index/head.bin"));
+    assert!(rewritten.len() <= 2 + 2 * per_shard, "{} files rewritten", rewritten.len());
+    assert!(kept >= after.len() - 2 - 2 * per_shard);
+    let r = search(&site, "FAFA14", "1");
+    assert_eq!(r["results"][0]["path"], "m0042.png", "{r}");
 }

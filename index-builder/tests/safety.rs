@@ -76,7 +76,7 @@ fn a_rebuild_keeps_every_file_the_user_added() {
     for user in ["CNAME", "about.html", "press/kit.txt", "thumbs/mine/logo.png"] {
         assert!(!files.iter().any(|f| f == user), "{user} must not be listed as ours");
     }
-    for ours in ["index.html", "bundle.bin", "chromatica.json"] {
+    for ours in ["index.html", "index/head.bin", "chromatica.json"] {
         assert!(files.iter().any(|f| f == ours), "{ours} missing from the manifest");
     }
     for f in &files {
@@ -145,7 +145,8 @@ fn a_site_of_the_previous_version_is_upgraded_in_place() {
     build(&images, &site, &[]);
     assert!(!site.join("manifest.json").exists() && !site.join(".chromatica-cache").exists());
     assert!(!site.join("thumbs/0123456789abcdef.jpg").exists());
-    assert_ne!(fs::read(site.join("bundle.bin")).unwrap(), b"old bundle");
+    assert!(!site.join("bundle.bin").exists(), "the old index is ours and replaced");
+    assert!(site.join("index/head.bin").is_file());
     assert_eq!(fs::read(site.join("CNAME")).unwrap(), b"example.org");
 }
 

@@ -226,7 +226,7 @@ fn many_parallel_requests_are_all_answered() {
     let site = site_with_large_file(tmp.path());
     let server = Server::start(&site, &[], None);
     let ok = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..300).map(|_| scope.spawn(|| server.get("/bundle.bin", &server.host()).0)).collect();
+        let handles: Vec<_> = (0..300).map(|_| scope.spawn(|| server.get("/index/head.bin", &server.host()).0)).collect();
         handles.into_iter().map(|h| h.join().unwrap()).filter(|s| s == "HTTP/1.1 200 OK").count()
     });
     assert_eq!(ok, 300);

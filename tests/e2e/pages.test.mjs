@@ -1,4 +1,4 @@
-// Error states and hostile content: a broken bundle, hostile file names, offline file:// mode.
+// Error states and hostile content: a broken index head, hostile file names, offline file:// mode.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -11,15 +11,15 @@ const work = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-e2e-'));
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); rmSync(work, { recursive: true, force: true }); });
 
-test('a truncated or corrupted bundle shows a readable error in the page', async () => {
+test('a truncated or corrupted index head shows a readable error in the page', async () => {
   for (const [name, mutate, message] of [
     ['truncated', (b) => b.subarray(0, b.length >> 1), /truncated/],
     ['flipped', (b) => { const c = Buffer.from(b); c[c.length - 5] ^= 0xff; return c; }, /checksum/],
-    ['html', () => Buffer.from('<html>404</html>'), /not a Chromatica bundle/],
+    ['html', () => Buffer.from('<html>404</html>'), /not a Chromatica index file/],
   ]) {
     const dir = join(work, name);
     cpSync(siteDir(), dir, { recursive: true });
-    writeFileSync(join(dir, 'bundle.bin'), mutate(readFileSync(join(dir, 'bundle.bin'))));
+    writeFileSync(join(dir, 'index', 'head.bin'), mutate(readFileSync(join(dir, 'index', 'head.bin'))));
     const server = await startServer(dir);
     const page = await browser.newPage();
     try {
@@ -52,7 +52,7 @@ test('hostile file names are shown as text and run no script', async () => {
     assert.equal(await page.locator('.card b').count(), 0);
     assert.deepEqual(dialogs, []);
     const hrefs = await page.$$eval('.card a', (as) => as.map((a) => a.getAttribute('href')));
-    for (const h of hrefs) assert.match(h, /^originals\/[0-9a-f]{16}\.jpg$/);
+    for (const h of hrefs) assert.match(h, /^originals\/[0-9a-f]{2}\/[0-9a-f]{16}\.jpg$/);
   } finally { await page.close(); server.stop(); }
 });
 

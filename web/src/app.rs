@@ -114,11 +114,11 @@ pub fn App(options: Options) -> impl IntoView {
     }
 }
 
-/// Loads the bundle, reporting progress, then opens the widget (and the JS API) for searching.
+/// Loads the index's head, then opens the widget (and the JS API) for searching.
 fn load_index(w: Widget, base: String) {
     leptos::task::spawn_local(async move {
-        let progress = move |p: f64| w.status.set(format!("Loading index… {:.0}%", p * 100.0));
-        match backend::load(w.id, &base, &progress).await {
+        w.status.set("Loading index…".into());
+        match backend::load(w.id, &base).await {
             Ok(i) => {
                 w.status.set(format!("Ready · index loaded in {:.0} ms", i.load_ms));
                 w.info.set(Some(i.clone()));

@@ -1,4 +1,4 @@
-//! Where each mounted widget's search engine runs (its backend), the bundle loader, and timing.
+//! Where each mounted widget's search engine runs (its backend), the index loader, and timing.
 //! This is the page-side registry of backends by widget id; the engine itself is core's
 //! `search::Engine`, hosted here or in a worker.
 //!
@@ -8,9 +8,10 @@
 //! else `worker.js` (this same wasm, one thread). From `file://` or a cross-origin embed it runs on
 //! the page's thread. All run the same core code: same results.
 
+use chromatica_core::bundle::HEAD_FILE;
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
 pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
-use chromatica_worker::{load_engine, WorkerMessage};
+use chromatica_worker::{fetch_file, load_engine, WorkerMessage};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -20,7 +21,8 @@ use wasm_bindgen_futures::JsFuture;
 
 enum Backend {
     Loading,
-    Local(Box<Engine>, IndexInfo),
+    /// The engine on this thread, and its site's URL.
+    Local(Rc<RefCell<Engine>>, String, IndexInfo),
     Worker(Rc<WorkerClient>, IndexInfo),
 }
 
@@ -40,81 +42,26 @@ pub fn register() -> usize {
 
 /// Runs a search on widget `id`'s engine, wherever it lives.
 pub async fn search(id: usize, request: SearchRequest) -> Result<SearchResponse, EngineError> {
-    let client = WIDGETS.with(|w| match w.borrow_mut().get_mut(id) {
-        Some(Backend::Local(engine, _)) => Err(Some(chromatica_worker::run(engine, &request))),
-        Some(Backend::Worker(client, _)) => Ok(client.clone()),
-        _ => Err(None),
+    let backend = WIDGETS.with(|w| match w.borrow().get(id) {
+        Some(Backend::Local(engine, base, _)) => Some(Err((engine.clone(), base.clone()))),
+        Some(Backend::Worker(client, _)) => Some(Ok(client.clone())),
+        _ => None,
     });
-    match client {
-        Ok(client) => {
+    match backend {
+        Some(Ok(client)) => {
             let reply = client.call(to_value(&WorkerMessage::Search(request))?).await?;
             serde_wasm_bindgen::from_value(reply).map_err(|e| EngineError::Engine(e.to_string()))
         }
-        Err(Some(result)) => result,
-        Err(None) => Err(EngineError::Engine("the index is not loaded yet".into())),
+        Some(Err((engine, base))) => chromatica_worker::search(&engine, &base, &request).await,
+        None => Err(EngineError::Engine("the index is not loaded yet".into())),
     }
 }
 
 pub fn info(id: usize) -> Option<IndexInfo> {
     WIDGETS.with(|w| match w.borrow().get(id) {
-        Some(Backend::Local(_, i)) | Some(Backend::Worker(_, i)) => Some(i.clone()),
+        Some(Backend::Local(_, _, i)) | Some(Backend::Worker(_, i)) => Some(i.clone()),
         _ => None,
     })
-}
-
-/// Bundle bytes embedded by `bundle.js` (for `file://`, where fetch is refused), if present.
-fn embedded_bundle() -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let window = web_sys::window()?;
-    let text = js_sys::Reflect::get(&window, &JsValue::from_str("CHROMATICA_BUNDLE_BASE64")).ok()?.as_string()?;
-    base64::engine::general_purpose::STANDARD.decode(text).ok()
-}
-
-/// Fetches `base + "bundle.bin"` reporting progress (0..1) when the size is known. The bytes stay
-/// in JS memory: a worker gets them from there, so the page's own wasm memory (which never
-/// shrinks) only holds a copy when the engine runs on this thread.
-async fn fetch_bundle(base: &str, progress: &dyn Fn(f64)) -> Result<js_sys::Uint8Array, EngineError> {
-    let failed = EngineError::Download;
-    let window = web_sys::window().ok_or_else(|| failed("no window".into()))?;
-    let url = format!("{base}bundle.bin");
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
-        .await
-        .map_err(|e| failed(format!("could not download {url}: {}", js_error(&e))))?
-        .unchecked_into();
-    if !response.ok() {
-        return Err(failed(format!("could not download {url}: HTTP {}", response.status())));
-    }
-    let total: Option<f64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
-    let Some(body) = response.body() else {
-        let buf = JsFuture::from(response.array_buffer().map_err(|e| failed(js_error(&e)))?).await.map_err(|e| failed(js_error(&e)))?;
-        return Ok(js_sys::Uint8Array::new(&buf));
-    };
-    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let chunks = js_sys::Array::new();
-    let mut received = 0u32;
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| failed(format!("download interrupted: {}", js_error(&e))))?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
-        if done {
-            break;
-        }
-        if let Ok(value) = js_sys::Reflect::get(&chunk, &"value".into()) {
-            let value = js_sys::Uint8Array::new(&value);
-            received = received.checked_add(value.length()).ok_or_else(|| failed("the index is larger than 4 GB".into()))?;
-            chunks.push(&value);
-        }
-        if let Some(t) = total.filter(|t| *t > 0.0) {
-            progress((received as f64 / t).min(1.0));
-        }
-    }
-    let bytes = js_sys::Uint8Array::new_with_length(received);
-    let mut at = 0;
-    for chunk in chunks.iter() {
-        let chunk = js_sys::Uint8Array::new(&chunk);
-        bytes.set(&chunk, at);
-        at += chunk.length();
-    }
-    Ok(bytes)
 }
 
 /// Whether the page may share memory with workers (COOP/COEP), which wasm threads need.
@@ -122,24 +69,23 @@ fn cross_origin_isolated() -> bool {
     js_sys::Reflect::get(&js_sys::global(), &"crossOriginIsolated".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
-/// Loads the bundle for widget `id` (into a worker when possible); errors are readable sentences.
+/// Loads the index's head for widget `id` (into a worker when possible); errors are readable
+/// sentences. The shards and pages follow as searches ask for them.
 ///
 /// Engines are tried in order: the threaded worker where the page is cross-origin isolated, the
 /// single-threaded worker over http(s), then this thread. A worker that fails to start is
-/// dropped for the next; a bad bundle is reported at once (every engine would refuse it).
-pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<IndexInfo, EngineError> {
+/// dropped for the next; a bad head is reported at once (every engine would refuse it).
+pub async fn load(id: usize, base: &str) -> Result<IndexInfo, EngineError> {
     let start = now();
-    if let Some(bytes) = embedded_bundle() {
-        return load_here(id, &bytes, start);
-    }
     let kinds: &[WorkerKind] = if cross_origin_isolated() { &[WorkerKind::Threaded, WorkerKind::Single] } else { &[WorkerKind::Single] };
     // The first worker starts now, so its wasm compiles (and its thread pool starts) during the download.
     let mut first = WorkerClient::start(base, kinds[0]);
-    let bytes = fetch_bundle(base, progress).await?;
+    let head = fetch_file(base, HEAD_FILE).await.map_err(EngineError::Download)?;
+    let bytes = js_sys::Uint8Array::from(&head[..]);
     for (i, &kind) in kinds.iter().enumerate() {
         let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };
         let Some(client) = client else { continue };
-        let message = to_value(&WorkerMessage::Load)?;
+        let message = to_value(&WorkerMessage::Load { base: base.to_string() })?;
         // Cloned, not transferred: a worker that fails to start must leave them for the next.
         let _ = js_sys::Reflect::set(&message, &"bytes".into(), &bytes);
         match client.call(message).await {
@@ -156,14 +102,9 @@ pub async fn load(id: usize, base: &str, progress: &dyn Fn(f64)) -> Result<Index
             }
         }
     }
-    load_here(id, &bytes.to_vec(), start)
-}
-
-/// The engine on this thread (file://, cross-origin embeds, no workers).
-fn load_here(id: usize, bytes: &[u8], start: f64) -> Result<IndexInfo, EngineError> {
-    let engine = load_engine(bytes)?;
+    let engine = load_engine(&head)?;
     let info = IndexInfo::of(&engine, false, now() - start);
-    WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Box::new(engine), info.clone()));
+    WIDGETS.with(|w| w.borrow_mut()[id] = Backend::Local(Rc::new(RefCell::new(engine)), base.to_string(), info.clone()));
     Ok(info)
 }
 

@@ -31,6 +31,12 @@ pub fn ResultsPanel(
                 <span data-testid="timings" class="timings">{move || response.get().map(|r| timings_line(&r.metadata)).unwrap_or_default()}</span>
                 <span data-testid="index-info" class="index-info">{move || info.get().map(|i| index_line(&i)).unwrap_or_default()}</span>
             </div>
+            <Show when=move || response.get().is_some_and(|r| !r.warnings.is_empty())>
+                <p class="warning" role="status" data-testid="warnings">
+                    "Some of the index could not be loaded, so these results leave out part of the collection: "
+                    {move || response.get().map(|r| r.warnings.join("; ")).unwrap_or_default()}
+                </p>
+            </Show>
             <Collage response=response base=base />
             <ol class="grid" data-testid="results">
                 <Show when=move || response.get().is_some_and(|r| r.results.is_empty())>
@@ -90,8 +96,8 @@ fn timings_line(m: &Metadata) -> String {
     format!("query {:.1} ms · ANN {:.1} ms · rerank {:.1} ms · total {:.1} ms", m.query_time_ms, m.ann_time_ms, m.rerank_time_ms, m.total_time_ms)
 }
 
-/// Index size and where the engine runs, e.g. "172 images · bundle 1.2 MB · 2 threads (search
-/// worker, wasm threads)", and on `--background ignore` sites how many images lost theirs.
+/// Index size and where the engine runs, e.g. "172 images · 1 shard · 2 threads (search worker,
+/// wasm threads)", and on `--background ignore` sites how many images lost theirs.
 fn index_line(i: &IndexInfo) -> String {
     let mode = match (i.worker, i.threads > 1) {
         (true, true) => "search worker, wasm threads",
@@ -103,18 +109,12 @@ fn index_line(i: &IndexInfo) -> String {
         BackgroundMode::Ignore => format!(" · plain backgrounds ignored ({} images)", i.backgrounds_removed),
     };
     format!(
-        "{} images{backgrounds} · bundle {} · {} thread{} ({mode})",
+        "{} images{backgrounds} · {} shard{} · {} thread{} ({mode})",
         i.images,
-        human_bytes(i.bundle_bytes),
+        i.shards,
+        if i.shards == 1 { "" } else { "s" },
         i.threads,
         if i.threads == 1 { "" } else { "s" }
     )
 }
 
-fn human_bytes(n: usize) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.0} KB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}

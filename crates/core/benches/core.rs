@@ -1,8 +1,9 @@
 //! Criterion benches for the hot paths: image histogram, Sinkhorn, and the full search.
 //! `cargo bench -p chromatica-core --bench core`
 
-use chromatica_core::ann::{AnnIndex, AnnVector};
-use chromatica_core::bundle::{self, Bundle, BundleInput, ImageMeta, Params};
+use chromatica_core::ann::AnnVector;
+use chromatica_core::bundle::{self, Head, ImageMeta, Params, StoredHistogram};
+use chromatica_core::shard::{build_index, IndexInput};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
@@ -68,24 +69,27 @@ fn benches(c: &mut Criterion) {
 
     let n = 5000;
     let hs: Vec<Histogram> = (0..n).map(|i| photo_like(i as u64)).collect();
-    let ann = AnnIndex::build(hs.iter().map(AnnVector::from_histogram).collect(), 200);
-    let bytes = bundle::encode(&BundleInput {
-        params: Params { ef_construction: 200, ef_search: 200, m: 32, seed: 1, rerank_k: 200, ann_dims: 144, background: BackgroundMode::Keep },
-        images: (0..n)
-            .map(|i| ImageMeta {
-                path: format!("{i}.jpg"),
-                stem: format!("{i:016x}"),
-                ext: "jpg".into(),
-                width: 1,
-                height: 1,
-                background_removed: false,
-            })
-            .collect(),
-        histograms: &hs,
-        palettes: vec![],
-        ann: &ann,
-    });
-    let mut engine = Engine::new(Bundle::from_bytes(&bytes).unwrap());
+    let images: Vec<ImageMeta> = (0..n)
+        .map(|i| ImageMeta { path: format!("{i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 1, height: 1, background_removed: false })
+        .collect();
+    let stored: Vec<StoredHistogram> = hs.iter().map(StoredHistogram::of).collect();
+    let vectors: Vec<AnnVector> = hs.iter().map(AnnVector::from_histogram).collect();
+    let palettes = vec![bundle::stored_palette(&[]); n];
+    let params = Params::new(200, BackgroundMode::Keep);
+    let index = build_index(&IndexInput { params, images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous_centroids: None });
+    let files: std::collections::HashMap<u64, Vec<u8>> = index.chunks.into_iter().map(|(c, b)| (c.name, b)).collect();
+    // Every file held: these benches time the search itself, not fetching.
+    let mut engine = Engine::new(Head::from_bytes(&index.head).unwrap());
+    engine.set_cache_budget(usize::MAX);
+    loop {
+        let wants = engine.everything();
+        if wants.is_empty() {
+            break;
+        }
+        for w in wants {
+            engine.insert(&w, Ok(&files[&w.chunk.name]));
+        }
+    }
     let query = Query::parse("E4572E,F3A712", Some("0.6,0.4")).unwrap();
     let start = std::time::Instant::now();
     let clock = move || start.elapsed().as_secs_f64() * 1000.0;

@@ -122,16 +122,27 @@ pub struct ImageMeta {
     pub background_removed: bool,
 }
 
+/// A thumbnail's path in the site: `thumbs/<first two characters of the stem>/<stem>.jpg` (so
+/// that no folder holds a million files).
+pub fn thumb_path(stem: &str) -> String {
+    format!("thumbs/{}/{stem}.jpg", stem.get(..2).unwrap_or(stem))
+}
+
+/// An original's path in the site, fanned out like [`thumb_path`].
+pub fn original_path(stem: &str, ext: &str) -> String {
+    format!("originals/{}/{stem}.{ext}", stem.get(..2).unwrap_or(stem))
+}
+
 impl ImageMeta {
     pub fn thumb_url(&self) -> String {
-        format!("thumbs/{}.jpg", self.stem)
+        thumb_path(&self.stem)
     }
 
     pub fn original_url(&self) -> String {
         if self.ext.is_empty() {
             self.thumb_url()
         } else {
-            format!("originals/{}.{}", self.stem, self.ext)
+            original_path(&self.stem, &self.ext)
         }
     }
 
@@ -154,10 +165,15 @@ pub struct ChunkRef {
 }
 
 impl ChunkRef {
-    /// Of these bytes (builds only: the browser never names chunks).
+    /// Of these bytes, named by their xxh3-64 (builds only: the browser never names chunks).
     #[cfg(feature = "parallel")]
     pub fn of(bytes: &[u8]) -> Self {
-        Self { name: xxhash_rust::xxh3::xxh3_64(bytes), len: bytes.len() as u32, crc: crc32fast::hash(bytes) }
+        Self::named(xxhash_rust::xxh3::xxh3_64(bytes), bytes)
+    }
+
+    /// Of these bytes, with a name of the caller's choosing (tests, fuzzing).
+    pub fn named(name: u64, bytes: &[u8]) -> Self {
+        Self { name, len: bytes.len() as u32, crc: crc32fast::hash(bytes) }
     }
 
     /// Its path in the site, e.g. `index/3f/3f0a…e1.bin`.

@@ -335,6 +335,8 @@ pub struct Engine {
     /// Chunks that could not be fetched or decoded, with the reason (shown in results' warnings).
     failed: HashMap<u64, String>,
     budget: usize,
+    /// Replaces the site's `probe_images` (for `eval`'s sweeps).
+    probe_images: Option<usize>,
     /// Searches run so far (the cache's clock).
     searches: u64,
     ann_search: instant_distance::Search,
@@ -349,7 +351,7 @@ struct Needs {
 
 impl Engine {
     pub fn new(head: Head) -> Self {
-        Self { head, chunks: HashMap::new(), failed: HashMap::new(), budget: DEFAULT_CACHE_BYTES, searches: 0, ann_search: Default::default() }
+        Self { head, chunks: HashMap::new(), failed: HashMap::new(), budget: DEFAULT_CACHE_BYTES, probe_images: None, searches: 0, ann_search: Default::default() }
     }
 
     pub fn head(&self) -> &Head {
@@ -367,6 +369,11 @@ impl Engine {
     /// Bytes of decoded chunks the cache keeps between searches.
     pub fn set_cache_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// Probes shards until this many images are seen, instead of the site's `probe_images`.
+    pub fn set_probe_images(&mut self, images: Option<usize>) {
+        self.probe_images = images.map(|n| n.max(1));
     }
 
     /// Decoded chunks held now, and their size (about).
@@ -413,6 +420,11 @@ impl Engine {
             Chunk::Shard(shard) => Some(shard),
             Chunk::Page(_) => None,
         }
+    }
+
+    /// The pages of shard `s`, if the shard is held.
+    pub fn shard_pages(&self, s: usize) -> Option<&[ChunkRef]> {
+        self.shard(s).map(|shard| shard.pages.as_slice())
     }
 
     /// The page holding image `id`, and its index there.
@@ -556,7 +568,7 @@ impl Engine {
     /// vector (by centroid), until they hold `probe_images` images.
     fn route(&self, v: &AnnVector, plan: &Plan) -> Vec<usize> {
         let n = self.head.len();
-        let probe = self.head.params.probe_images as usize;
+        let probe = self.probe_images.unwrap_or(self.head.params.probe_images as usize);
         if n <= probe || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
             return (0..self.head.shards.len()).collect();
         }

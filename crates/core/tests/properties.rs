@@ -1,6 +1,6 @@
 //! Properties that must hold for any input.
 
-use chromatica_core::bundle::Bundle;
+use chromatica_core::bundle::{self, Head, Page};
 use chromatica_core::histogram::{image_histogram, Histogram, HistogramError, MIN_ALPHA};
 use chromatica_core::query::UrlState;
 use chromatica_core::resize::RgbaImage;
@@ -45,12 +45,15 @@ proptest! {
     }
 
     #[test]
-    fn bundle_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let mut framed = b"CHROMBDL".to_vec();
-        framed.extend_from_slice(&chromatica_core::bundle::FORMAT_VERSION.to_le_bytes());
-        framed.extend_from_slice(&bytes);
-        prop_assert!(Bundle::from_bytes(&framed).is_err());
-        prop_assert!(Bundle::from_bytes(&bytes).is_err());
+    fn index_decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        for magic in [bundle::HEAD_MAGIC, bundle::PAGE_MAGIC] {
+            let mut framed = magic.to_vec();
+            framed.extend_from_slice(&bundle::FORMAT_VERSION.to_le_bytes());
+            framed.extend_from_slice(&bytes);
+            prop_assert!(Head::from_bytes(&framed).is_err());
+            prop_assert!(Page::from_bytes(&framed, 3, BackgroundMode::Keep).is_err());
+        }
+        prop_assert!(Head::from_bytes(&bytes).is_err());
     }
 }
 

@@ -1,4 +1,5 @@
-//! The search engine as the browser hosts it, and the protocol of the search worker.
+//! The search engine as the browser hosts it: the loader of the site's index files, the search
+//! loop that feeds the engine the files it asks for, and the protocol of the search worker.
 //!
 //! The page posts [`WorkerMessage`]s; the worker hands each to [`worker_handle`] and posts back
 //! `{id, ok}` or `{id, error}`. Two builds run this code: the app's own wasm (its worker
@@ -6,13 +7,15 @@
 //! crate built alone with feature `threads` (shared memory, a `wasm-bindgen-rayon` pool that the
 //! rerank in `chromatica_core::search` spreads over). Same code, same ranking.
 
-use chromatica_core::bundle::{Bundle, BundleError};
-use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse};
+use chromatica_core::bundle::{BundleError, Head};
+use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse, Step, Want};
 use chromatica_core::BackgroundMode;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
@@ -80,8 +83,9 @@ impl From<SearchError> for EngineError {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorkerMessage {
-    /// The bundle bytes travel in a `bytes` field set beside this.
-    Load,
+    /// The head's bytes travel in a `bytes` field set beside this; the worker fetches the rest of
+    /// the index from `base` (the site's URL, "" for the page's own) as searches need it.
+    Load { base: String },
     Search(SearchRequest),
 }
 
@@ -89,12 +93,14 @@ pub enum WorkerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexInfo {
     pub images: usize,
-    pub bundle_bytes: usize,
+    /// The head's size (every visit loads it) and the number of shards (loaded as queries need them).
+    pub head_bytes: usize,
+    pub shards: usize,
     /// Threads the rerank runs on (1 unless this is the threaded worker).
     pub threads: usize,
     pub worker: bool,
     pub load_ms: f64,
-    /// Linear memory of the wasm instance holding the index (bounded: the bundle, decoded once).
+    /// Linear memory of the wasm instance holding the index (bounded by the chunk cache's budget).
     pub memory_bytes: f64,
     /// The site's background mode (the page histograms example images with it), and how many of
     /// its images were indexed without their plain background.
@@ -104,21 +110,26 @@ pub struct IndexInfo {
 
 impl IndexInfo {
     pub fn of(engine: &Engine, worker: bool, load_ms: f64) -> Self {
-        // The threaded build's memory is a SharedArrayBuffer; both have byteLength.
-        let buffer = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
-        let memory_bytes = js_sys::Reflect::get(&buffer, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let bundle = engine.bundle();
+        let head = engine.head();
         Self {
-            images: bundle.len(),
-            bundle_bytes: bundle.byte_len,
+            images: head.len(),
+            head_bytes: head.byte_len,
+            shards: head.shards.len(),
             threads: chromatica_core::search::threads(),
             worker,
             load_ms,
-            memory_bytes,
-            background: bundle.params.background,
-            backgrounds_removed: bundle.backgrounds_removed(),
+            memory_bytes: memory_bytes(),
+            background: head.params.background,
+            backgrounds_removed: head.backgrounds_removed,
         }
     }
+}
+
+/// Bytes of this wasm instance's linear memory (the threaded build's is a SharedArrayBuffer;
+/// both have byteLength).
+pub fn memory_bytes() -> f64 {
+    let buffer = wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer();
+    js_sys::Reflect::get(&buffer, &"byteLength".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0)
 }
 
 /// `performance.now()` in ms, on the page or in a worker.
@@ -135,48 +146,114 @@ pub fn js_error(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// Decodes a bundle.
-pub fn load_engine(bytes: &[u8]) -> Result<Engine, EngineError> {
-    Ok(Engine::new(Bundle::from_bytes(bytes)?))
+/// An engine over the site's head (`index/head.bin`).
+pub fn load_engine(head: &[u8]) -> Result<Engine, EngineError> {
+    Ok(Engine::new(Head::from_bytes(head)?))
 }
 
-pub fn run(engine: &mut Engine, request: &SearchRequest) -> Result<SearchResponse, EngineError> {
-    Ok(engine.search(request, &now)?)
+/// Whether this page or worker was loaded from `file://` (where `fetch` is refused).
+fn from_file_url() -> bool {
+    let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).ok();
+    let protocol = location.and_then(|l| js_sys::Reflect::get(&l, &"protocol".into()).ok()).and_then(|p| p.as_string());
+    protocol.as_deref() == Some("file:")
+}
+
+/// A file of the site at `base` (its URL, "" for the page's own site): fetched over http(s), in a
+/// page or a worker; from `file://`, the classic script written beside it (`<path minus .bin>.js`),
+/// which files the bytes under `self.CHROMATICA_FILES[path]`.
+pub async fn fetch_file(base: &str, path: &str) -> Result<Vec<u8>, String> {
+    let url = format!("{base}{path}");
+    if from_file_url() {
+        return load_script(base, path).await;
+    }
+    let fetch = js_sys::Reflect::get(&js_sys::global(), &"fetch".into()).map_err(|e| js_error(&e))?;
+    let fetch: js_sys::Function = fetch.dyn_into().map_err(|_| "this browser cannot fetch files".to_string())?;
+    let failed = |e: JsValue| format!("could not download {url}: {}", js_error(&e));
+    let promise: js_sys::Promise = fetch.call1(&js_sys::global(), &url.clone().into()).map_err(failed)?.dyn_into().map_err(failed)?;
+    let response: web_sys::Response = JsFuture::from(promise).await.map_err(failed)?.dyn_into().map_err(failed)?;
+    if !response.ok() {
+        return Err(format!("could not download {url}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// `file://`: loads `<path>.js` with a `<script>` and takes the bytes it filed.
+async fn load_script(base: &str, path: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let src = format!("{base}{}.js", path.strip_suffix(".bin").unwrap_or(path));
+    let failed = || format!("could not load {src} (is the site complete?)");
+    let document = web_sys::window().and_then(|w| w.document()).ok_or_else(failed)?;
+    let script: web_sys::HtmlScriptElement = document.create_element("script").map_err(|_| failed())?.unchecked_into();
+    script.set_src(&src);
+    let done = js_sys::Promise::new(&mut |resolve, reject| {
+        script.set_onload(Some(&resolve));
+        script.set_onerror(Some(&reject));
+    });
+    let parent = document.head().map(web_sys::Node::from).or_else(|| document.body().map(Into::into)).ok_or_else(failed)?;
+    parent.append_child(&script).map_err(|_| failed())?;
+    let loaded = JsFuture::from(done).await;
+    let _ = parent.remove_child(&script);
+    loaded.map_err(|_| failed())?;
+    let files = js_sys::Reflect::get(&js_sys::global(), &"CHROMATICA_FILES".into()).map_err(|_| failed())?;
+    let text = js_sys::Reflect::get(&files, &path.into()).ok().and_then(|t| t.as_string()).ok_or_else(failed)?;
+    if let Some(files) = files.dyn_ref::<js_sys::Object>() {
+        let _ = js_sys::Reflect::delete_property(files, &path.into());
+    }
+    base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| format!("{src} is not a valid index script"))
+}
+
+/// Fetches every wanted file at once (in parallel), each to its bytes or why not.
+async fn fetch_all(base: &str, wants: &[Want]) -> Vec<Result<Vec<u8>, String>> {
+    let promises = js_sys::Array::new();
+    for want in wants {
+        let (base, path) = (base.to_string(), want.path());
+        promises.push(&wasm_bindgen_futures::future_to_promise(async move {
+            fetch_file(&base, &path).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]).into()).map_err(|e| JsValue::from_str(&e))
+        }));
+    }
+    let settled = match JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
+        Ok(settled) => js_sys::Array::from(&settled),
+        Err(e) => return wants.iter().map(|_| Err(js_error(&e))).collect(),
+    };
+    settled
+        .iter()
+        .map(|outcome| match js_sys::Reflect::get(&outcome, &"value".into()) {
+            Ok(value) if value.is_instance_of::<js_sys::Uint8Array>() => Ok(js_sys::Uint8Array::new(&value).to_vec()),
+            _ => Err(js_sys::Reflect::get(&outcome, &"reason".into()).map(|r| js_error(&r)).unwrap_or_else(|e| js_error(&e))),
+        })
+        .collect()
+}
+
+/// Runs one search on `engine`, fetching from `base` the index files it asks for (all of a step
+/// at once), until it is done. The engine is borrowed only between awaits, so searches may
+/// overlap.
+pub async fn search(engine: &RefCell<Engine>, base: &str, request: &SearchRequest) -> Result<SearchResponse, EngineError> {
+    loop {
+        let step = engine.borrow_mut().search(request, &now)?;
+        let wants = match step {
+            Step::Done(response) => return Ok(response),
+            Step::Fetch(wants) => wants,
+        };
+        let fetched = fetch_all(base, &wants).await;
+        let mut engine = engine.borrow_mut();
+        for (want, bytes) in wants.iter().zip(fetched) {
+            engine.insert(want, bytes.as_deref().map_err(Clone::clone));
+        }
+    }
 }
 
 thread_local! {
-    /// The engine of this wasm instance when it runs in a worker.
-    static WORKER_ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// The engine of this wasm instance when it runs in a worker, and its site's URL.
+    static WORKER_ENGINE: RefCell<Option<(Rc<RefCell<Engine>>, String)>> = const { RefCell::new(None) };
 }
 
 /// The worker side: the worker script hands every message here and posts back the reply,
 /// `{id, ok}` or `{id, error}`.
 #[wasm_bindgen]
-pub fn worker_handle(message: JsValue) -> JsValue {
+pub async fn worker_handle(message: JsValue) -> JsValue {
     let id = js_sys::Reflect::get(&message, &"id".into()).unwrap_or(JsValue::NULL);
-    let result: Result<JsValue, EngineError> = (|| {
-        // Taken out before serde sees the message: it would buffer the bundle (an internally
-        // tagged enum collects every field) in wasm memory, which never shrinks.
-        let bytes = js_sys::Reflect::get(&message, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
-        if let Some(object) = message.dyn_ref::<js_sys::Object>() {
-            let _ = js_sys::Reflect::delete_property(object, &"bytes".into());
-        }
-        let kind: WorkerMessage = serde_wasm_bindgen::from_value(message.clone()).map_err(|e| EngineError::Engine(e.to_string()))?;
-        match kind {
-            WorkerMessage::Load => {
-                let start = now();
-                let bytes = bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| EngineError::Engine("the index bytes are missing".into()))?;
-                let engine = load_engine(&bytes.to_vec())?;
-                let info = IndexInfo::of(&engine, true, now() - start);
-                WORKER_ENGINE.with(|e| *e.borrow_mut() = Some(engine));
-                to_js(&info).map_err(EngineError::Engine)
-            }
-            WorkerMessage::Search(request) => WORKER_ENGINE.with(|e| match e.borrow_mut().as_mut() {
-                Some(engine) => to_js(&run(engine, &request)?).map_err(EngineError::Engine),
-                None => Err(EngineError::Engine("the index is not loaded yet".into())),
-            }),
-        }
-    })();
+    let result = handle(message).await;
     let reply = js_sys::Object::new();
     let _ = js_sys::Reflect::set(&reply, &"id".into(), &id);
     match result {
@@ -184,6 +261,32 @@ pub fn worker_handle(message: JsValue) -> JsValue {
         Err(e) => drop(js_sys::Reflect::set(&reply, &"error".into(), &e.to_js())),
     }
     reply.into()
+}
+
+async fn handle(message: JsValue) -> Result<JsValue, EngineError> {
+    // Taken out before serde sees the message (an internally tagged enum buffers every field).
+    let bytes = js_sys::Reflect::get(&message, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
+    if let Some(object) = message.dyn_ref::<js_sys::Object>() {
+        let _ = js_sys::Reflect::delete_property(object, &"bytes".into());
+    }
+    let kind: WorkerMessage = serde_wasm_bindgen::from_value(message).map_err(|e| EngineError::Engine(e.to_string()))?;
+    match kind {
+        WorkerMessage::Load { base } => {
+            let start = now();
+            let bytes = bytes.dyn_into::<js_sys::Uint8Array>().map_err(|_| EngineError::Engine("the index bytes are missing".into()))?;
+            let engine = load_engine(&bytes.to_vec())?;
+            let info = IndexInfo::of(&engine, true, now() - start);
+            WORKER_ENGINE.with(|e| *e.borrow_mut() = Some((Rc::new(RefCell::new(engine)), base)));
+            to_js(&info).map_err(EngineError::Engine)
+        }
+        WorkerMessage::Search(request) => {
+            let Some((engine, base)) = WORKER_ENGINE.with(|e| e.borrow().clone()) else {
+                return Err(EngineError::Engine("the index is not loaded yet".into()));
+            };
+            let response = search(&engine, &base, &request).await?;
+            to_js(&response).map_err(EngineError::Engine)
+        }
+    }
 }
 
 /// JSON-compatible serialisation (maps as plain objects, tuples as arrays).

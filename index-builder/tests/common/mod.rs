@@ -54,3 +54,16 @@ pub fn search(site: &Path, colors: &str, k: &str) -> Value {
 pub fn write(path: &Path, bytes: &[u8]) {
     fs::write(path, bytes).unwrap();
 }
+
+/// Every file of a site's index (`index/…`), by site-relative path.
+pub fn index_files(site: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    for e in walkdir::WalkDir::new(site.join("index")).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(site).unwrap().to_string_lossy().replace('\\', "/");
+            files.insert(rel, std::fs::read(e.path()).unwrap());
+        }
+    }
+    files
+}

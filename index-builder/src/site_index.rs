@@ -1,0 +1,64 @@
+//! A site's index read from disk: the CLI's shell around core's [`Engine`], which asks for the
+//! index files a search needs ([`Step::Fetch`]) and gets them here as files, exactly as the
+//! browser gets them over HTTP. `search`, `info`, `eval` and `synth` all read sites this way, so
+//! the CLI ranks as the page does.
+
+use anyhow::{bail, Context, Result};
+use chromatica_core::ann::AnnVector;
+use chromatica_core::bundle::{self, Head};
+use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
+use std::fs;
+use std::path::Path;
+
+/// Opens the site's head. A site of an older version says "rebuild".
+pub fn open(site: &Path) -> Result<Engine> {
+    let path = site.join(bundle::HEAD_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(_) if site.join(bundle::LEGACY_BUNDLE_FILE).is_file() => bail!(
+            "{} was built by an older version of chromatica (one bundle.bin; this version reads a sharded index): rebuild it with chromatica build IMAGES --out {}",
+            site.display(),
+            site.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {} (is {} a site built by chromatica build?)", path.display(), site.display())),
+    };
+    let head = Head::from_bytes(&bytes).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Engine::new(head))
+}
+
+/// Reads index files of `site` for the engine.
+pub fn fetcher(site: &Path) -> impl FnMut(&Want) -> Result<Vec<u8>, String> + '_ {
+    move |want: &Want| fs::read(site.join(want.path())).map_err(|e| format!("{}: {e}", want.path()))
+}
+
+/// One search, fetching what it needs from `site`.
+pub fn search(engine: &mut Engine, site: &Path, request: &SearchRequest, clock: &dyn Fn() -> f64) -> Result<SearchResponse> {
+    Ok(engine.drive(|e| e.search(request, clock), &mut fetcher(site))?)
+}
+
+/// Loads every index file (for `eval`, `synth`, `info`); fails on the first that is missing or bad.
+pub fn load_all(engine: &mut Engine, site: &Path) -> Result<()> {
+    engine.set_cache_budget(usize::MAX);
+    let mut fetch = fetcher(site);
+    loop {
+        let wants = engine.everything();
+        if wants.is_empty() {
+            break;
+        }
+        for want in wants {
+            let bytes = fetch(&want);
+            engine.insert(&want, bytes.as_deref().map_err(|e| e.clone()));
+        }
+        if let Some(first) = engine.failures().first() {
+            bail!("the index of {} is damaged: {first}", site.display());
+        }
+    }
+    Ok(())
+}
+
+/// The shard centroids of the site's current index, if it has one this version reads: a rebuild
+/// lays out its shards around them, so unchanged shards keep their files.
+pub fn previous_centroids(site: &Path) -> Option<Vec<AnnVector>> {
+    let bytes = fs::read(site.join(bundle::HEAD_FILE)).ok()?;
+    Head::from_bytes(&bytes).ok().map(|h| h.centroids)
+}
