@@ -2,6 +2,7 @@
 
 mod cache;
 mod eval;
+mod merge;
 mod serve;
 mod site;
 mod site_build;
@@ -79,6 +80,27 @@ enum Command {
         /// searched on it get the same treatment.
         #[arg(long, value_enum, default_value_t = BackgroundMode::Keep)]
         background: BackgroundMode,
+        /// Build only part I of N (`--part 3/8`, I from 1): the images whose path hashes to it. Each
+        /// part is a site of its own; `chromatica merge` joins the parts into the whole site, the
+        /// same bytes as one build of all images (docs/recipes/distributed-build.md).
+        #[arg(long, value_parser = parse_part)]
+        part: Option<(usize, usize)>,
+    },
+    /// Join the parts of a build made with `build --part I/N` (on one machine or many) into one
+    /// site: the same index as one `build` of all the images.
+    Merge {
+        /// The part sites, all N of them.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output folder for the whole site (rules as for `build --out`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write into a non-empty folder that is not a Chromatica site (adding, never replacing).
+        #[arg(long)]
+        force: bool,
+        /// Print a JSON summary on stdout instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Search a built site by colors, by an example image or for images like one of the site's,
     /// with the same code, ranking and JSON as the browser app.
@@ -169,7 +191,23 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background } => {
+        Command::Merge { parts, out, force, json } => {
+            let summary = merge::run(&parts, &out, force)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!(
+                    "Merged {} parts: {} images in {} shard(s), index {} bytes -> {}",
+                    parts.len(),
+                    summary.images,
+                    summary.shards,
+                    summary.index_bytes,
+                    terminal::safe(&summary.out)
+                );
+            }
+            Ok(())
+        }
+        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background, part } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -182,6 +220,7 @@ fn run(cli: Cli) -> Result<()> {
                 max_memory: max_memory * 1_000_000,
                 rerank_k,
                 background,
+                part,
             };
             let summary = site_build::build(&opts)?;
             if json {
@@ -250,6 +289,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { site, queries, rerank_k, probe, k, threads } => eval::run(&site, queries, rerank_k.as_deref(), probe.as_deref(), k, threads),
         Command::Info { site, json } => info(&site, json),
     }
+}
+
+/// `I/N` with 1 <= I <= N.
+fn parse_part(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("expected a part as I/N with 1 <= I <= N (e.g. 3/8), got {text:?}");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 /// `chromatica info`: the index's head, shards and pages, and their sizes.

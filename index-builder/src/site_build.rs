@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::site_index;
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
-use chromatica_core::shard::{build_index, EncodedIndex, IndexInput};
+use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
@@ -42,6 +42,14 @@ pub struct BuildOptions {
     pub rerank_k: usize,
     /// What to do with plain backgrounds (core's `background`), stored in the index.
     pub background: BackgroundMode,
+    /// Only part I of N (1-based) of the images: those whose path hashes to it ([`in_part`]).
+    pub part: Option<(usize, usize)>,
+}
+
+/// Whether the image at `rel` belongs to part `i` of `n` (1-based): by a hash of its path, the
+/// same on every machine.
+pub fn in_part(rel: &str, (i, n): (usize, usize)) -> bool {
+    xxhash_rust::xxh3::xxh3_64(rel.as_bytes()) % n as u64 == (i - 1) as u64
 }
 
 #[derive(Serialize, Debug)]
@@ -129,7 +137,11 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     }
     let site = SiteWriter::open(&out, opts.force)?;
 
-    let (files, mut skipped) = scan(&images, opts.follow_symlinks);
+    let (mut files, mut skipped) = scan(&images, opts.follow_symlinks);
+    if let Some(part) = opts.part {
+        files.retain(|(rel, _)| in_part(rel, part));
+        skipped.retain(|s| in_part(&s.path, part));
+    }
     if files.is_empty() && skipped.is_empty() {
         bail!("no images found in {} (looked for {})", images.display(), IMAGE_EXTENSIONS.join(", "));
     }
@@ -173,8 +185,8 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = processed
         .par_iter()
         .map(|p| {
-            let h = Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view());
-            (AnnVector::from_histogram(&h), StoredHistogram::of(&h))
+            let stored = StoredHistogram::of(&Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view()));
+            (vector_of(&stored), stored)
         })
         .unzip();
     let metas: Vec<ImageMeta> = processed
@@ -190,9 +202,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         .collect();
     let palettes: Vec<_> = processed.iter().map(|p| bundle::stored_palette(&p.entry.palette)).collect();
     let params = Params::new(opts.rerank_k, opts.background);
-    let previous = site_index::previous_centroids(&out);
+    let previous = site_index::previous_layout(&out, &metas);
     let index = pool.install(|| {
-        build_index(&IndexInput { params: params.clone(), images: &metas, histograms: &stored, palettes: &palettes, vectors: &vectors, previous_centroids: previous.as_deref() })
+        build_index(&IndexInput { params: params.clone(), images: &metas, histograms: &stored, palettes: &palettes, vectors: &vectors, previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }) })
     });
     let index_ms = ms(t_index);
 
@@ -218,6 +230,12 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         peak_memory_bytes: peak_memory_bytes(),
         out: out.display().to_string(),
     })
+}
+
+/// An image's ANN vector, from its histogram as the index stores it: so the vector is a function of
+/// what a site holds, and `merge` (which has only that) lays out shards exactly as `build` does.
+pub fn vector_of(stored: &StoredHistogram) -> AnnVector {
+    AnnVector::from_histogram(&Histogram::from_sparse(stored.view()))
 }
 
 /// Bytes of every file of an index.

@@ -5,7 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
-use chromatica_core::bundle::{self, Head};
+use chromatica_core::bundle::{self, Head, ImageMeta};
+use std::collections::HashMap;
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
 use std::fs;
 use std::path::Path;
@@ -56,9 +57,18 @@ pub fn load_all(engine: &mut Engine, site: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The shard centroids of the site's current index, if it has one this version reads: a rebuild
-/// lays out its shards around them, so unchanged shards keep their files.
-pub fn previous_centroids(site: &Path) -> Option<Vec<AnnVector>> {
-    let bytes = fs::read(site.join(bundle::HEAD_FILE)).ok()?;
-    Head::from_bytes(&bytes).ok().map(|h| h.centroids)
+/// The layout of the site's current index, if it has one this version reads, for a rebuild of
+/// `images`: the shard centroids, and for each image the shard it is in (by path and content: a
+/// changed image is new). Unchanged shards then keep their files.
+pub fn previous_layout(site: &Path, images: &[ImageMeta]) -> Option<(Vec<AnnVector>, Vec<Option<u32>>)> {
+    let mut engine = open(site).ok()?;
+    load_all(&mut engine, site).ok()?;
+    let mut shard_of: HashMap<(&str, &str), u32> = HashMap::new();
+    for id in 0..engine.len() as u32 {
+        let (shard, _) = engine.head().locate(id)?;
+        let meta = engine.image(id)?;
+        shard_of.insert((meta.path.as_str(), meta.stem.as_str()), shard as u32);
+    }
+    let assigned = images.iter().map(|m| shard_of.get(&(m.path.as_str(), m.stem.as_str())).copied()).collect();
+    Some((engine.head().centroids.clone(), assigned))
 }

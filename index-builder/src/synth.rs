@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::shard::{build_index, IndexInput};
+use chromatica_core::shard::{build_index, IndexInput, Previous};
 use rayon::prelude::*;
 use std::fs;
 use std::path::Path;
@@ -45,7 +45,8 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
             }
         }
         h.normalize();
-        (main, AnnVector::from_histogram(&h), StoredHistogram::of(&h))
+        let stored = StoredHistogram::of(&h);
+        (main, crate::site_build::vector_of(&stored), stored)
     };
     let made: Vec<(usize, AnnVector, StoredHistogram)> = (0..count).into_par_iter().map(mix).collect();
     let mix_ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -68,8 +69,8 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = made.into_iter().map(|(_, v, h)| (v, h)).unzip();
     let t = Instant::now();
     let params = Params { ..src.head().params.clone() };
-    let previous = site_index::previous_centroids(out);
-    let index = build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous_centroids: previous.as_deref() });
+    let previous = site_index::previous_layout(out, &images);
+    let index = build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }) });
     let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop((vectors, stored, palettes));
     for thumb in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {

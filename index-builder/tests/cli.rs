@@ -369,10 +369,10 @@ fn rerank_k_is_the_sites_unless_a_query_names_one() {
     let rows: Vec<&str> = table.lines().skip_while(|l| !l.trim_start().starts_with("probe")).skip(1).collect();
     assert_eq!(rows.len(), 1, "{table}");
     let cells: Vec<&str> = rows[0].split_whitespace().collect();
-    assert_eq!(&cells[..2], &["6144", "50"], "the site's probe width and rerank_k: {table}");
+    assert_eq!(&cells[..2], &["8192", "50"], "the site's probe width and rerank_k: {table}");
     let recall: f64 = cells[2].parse().unwrap();
     assert!(recall > 0.5, "{table}");
-    let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,6144", "--rerank-k", "20,50"]);
+    let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,8192", "--rerank-k", "20,50"]);
     assert_eq!(String::from_utf8_lossy(&sweep.stdout).lines().skip_while(|l| !l.trim_start().starts_with("probe")).count(), 5);
     let err = String::from_utf8_lossy(&run(&["search", s, "--colors", "FF0000", "--rerank-k", "0"]).stderr).into_owned();
     assert!(err.contains("rerank_k must be a whole number"), "{err}");
@@ -489,4 +489,44 @@ fn a_sharded_site_rebuilds_only_the_shards_that_changed() {
     assert!(kept >= after.len() - 2 - 2 * per_shard);
     let r = search(&site, "FAFA14", "1");
     assert_eq!(r["results"][0]["path"], "m0042.png", "{r}");
+}
+
+/// A build in parts (`--part I/N`, as a job array would run it) merged with `chromatica merge`
+/// gives the site one build of all images gives: the same index files and manifest.
+#[test]
+fn parts_merged_give_the_same_site_as_one_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    many_images(&images);
+    good_images(&images);
+    let whole = tmp.path().join("whole");
+    build(&images, &whole, &[]);
+    let parts: Vec<PathBuf> = (1..=3).map(|i| tmp.path().join(format!("part-{i}"))).collect();
+    let mut counts = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let summary = build(&images, part, &["--part", &format!("{}/3", i + 1)]);
+        let n = summary["indexed"].as_u64().unwrap();
+        assert!(n > 100 && n < 360, "part {} has {n} images", i + 1);
+        counts += n;
+    }
+    assert_eq!(counts, 459, "every image in exactly one part");
+    let merged = tmp.path().join("merged");
+    let mut args: Vec<&str> = vec!["merge"];
+    args.extend(parts.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", merged.to_str().unwrap(), "--json"]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout_json(&out)["images"], 459);
+    assert!(index_files(&merged) == index_files(&whole), "the merged index differs from one build's");
+    assert_eq!(fs::read(merged.join("chromatica.json")).unwrap(), fs::read(whole.join("chromatica.json")).unwrap());
+    assert_eq!(search(&merged, "E61414", "3")["results"], search(&whole, "E61414", "3")["results"]);
+    // Parts of other settings, or the same part twice, are refused.
+    let other = tmp.path().join("other");
+    build(&images, &other, &["--part", "1/3", "--rerank-k", "50"]);
+    let refused = run(&["merge", parts[0].to_str().unwrap(), other.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("other settings"));
+    let twice = run(&["merge", parts[0].to_str().unwrap(), parts[0].to_str().unwrap(), "--out", tmp.path().join("y").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("in two parts"));
+    let bad = run(&["build", images.to_str().unwrap(), "--out", tmp.path().join("z").to_str().unwrap(), "--part", "4/3"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 <= I <= N"));
 }

@@ -68,8 +68,9 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
   '.bin': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8' };
 
 /** A plain static server on 127.0.0.1 without cross-origin isolation headers (like most static
- *  hosts); resolves with `{url, stop}`. */
-export function startPlainServer(dir) {
+ *  hosts), no compression; resolves with `{url, stop}`. `onServe(path, bytes)` hears of every
+ *  response body it sends (the benchmarks count bytes on the wire with it). */
+export function startPlainServer(dir, { onServe } = {}) {
   const root = resolve(dir);
   return new Promise((resolveStart, reject) => {
     const server = createServer((req, res) => {
@@ -81,6 +82,7 @@ export function startPlainServer(dir) {
       if (!existsSync(file)) { res.writeHead(404, { 'Content-Type': 'text/plain' }); return res.end('not found'); }
       const body = readFileSync(file);
       res.writeHead(200, { 'Content-Type': TYPES[extname(file).toLowerCase()] || 'application/octet-stream', 'Content-Length': body.length });
+      if (req.method !== 'HEAD') onServe?.(path, body.length);
       res.end(req.method === 'HEAD' ? undefined : body);
     });
     server.once('error', reject);

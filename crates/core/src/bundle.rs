@@ -22,14 +22,15 @@
 //! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count and
 //!   vectors chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each shard).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): META (postcard: its
-//!   pages' chunk refs), VECTORS (n x [`ANN_DIMS`] bytes), and, only on a site of a single shard,
+//!   pages' chunk refs), VECTORS (n x [`ANN_DIMS`]/2 bytes: 4 bits a dimension,
+//!   `AnnVector::to_nibbles`), and, only on a site of a single shard,
 //!   ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
 //!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (u16 x total),
 //!   HIST_MASS (u16 x total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]).
 //!
 //! Image ids are global: shards in head order, each shard's images in its page order. Finding
-//! candidates needs the head and a few shards (≈150 B an image); reranking them needs only their
+//! candidates needs the head and a few shards (≈75 B an image); reranking them needs only their
 //! pages (≈260 B an image), which hold vector-near images together (search.rs, shard.rs).
 //! Decoding checks every length, offset, id and checksum before it allocates for or indexes with
 //! them. Version 2 and older sites (one `bundle.bin`) are refused with [`BundleError::Outdated`].
@@ -56,7 +57,7 @@ pub const SHARD_IMAGES: usize = 1024;
 /// Images a page of records holds.
 pub const PAGE_IMAGES: usize = 32;
 /// A query scans the shards nearest to it until it has seen this many images (docs/TUNING.md).
-pub const PROBE_IMAGES: usize = 6144;
+pub const PROBE_IMAGES: usize = 8192;
 const HEADER: usize = 16;
 const ENTRY: usize = 24;
 const MAX_SECTIONS: usize = 8;
@@ -357,7 +358,7 @@ pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palett
 
 /// A shard: its vectors, its pages, and its HNSW graph if it has one.
 pub fn encode_shard(vectors: &[AnnVector], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
-    let mut sections = vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.0).collect())];
+    let mut sections = vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
     if let Some(ann) = ann {
         let (graph, ids) = ann.encode_graph();
         sections.push((ANN_GRAPH, graph));
@@ -548,7 +549,11 @@ impl Shard {
         if meta.pages.len() != head.page_count(n) {
             return Err(corrupt(format!("a shard of {n} images lists {} pages", meta.pages.len())));
         }
-        let vectors = vectors_of(required(&found, VECTORS)?, n, "shard vectors")?;
+        let packed = required(&found, VECTORS)?;
+        if Some(packed.len()) != n.checked_mul(ANN_DIMS / 2) {
+            return Err(corrupt("shard vectors have the wrong size"));
+        }
+        let vectors = packed.chunks_exact(ANN_DIMS / 2).map(|c| AnnVector::from_nibbles(c.try_into().unwrap_or(&[0; ANN_DIMS / 2]))).collect();
         let ann = match (found[ANN_GRAPH as usize - 1], found[ANN_IDS as usize - 1]) {
             (Some(graph), Some(ids)) => {
                 let ef = (head.params.ef_search.max(head.params.rerank_k) as usize).clamp(1, 100_000);

@@ -34,6 +34,10 @@ const BOUND_SLACK: f64 = 0.05;
 /// that scan (about 10 ms per 1,000 images on one core). Larger collections rerank the ANN's
 /// candidates, as other queries do, and may miss such images.
 pub const WILDCARD_SCAN_LIMIT: usize = 2_000;
+/// Where routing leaves shards out, the candidates' page-mates nearest to the query join them, up
+/// to this many times `rerank_k` candidates in all: they cost no more bytes, and make up for
+/// what routing misses (docs/TUNING.md).
+pub const PAGE_MATES: usize = 2;
 
 thread_local! {
     /// Sinkhorn scratch buffers, one set per thread (the rerank may run on a rayon pool).
@@ -163,6 +167,10 @@ pub struct Metadata {
     pub total_time_ms: f64,
     pub index_size: usize,
     pub candidates: usize,
+    /// Linear memory of the wasm instance holding the engine, in bytes, where it runs in a
+    /// browser (set by the browser's shell; the engine itself cannot know it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -630,6 +638,9 @@ impl Engine {
         if !needs.wants.is_empty() {
             return None;
         }
+        if probed.len() < self.head.shards.len() {
+            candidates = self.with_page_mates(&v, candidates, PAGE_MATES * plan.rerank_k.max(plan.k));
+        }
         if !plan.exclude.is_empty() {
             let allowed = |engine: &Self, id: &u32| engine.histogram(*id).is_some_and(|h| !plan.excludes(h));
             candidates.retain(|id| allowed(self, id));
@@ -650,6 +661,36 @@ impl Engine {
         let rerank_ms = clock() - t1;
         let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: candidates.len(), reranked: replay.reranked, iterations: replay.iterations };
         Some(Ranking { hits: replay.best, stats })
+    }
+
+    /// The candidates and, up to `count` in all, the other images on their pages nearest to `v`.
+    /// Pages hold vector-near images (shard.rs), so page-mates are likely matches too, and their
+    /// histograms are fetched already: more candidates for no more bytes.
+    fn with_page_mates(&self, v: &AnnVector, candidates: Vec<u32>, count: usize) -> Vec<u32> {
+        let per = self.head.params.page_images;
+        let mut pages: Vec<(usize, u32)> = candidates.iter().filter_map(|&id| self.head.locate(id)).map(|(s, local)| (s, local as u32 / per)).collect();
+        pages.sort_unstable();
+        pages.dedup();
+        let mut mates: Vec<(u32, u32)> = Vec::new();
+        for (s, page) in pages {
+            let Some(shard) = self.shard(s) else { continue };
+            if !shard.pages.get(page as usize).is_some_and(|c| self.chunks.contains_key(&c.name)) {
+                continue;
+            }
+            let start = (page * per) as usize;
+            let end = (start + per as usize).min(shard.vectors.len());
+            let first = self.head.first_ids[s];
+            mates.extend((start..end).map(|i| (v.squared_distance(&shard.vectors[i]), first + i as u32)));
+        }
+        if mates.len() > count {
+            mates.select_nth_unstable(count);
+            mates.truncate(count);
+        }
+        let mut all: Vec<u32> = candidates;
+        all.extend(mates.into_iter().map(|(_, id)| id));
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// The `count` images of the probed shards whose vectors are nearest to `v` (ties by id),
@@ -821,6 +862,7 @@ impl Engine {
                 total_time_ms: clock() - t0,
                 index_size: self.head.len(),
                 candidates: ranking.stats.candidates,
+                memory_bytes: None,
             },
         };
         self.evict();

@@ -9,8 +9,8 @@
 //!
 //! Everything here is deterministic: integer vectors, integer sums (exact in any order), ties
 //! broken by index, a fixed number of iterations. The same input gives the same bytes on any
-//! number of threads. A rebuild passes the previous head's centroids, so images that did not
-//! change land in the same shards, whose files then keep their bytes and names.
+//! number of threads. A rebuild passes the previous layout: images that did not change stay in
+//! their shards, so shards without changes keep their members, bytes and file names.
 
 use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
 use crate::bundle::{self, ChunkRef, ImageMeta, PaletteEntry, Params, ShardEntry, StoredHistogram, PAGE_IMAGES, PALETTE_SIZE, SHARD_IMAGES};
@@ -109,37 +109,54 @@ fn page_order(vectors: &[AnnVector], members: Vec<u32>) -> Vec<u32> {
     group(vectors, &members, &centroids).into_iter().flat_map(|(_, g)| g).collect()
 }
 
-/// Cuts `vectors` (in input order) into shards. `previous` are the centroids of the site's
-/// previous build: reused when they still fit (no shard grows past the split size), so unchanged
-/// images keep their shards.
-pub fn layout(vectors: &[AnnVector], previous: Option<&[AnnVector]>) -> Vec<ShardLayout> {
+/// The layout of a site's previous build, for a rebuild: its shard centroids, and for each input
+/// image the shard it was in (`None`: new or changed since).
+#[derive(Clone, Copy, Debug)]
+pub struct Previous<'a> {
+    pub centroids: &'a [AnnVector],
+    pub shard_of: &'a [Option<u32>],
+}
+
+/// Cuts `vectors` (in input order) into shards. With the `previous` layout, every image that was
+/// there keeps its shard and new ones join the nearest, so shards whose images did not change
+/// keep their members (and so their bytes); unless that layout no longer fits (a shard would grow
+/// past the split size, or the collection doubled or halved), when it is laid out afresh.
+pub fn layout(vectors: &[AnnVector], previous: Option<Previous<'_>>) -> Vec<ShardLayout> {
     let n = vectors.len();
     let all: Vec<u32> = (0..n as u32).collect();
     if n <= SHARD_IMAGES {
         return vec![ShardLayout { centroid: mean(vectors.iter()), members: all }];
     }
     let too_big = |g: &[(AnnVector, Vec<u32>)]| g.iter().any(|(_, m)| m.len() > MAX_SHARD_FACTOR * SHARD_IMAGES);
-    let mut groups = previous.filter(|p| !p.is_empty()).map(|p| group(vectors, &all, p)).filter(|g| !too_big(g) && g.len() * SHARD_IMAGES * 2 >= n);
-    if groups.is_none() {
-        let points: Vec<&AnnVector> = vectors.iter().collect();
-        let centroids = kmeans(&points, n.div_ceil(SHARD_IMAGES));
-        let mut split = Vec::new();
-        for (centroid, members) in group(vectors, &all, &centroids) {
-            if members.len() <= MAX_SHARD_FACTOR * SHARD_IMAGES {
-                split.push((centroid, members));
-                continue;
-            }
-            let points: Vec<&AnnVector> = members.iter().map(|&m| &vectors[m as usize]).collect();
-            let sub = kmeans(&points, members.len().div_ceil(SHARD_IMAGES));
-            split.extend(group(vectors, &members, &sub));
+    let kept = previous.filter(|p| !p.centroids.is_empty() && p.shard_of.len() == n).map(|p| {
+        let mut groups: Vec<(AnnVector, Vec<u32>)> = p.centroids.iter().map(|c| (c.clone(), Vec::new())).collect();
+        for (i, shard) in p.shard_of.iter().enumerate() {
+            let s = shard.map(|s| s as usize).filter(|&s| s < groups.len()).unwrap_or_else(|| nearest(&vectors[i], p.centroids));
+            groups[s].1.push(i as u32);
         }
-        groups = Some(split);
-    }
-    groups
-        .unwrap_or_default()
-        .into_par_iter()
-        .map(|(centroid, members)| ShardLayout { centroid, members: page_order(vectors, members) })
-        .collect()
+        groups.retain(|(_, m)| !m.is_empty());
+        groups
+    });
+    let fits = |g: &Vec<(AnnVector, Vec<u32>)>| !too_big(g) && g.len() * SHARD_IMAGES * 2 >= n && g.len() * SHARD_IMAGES <= 2 * n;
+    let groups = match kept.filter(fits) {
+        Some(groups) => groups,
+        None => {
+            let points: Vec<&AnnVector> = vectors.iter().collect();
+            let centroids = kmeans(&points, n.div_ceil(SHARD_IMAGES));
+            let mut split = Vec::new();
+            for (centroid, members) in group(vectors, &all, &centroids) {
+                if members.len() <= MAX_SHARD_FACTOR * SHARD_IMAGES {
+                    split.push((centroid, members));
+                    continue;
+                }
+                let points: Vec<&AnnVector> = members.iter().map(|&m| &vectors[m as usize]).collect();
+                let sub = kmeans(&points, members.len().div_ceil(SHARD_IMAGES));
+                split.extend(group(vectors, &members, &sub));
+            }
+            split
+        }
+    };
+    groups.into_par_iter().map(|(centroid, members)| ShardLayout { centroid, members: page_order(vectors, members) }).collect()
 }
 
 /// What the builder hands to [`build_index`], per image in input order.
@@ -149,8 +166,8 @@ pub struct IndexInput<'a> {
     pub histograms: &'a [StoredHistogram],
     pub palettes: &'a [[PaletteEntry; PALETTE_SIZE]],
     pub vectors: &'a [AnnVector],
-    /// The centroids of the site's previous build (see [`layout`]).
-    pub previous_centroids: Option<&'a [AnnVector]>,
+    /// The layout of the site's previous build (see [`layout`]).
+    pub previous: Option<Previous<'a>>,
 }
 
 /// The files of an index: the head and every chunk (by its ref), and where each input went.
@@ -165,7 +182,7 @@ pub struct EncodedIndex {
 /// Lays out and encodes an index (shards in parallel on the current rayon pool; the bytes do not
 /// depend on the number of threads).
 pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
-    let shards = layout(input.vectors, input.previous_centroids);
+    let shards = layout(input.vectors, input.previous);
     let single = shards.len() == 1;
     let encoded: Vec<(ShardEntry, Vec<(ChunkRef, Vec<u8>)>)> = shards
         .par_iter()

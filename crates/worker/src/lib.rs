@@ -232,7 +232,10 @@ pub async fn search(engine: &RefCell<Engine>, base: &str, request: &SearchReques
     loop {
         let step = engine.borrow_mut().search(request, &now)?;
         let wants = match step {
-            Step::Done(response) => return Ok(response),
+            Step::Done(mut response) => {
+                response.metadata.memory_bytes = Some(memory_bytes());
+                return Ok(response);
+            }
             Step::Fetch(wants) => wants,
         };
         let fetched = fetch_all(base, &wants).await;

@@ -1,0 +1,94 @@
+//! `chromatica merge`: joins the part sites of `chromatica build --part I/N` into one site. Each
+//! part holds its images' records (name, size, stored histogram, palette) and files (thumbnail,
+//! original); the merge reads them all, orders them by path as one build would, lays out the
+//! shards and writes the whole site. Vectors are derived from the stored histograms on both
+//! paths (`site_build::vector_of`), so the merged index is the one a single build makes.
+
+use crate::site::{self, SiteWriter};
+use crate::site_build::{index_bytes, vector_of};
+use crate::site_index;
+use anyhow::{bail, Context, Result};
+use chromatica_core::bundle::{self, ImageMeta, PaletteEntry, StoredHistogram, PALETTE_SIZE};
+use chromatica_core::histogram::Masses;
+use chromatica_core::shard::{build_index, IndexInput, Previous};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+#[derive(Serialize, Debug)]
+pub struct MergeSummary {
+    pub parts: usize,
+    pub images: usize,
+    pub shards: usize,
+    pub index_bytes: u64,
+    pub out: String,
+}
+
+/// One image as a part holds it.
+struct Record {
+    meta: ImageMeta,
+    histogram: StoredHistogram,
+    palette: [PaletteEntry; PALETTE_SIZE],
+}
+
+pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<MergeSummary> {
+    let mut records: BTreeMap<String, (Record, usize)> = BTreeMap::new();
+    let mut params = None;
+    for (p, part) in parts.iter().enumerate() {
+        let mut engine = site_index::open(part)?;
+        site_index::load_all(&mut engine, part)?;
+        let these = engine.head().params.clone();
+        match &params {
+            None => params = Some(these),
+            Some(first) if *first != these => bail!(
+                "{} was built with other settings than {} (rerank_k, background or format): build every part with the same options",
+                part.display(),
+                parts[0].display()
+            ),
+            Some(_) => {}
+        }
+        for id in 0..engine.len() as u32 {
+            let (Some(meta), Some(view)) = (engine.image(id), engine.histogram(id)) else { bail!("{}: image {id} is missing from its index", part.display()) };
+            let Masses::Quantized { counts, .. } = view.mass else { bail!("{}: image {id} has no stored histogram", part.display()) };
+            let record = Record {
+                meta: meta.clone(),
+                histogram: StoredHistogram { bins: view.bins.to_vec(), counts: counts.to_vec() },
+                palette: bundle::stored_palette(&engine.palette(id)),
+            };
+            if let Some((_, other)) = records.insert(meta.path.clone(), (record, p)) {
+                bail!("{} is in two parts ({} and {}): give every part the same images folder and N", meta.path, parts[other].display(), part.display());
+            }
+        }
+    }
+    let Some(params) = params else { bail!("no parts given") };
+    if records.is_empty() {
+        bail!("the parts hold no images");
+    }
+    let site = SiteWriter::open(out, force)?;
+    let (metas, rest): (Vec<ImageMeta>, Vec<(Record, usize)>) = records.into_values().map(|(r, p)| (r.meta.clone(), (r, p))).unzip();
+    for (r, p) in &rest {
+        for rel in [r.meta.thumb_url(), r.meta.original_url()] {
+            let bytes = fs::read(parts[*p].join(&rel)).with_context(|| format!("cannot read {rel} of the part {}", parts[*p].display()))?;
+            site.write_once(&rel, &bytes)?;
+        }
+    }
+    let stored: Vec<StoredHistogram> = rest.iter().map(|(r, _)| r.histogram.clone()).collect();
+    let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = rest.iter().map(|(r, _)| r.palette).collect();
+    let vectors: Vec<_> = stored.iter().map(vector_of).collect();
+    let previous = site_index::previous_layout(out, &metas);
+    let index = build_index(&IndexInput {
+        params: params.clone(),
+        images: &metas,
+        histograms: &stored,
+        palettes: &palettes,
+        vectors: &vectors,
+        previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }),
+    });
+    let summary = MergeSummary { parts: parts.len(), images: metas.len(), shards: index.shards, index_bytes: index_bytes(&index), out: out.display().to_string() };
+    // The images folder's name, as the parts' manifests recorded it.
+    let manifest: serde_json::Value = fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
+    site::finish(site, &index, &params, &metas, &root)?;
+    Ok(summary)
+}
