@@ -78,7 +78,7 @@ if env -i HOME="$scratch/home" PATH="$clean_path" "$scratch/venv/bin/pip" instal
    (cd "$docs" && env -i HOME="$scratch/home" PATH="$scratch/venv/bin:$clean_path" CHROMATICA_CACHE_DIR="$scratch/cache" \
      sh -c 'chromatica build "$0/demo-images" --out docs/gallery --no-originals --json >/dev/null && mkdocs build --quiet' "$repo") &&
    grep -q 'data-chromatica="gallery/"' "$docs/site/index.html" &&
-   [ -f "$docs/site/gallery/embed.js" ] && [ -f "$docs/site/gallery/chromatica_bg.wasm" ] && [ -f "$docs/site/gallery/bundle.bin" ]; then
+   [ -f "$docs/site/gallery/embed.js" ] && [ -f "$docs/site/gallery/chromatica_bg.wasm" ] && [ -f "$docs/site/gallery/index/head.bin" ]; then
   echo "ok - recipe: MkDocs"
   passed=$((passed + 1))
 else

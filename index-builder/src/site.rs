@@ -192,7 +192,7 @@ fn is_safe_relative(path: &str) -> bool {
 /// ever written or removed: `.git`, `CNAME`, extra pages stay.
 ///
 /// Consistency: files named by content hash (thumbnails, originals) are moved in first, then the
-/// few fixed-name files (app, bundle), the manifest last; each move is an atomic rename, so a reader
+/// few fixed-name files (app, index head), the manifest last; each move is an atomic rename, so a reader
 /// sees old or new versions of each file, and the previous site stays complete until the moves
 /// start. A build killed during the moves (a window of milliseconds) leaves a journal that the next
 /// build completes before anything else. Dropped without commit, the staging folder is removed.

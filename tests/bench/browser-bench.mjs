@@ -42,7 +42,7 @@ try {
   }, n);
   const mem = await page.evaluate(() => performance.memory ? Math.round(performance.memory.usedJSHeapSize / 1048576) : null);
   const row = (name, xs) => console.log(`${name.padEnd(28)} p50 ${pct(xs, 0.5).toFixed(2).padStart(7)} ms   p95 ${pct(xs, 0.95).toFixed(2).padStart(7)} ms`);
-  console.log(`site: ${site} — ${info.images} images, bundle ${info.bundle_bytes} bytes, ${info.threads} thread(s)`);
+  console.log(`site: ${site} — ${info.images} images, ${info.shards ?? 1} shard(s), head ${info.head_bytes ?? info.bundle_bytes} bytes, ${info.threads} thread(s)`);
   console.log(`cold load to first results: ${firstResults} ms (index download+decode ${info.load_ms.toFixed(0)} ms); JS heap ${mem} MB; wasm memory of the index ${(info.memory_bytes / 1048576).toFixed(0)} MB; search ${info.worker ? 'in a worker' : 'on the page thread'}`);
   row('color search total', stats.total);
   row('  ANN stage', stats.ann);

@@ -5,7 +5,7 @@
 //! are nearest to it (routing, search.rs). Inside a shard, images are ordered by a second, finer
 //! k-means (about one cluster per page), so the candidates of one query share pages and a query
 //! downloads few of them. A site of at most [`SHARD_IMAGES`] images is one shard in input order
-//! that carries an HNSW graph: it ranks exactly as a single-bundle site did.
+//! that carries an HNSW graph, searched as a single-graph site always was.
 //!
 //! Everything here is deterministic: integer vectors, integer sums (exact in any order), ties
 //! broken by index, a fixed number of iterations. The same input gives the same bytes on any
