@@ -4,7 +4,7 @@
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{ChunkKind, Engine, SearchRequest, Source, Step, Want};
+use chromatica_core::search::{ChunkKind, Engine, SearchRequest, Source, Want};
 use chromatica_core::{BackgroundMode, Query, SearchOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,8 +29,25 @@ fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let q = Query::parse("FF0000,00FF00", None).unwrap();
     for bytes in [data.to_vec(), framed(bundle::HEAD_MAGIC, data)] {
-        let _ = Head::from_bytes(&bytes);
+        // A head that decodes, every file of it answered with the same bytes: each search must
+        // finish (done or an error), never ask for files forever.
+        if let Ok(head) = Head::from_bytes(&bytes) {
+            let mut engine = Engine::new(head);
+            for source in [Source::colors(&q), Source::Similar { image: 0 }] {
+                let request = SearchRequest { source, options: SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() } };
+                let mut asked = 0;
+                let _ = engine.drive(
+                    |e| e.search(&request, &|| 0.0),
+                    &mut |_| {
+                        asked += 1;
+                        assert!(asked < 100_000, "a search keeps asking for files");
+                        Ok(data.to_vec())
+                    },
+                );
+            }
+        }
     }
     // A valid page as the seed of what follows, so the engine sees real records too.
     let mut h = Histogram::default();
@@ -41,13 +58,19 @@ fuzz_target!(|data: &[u8]| {
     for (shard, page) in [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())] {
         let (head, shard_want, shard_bytes, page_want) = site(shard.as_deref(), &page);
         let mut engine = Engine::new(head);
-        engine.insert(&shard_want, Ok(&shard_bytes));
-        engine.insert(&page_want, Ok(&page));
-        let q = Query::parse("FF0000,00FF00", None).unwrap();
         let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
         for request in [SearchRequest { source: Source::colors(&q), options: options.clone() }, SearchRequest { source: Source::Similar { image: 0 }, options }] {
-            // Every file is held or failed: a search must finish in one step.
-            assert!(!matches!(engine.search(&request, &|| 0.0), Ok(Step::Fetch(_))));
+            // Files that fail are tried again by the next search, never twice in one: each search
+            // ends after at most one fetch of each.
+            let mut asked = 0;
+            let _ = engine.drive(
+                |e| e.search(&request, &|| 0.0),
+                &mut |want: &Want| {
+                    asked += 1;
+                    assert!(asked <= 2, "a search asked for {asked} files");
+                    Ok(if *want == shard_want { shard_bytes.clone() } else if *want == page_want { page.clone() } else { Vec::new() })
+                },
+            );
         }
     }
 });

@@ -10,7 +10,6 @@ use crate::site_index;
 use anyhow::{bail, Context, Result};
 use chromatica_core::bundle::{self, ImageMeta, PaletteEntry, StoredHistogram, PALETTE_SIZE};
 use chromatica_core::histogram::Masses;
-use chromatica_core::shard::{build_index, IndexInput, Previous};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
@@ -32,7 +31,35 @@ struct Record {
     palette: [PaletteEntry; PALETTE_SIZE],
 }
 
+/// Every part of one `build --part I/N`, each once: what the parts' manifests say.
+fn check_parts(parts: &[std::path::PathBuf]) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = None;
+    for part in parts {
+        let manifest: serde_json::Value = fs::read(part.join(site::MANIFEST_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .with_context(|| format!("{} is not a site built by chromatica build --part", part.display()))?;
+        let (Some(i), Some(n)) = (manifest["part"][0].as_u64(), manifest["part"][1].as_u64()) else {
+            bail!("{} is not a part (built without --part I/N)", part.display());
+        };
+        if *total.get_or_insert(n) != n {
+            bail!("{} is part {i} of {n}, the others are parts of {}: merge the parts of one build", part.display(), total.unwrap_or(n));
+        }
+        if !seen.insert(i) {
+            bail!("part {i} of {n} is given twice");
+        }
+    }
+    let n = total.unwrap_or(0);
+    let missing: Vec<String> = (1..=n).filter(|i| !seen.contains(i)).map(|i| i.to_string()).collect();
+    if !missing.is_empty() {
+        bail!("part(s) {} of {n} are missing: merge needs every part", missing.join(", "));
+    }
+    Ok(())
+}
+
 pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<MergeSummary> {
+    check_parts(parts)?;
     let mut records: BTreeMap<String, (Record, usize)> = BTreeMap::new();
     let mut params = None;
     for (p, part) in parts.iter().enumerate() {
@@ -76,19 +103,11 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<Merg
     let stored: Vec<StoredHistogram> = rest.iter().map(|(r, _)| r.histogram.clone()).collect();
     let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = rest.iter().map(|(r, _)| r.palette).collect();
     let vectors: Vec<_> = stored.iter().map(vector_of).collect();
-    let previous = site_index::previous_layout(out, &metas);
-    let index = build_index(&IndexInput {
-        params: params.clone(),
-        images: &metas,
-        histograms: &stored,
-        palettes: &palettes,
-        vectors: &vectors,
-        previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }),
-    });
+    let index = site_index::build_for(out, &params, &metas, &stored, &palettes, &vectors);
     let summary = MergeSummary { parts: parts.len(), images: metas.len(), shards: index.shards, index_bytes: index_bytes(&index), out: out.display().to_string() };
     // The images folder's name, as the parts' manifests recorded it.
     let manifest: serde_json::Value = fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
-    site::finish(site, &index, &params, &metas, &root)?;
+    site::finish(site, &index, &params, &metas, &root, None)?;
     Ok(summary)
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 include!(concat!(env!("OUT_DIR"), "/app_assets.rs"));
 
-/// The single index file of sites before format 3 (removed when such a site is rebuilt).
-const BUNDLE_FILE: &str = "bundle.bin";
+/// The single index file of sites before format 3, and its script (removed when such a site is rebuilt).
+const BUNDLE_FILE: &str = bundle::LEGACY_BUNDLE_FILE;
 const BUNDLE_SCRIPT: &str = "bundle.js";
 /// The wasm as a classic script, for the same reason.
 pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
@@ -41,6 +41,9 @@ pub struct Manifest {
     pub index_bytes: u64,
     pub params: Params,
     pub images_root: String,
+    /// `[I, N]` for part I of N of a build (`build --part`), which `merge` checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<[usize; 2]>,
     /// Every file of the site that chromatica wrote (and may replace or remove on the next build),
     /// site-relative; nothing else in the folder is ever touched.
     pub files: Vec<String>,
@@ -68,9 +71,10 @@ impl Manifest {
             image_count: images.len(),
             head_bytes: index.head.len(),
             shards: index.shards,
-            index_bytes: index.head.len() as u64 + index.chunks.iter().map(|(c, _)| c.len as u64).sum::<u64>(),
+            index_bytes: crate::site_build::index_bytes(index),
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            part: None,
             files: Vec::new(),
             images: images
                 .iter()
@@ -390,7 +394,7 @@ impl SiteWriter {
 /// index the page would refuse is never published), the offline thumbnail script, and the
 /// manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
 /// previous build.
-pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path) -> Result<()> {
+pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path, part: Option<(usize, usize)>) -> Result<()> {
     verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
     site.write_app()?;
     let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
@@ -401,6 +405,7 @@ pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &
     kept.extend(thumbs);
     kept.extend(images.iter().map(ImageMeta::original_url));
     let mut manifest = Manifest::new(params, images, index, images_root);
+    manifest.part = part.map(|(i, n)| [i, n]);
     site.commit(&mut manifest, &kept)
 }
 
@@ -408,19 +413,9 @@ pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &
 fn verify(index: &EncodedIndex) -> Result<()> {
     let files: std::collections::HashMap<u64, &[u8]> = index.chunks.iter().map(|(c, b)| (c.name, b.as_slice())).collect();
     let mut engine = Engine::new(Head::from_bytes(&index.head)?);
-    engine.set_cache_budget(usize::MAX);
-    loop {
-        let wants = engine.everything();
-        if wants.is_empty() {
-            return Ok(());
-        }
-        for want in wants {
-            engine.insert(&want, files.get(&want.chunk.name).copied().ok_or_else(|| format!("{} was not written", want.path())));
-        }
-        if let Some(failure) = engine.failures().first() {
-            bail!("{failure}");
-        }
-    }
+    engine
+        .hold_everything(&mut |want| files.get(&want.chunk.name).map(|b| b.to_vec()).ok_or_else(|| format!("{} was not written", want.path())))
+        .map_err(|reason| anyhow::anyhow!("{reason}"))
 }
 
 impl Drop for SiteWriter {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::site_index;
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
-use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
+use chromatica_core::shard::EncodedIndex;
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
@@ -202,14 +202,11 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         .collect();
     let palettes: Vec<_> = processed.iter().map(|p| bundle::stored_palette(&p.entry.palette)).collect();
     let params = Params::new(opts.rerank_k, opts.background);
-    let previous = site_index::previous_layout(&out, &metas);
-    let index = pool.install(|| {
-        build_index(&IndexInput { params: params.clone(), images: &metas, histograms: &stored, palettes: &palettes, vectors: &vectors, previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }) })
-    });
+    let index = pool.install(|| site_index::build_for(&out, &params, &metas, &stored, &palettes, &vectors));
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    site::finish(site, &index, &params, &metas, &images)?;
+    site::finish(site, &index, &params, &metas, &images, opts.part)?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
     Cache::new(entries).save(&out);
     let write_ms = ms(t_write);

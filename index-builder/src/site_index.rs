@@ -5,7 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
-use chromatica_core::bundle::{self, Head, ImageMeta};
+use chromatica_core::bundle::{self, Head, ImageMeta, PaletteEntry, Params, StoredHistogram, PALETTE_SIZE};
+use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
 use std::collections::HashMap;
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
 use std::fs;
@@ -37,24 +38,23 @@ pub fn search(engine: &mut Engine, site: &Path, request: &SearchRequest, clock: 
     Ok(engine.drive(|e| e.search(request, clock), &mut fetcher(site))?)
 }
 
-/// Loads every index file (for `eval`, `synth`, `info`); fails on the first that is missing or bad.
+/// Loads every index file (for `eval`, `synth`, `merge`); fails on the first that is missing or bad.
 pub fn load_all(engine: &mut Engine, site: &Path) -> Result<()> {
-    engine.set_cache_budget(usize::MAX);
-    let mut fetch = fetcher(site);
-    loop {
-        let wants = engine.everything();
-        if wants.is_empty() {
-            break;
-        }
-        for want in wants {
-            let bytes = fetch(&want);
-            engine.insert(&want, bytes.as_deref().map_err(|e| e.clone()));
-        }
-        if let Some(first) = engine.failures().first() {
-            bail!("the index of {} is damaged: {first}", site.display());
-        }
-    }
-    Ok(())
+    engine.hold_everything(&mut fetcher(site)).map_err(|reason| anyhow::anyhow!("the index of {} is damaged: {reason}", site.display()))
+}
+
+/// Lays out and encodes the index of `images` for the site at `out`, keeping the shards of its
+/// previous index where they still fit (`previous_layout`).
+pub fn build_for(out: &Path, params: &Params, images: &[ImageMeta], histograms: &[StoredHistogram], palettes: &[[PaletteEntry; PALETTE_SIZE]], vectors: &[AnnVector]) -> EncodedIndex {
+    let previous = previous_layout(out, images);
+    build_index(&IndexInput {
+        params: params.clone(),
+        images,
+        histograms,
+        palettes,
+        vectors,
+        previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }),
+    })
 }
 
 /// The layout of the site's current index, if it has one this version reads, for a rebuild of

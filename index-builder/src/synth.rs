@@ -7,7 +7,6 @@ use anyhow::{bail, Result};
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::shard::{build_index, IndexInput, Previous};
 use rayon::prelude::*;
 use std::fs;
 use std::path::Path;
@@ -69,8 +68,7 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = made.into_iter().map(|(_, v, h)| (v, h)).unzip();
     let t = Instant::now();
     let params = Params { ..src.head().params.clone() };
-    let previous = site_index::previous_layout(out, &images);
-    let index = build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }) });
+    let index = site_index::build_for(out, &params, &images, &stored, &palettes, &vectors);
     let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop((vectors, stored, palettes));
     for thumb in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {
@@ -78,7 +76,7 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
         site.write_once(&thumb, &bytes)?;
     }
     let (shards, index_bytes, head_bytes) = (index.shards, crate::site_build::index_bytes(&index), index.head.len());
-    site::finish(site, &index, &params, &images, source)?;
+    site::finish(site, &index, &params, &images, source, None)?;
     println!(
         "Synthesised {count} images from {n} in {:.1} s (mixing {:.1} s, shards {:.1} s) -> {}; index {index_bytes} bytes ({:.0} per image) in {shards} shards, head {head_bytes} bytes",
         start.elapsed().as_secs_f64(),

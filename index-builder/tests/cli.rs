@@ -476,6 +476,15 @@ fn a_sharded_site_rebuilds_only_the_shards_that_changed() {
     let inodes = |site: &Path| -> std::collections::BTreeMap<String, u64> {
         index_files(site).keys().map(|f| (f.clone(), fs::metadata(site.join(f)).unwrap().ino())).collect()
     };
+    // Built in two parts and merged: the same index as the one build, over several shards.
+    let parts: Vec<PathBuf> = (1..=2).map(|i| tmp.path().join(format!("part-{i}"))).collect();
+    for (i, part) in parts.iter().enumerate() {
+        build(&images, part, &["--no-originals", "--part", &format!("{}/2", i + 1)]);
+    }
+    let merged = tmp.path().join("merged");
+    let out = run(&["merge", parts[0].to_str().unwrap(), parts[1].to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(index_files(&merged) == index_files(&site), "merged parts differ from one build");
     let before = inodes(&site);
     solid_png(&images.join("m0042.png"), [250, 250, 20], 16, 16);
     build(&images, &site, &["--no-originals"]);
@@ -520,13 +529,20 @@ fn parts_merged_give_the_same_site_as_one_build() {
     assert!(index_files(&merged) == index_files(&whole), "the merged index differs from one build's");
     assert_eq!(fs::read(merged.join("chromatica.json")).unwrap(), fs::read(whole.join("chromatica.json")).unwrap());
     assert_eq!(search(&merged, "E61414", "3")["results"], search(&whole, "E61414", "3")["results"]);
-    // Parts of other settings, or the same part twice, are refused.
+    // Parts of other settings, a part given twice, or a part missing are refused.
     let other = tmp.path().join("other");
-    build(&images, &other, &["--part", "1/3", "--rerank-k", "50"]);
-    let refused = run(&["merge", parts[0].to_str().unwrap(), other.to_str().unwrap(), "--out", tmp.path().join("x").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("other settings"));
-    let twice = run(&["merge", parts[0].to_str().unwrap(), parts[0].to_str().unwrap(), "--out", tmp.path().join("y").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&twice.stderr).contains("in two parts"));
+    build(&images, &other, &["--part", "3/3", "--rerank-k", "50"]);
+    let merge_err = |list: &[&PathBuf]| {
+        let mut args: Vec<&str> = vec!["merge"];
+        args.extend(list.iter().map(|p| p.to_str().unwrap()));
+        let out = tmp.path().join("refused");
+        args.extend(["--out", out.to_str().unwrap()]);
+        String::from_utf8_lossy(&run(&args).stderr).into_owned()
+    };
+    assert!(merge_err(&[&parts[0], &parts[1], &other]).contains("other settings"));
+    assert!(merge_err(&[&parts[0], &parts[0], &parts[2]]).contains("given twice"));
+    assert!(merge_err(&[&parts[0], &parts[2]]).contains("part(s) 2 of 3 are missing"));
+    assert!(merge_err(&[&parts[0], &parts[1], &whole]).contains("not a part"));
     let bad = run(&["build", images.to_str().unwrap(), "--out", tmp.path().join("z").to_str().unwrap(), "--part", "4/3"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("1 <= I <= N"));
 }

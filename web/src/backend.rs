@@ -11,7 +11,7 @@
 use chromatica_core::bundle::HEAD_FILE;
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
 pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
-use chromatica_worker::{fetch_file, load_engine, WorkerMessage};
+use chromatica_worker::{fetch_file, load_engine, Expect, WorkerMessage, MAX_HEAD_BYTES};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -80,7 +80,7 @@ pub async fn load(id: usize, base: &str) -> Result<IndexInfo, EngineError> {
     let kinds: &[WorkerKind] = if cross_origin_isolated() { &[WorkerKind::Threaded, WorkerKind::Single] } else { &[WorkerKind::Single] };
     // The first worker starts now, so its wasm compiles (and its thread pool starts) during the download.
     let mut first = WorkerClient::start(base, kinds[0]);
-    let head = fetch_file(base, HEAD_FILE).await.map_err(EngineError::Download)?;
+    let head = fetch_file(base, HEAD_FILE, Expect::AtMost(MAX_HEAD_BYTES)).await.map_err(EngineError::Download)?;
     let bytes = js_sys::Uint8Array::from(&head[..]);
     for (i, &kind) in kinds.iter().enumerate() {
         let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };

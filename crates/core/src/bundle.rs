@@ -485,18 +485,26 @@ impl Head {
         if p.page_images == 0 || p.page_images > 4096 || p.probe_images == 0 {
             return Err(corrupt("page size or probe width out of range"));
         }
-        let mut first_ids = Vec::with_capacity(meta.shards.len() + 1);
-        let mut total = 0usize;
+        if p.rerank_k == 0 || p.rerank_k as usize > crate::query::MAX_RERANK_K || p.ef_search as usize > 100_000 {
+            return Err(corrupt("rerank_k or ef_search out of range"));
+        }
+        let mut first_ids = Vec::with_capacity(meta.shards.len().min(MAX_IMAGES) + 1);
+        let mut total = 0u64;
+        let mut names = std::collections::HashSet::new();
         for s in &meta.shards {
             first_ids.push(total as u32);
             if s.images == 0 {
                 return Err(corrupt("an empty shard"));
             }
-            total += s.images as usize;
-            if total > MAX_IMAGES {
+            if !names.insert(s.vectors.name) {
+                return Err(corrupt("two shards name the same file"));
+            }
+            total += s.images as u64;
+            if total > MAX_IMAGES as u64 {
                 return Err(corrupt("too many images"));
             }
         }
+        let total = total as usize;
         first_ids.push(total as u32);
         if total != meta.images as usize {
             return Err(corrupt("shard sizes do not add up to the image count"));

@@ -1,4 +1,5 @@
-//! The two-stage search: query histogram -> HNSW candidates -> Sinkhorn-EMD rerank -> top k.
+//! The two-stage search: query histogram -> routing to the nearest shards -> candidates (their
+//! nearest vectors) -> Sinkhorn-EMD rerank -> top k.
 //! Shared by the CLI and the browser, so both rank identically; the response ([`SearchResponse`])
 //! is the JSON that `chromatica search --json` prints and `window.chromatica.search` returns:
 //! `{query, results_count, results, metadata}`.
@@ -320,6 +321,8 @@ enum Chunk {
 }
 
 struct Cached {
+    /// What it was fetched as: a chunk is used only as what it was decoded for.
+    want: Want,
     chunk: Chunk,
     /// Decoded size, about.
     memory: usize,
@@ -414,7 +417,7 @@ impl Engine {
                     Chunk::Shard(s) => s.memory(),
                     Chunk::Page(p) => p.memory(),
                 };
-                self.chunks.insert(name, Cached { chunk, memory, used: self.searches });
+                self.chunks.insert(name, Cached { want: *want, chunk, memory, used: self.searches });
                 self.failed.remove(&name);
             }
             Err(reason) => {
@@ -424,9 +427,10 @@ impl Engine {
     }
 
     fn shard(&self, s: usize) -> Option<&Shard> {
-        match &self.chunks.get(&self.head.shards.get(s)?.vectors.name)?.chunk {
-            Chunk::Shard(shard) => Some(shard),
-            Chunk::Page(_) => None,
+        let cached = self.chunks.get(&self.head.shards.get(s)?.vectors.name)?;
+        match &cached.chunk {
+            Chunk::Shard(shard) if cached.want.kind == ChunkKind::Shard(s as u32) => Some(shard),
+            _ => None,
         }
     }
 
@@ -440,9 +444,10 @@ impl Engine {
         let (s, local) = self.head.locate(id)?;
         let per = self.head.params.page_images as usize;
         let chunk = self.shard(s)?.pages.get(local / per)?;
-        match &self.chunks.get(&chunk.name)?.chunk {
-            Chunk::Page(page) => Some((page, local % per)),
-            Chunk::Shard(_) => None,
+        let cached = self.chunks.get(&chunk.name)?;
+        match &cached.chunk {
+            Chunk::Page(page) if cached.want.kind == (ChunkKind::Page { shard: s as u32, page: (local / per) as u32 }) => Some((page, local % per)),
+            _ => None,
         }
     }
 
@@ -471,8 +476,16 @@ impl Engine {
     /// failed, else a fetch. Returns whether it is held.
     fn need(&mut self, want: Want, needs: &mut Needs) -> bool {
         if let Some(cached) = self.chunks.get_mut(&want.chunk.name) {
-            cached.used = self.searches;
-            return true;
+            if cached.want == want {
+                cached.used = self.searches;
+                return true;
+            }
+            // Two places of the index name one file: only a crafted index does that.
+            let reason = format!("{} is named twice in the index (as different parts of it): rebuild the site", want.path());
+            if !needs.warnings.contains(&reason) {
+                needs.warnings.push(reason);
+            }
+            return false;
         }
         if let Some(reason) = self.failed.get(&want.chunk.name) {
             if !needs.warnings.contains(reason) {
@@ -498,7 +511,10 @@ impl Engine {
     fn need_page(&mut self, id: u32, needs: &mut Needs) -> bool {
         let Some((s, local)) = self.head.locate(id) else { return false };
         let page = local / self.head.params.page_images as usize;
-        let Some(&chunk) = self.shard(s).and_then(|shard| shard.pages.get(page)) else { return false };
+        let Some(&chunk) = self.shard(s).and_then(|shard| shard.pages.get(page)) else {
+            // Shard validation guarantees the page, so only a shard that failed gets here (warned).
+            return false;
+        };
         self.need(Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } }, needs)
     }
 
@@ -515,6 +531,26 @@ impl Engine {
             }
         }
         needs.wants
+    }
+
+    /// Fetches (with `fetch`, a shell's) every chunk not held yet, until the whole index is held;
+    /// the first file that is missing or bad ends it with its reason. For shells that need every
+    /// image: `eval`, `synth`, `merge`, and the builder's check of a new index.
+    pub fn hold_everything(&mut self, fetch: &mut dyn FnMut(&Want) -> Result<Vec<u8>, String>) -> Result<(), String> {
+        self.budget = usize::MAX;
+        loop {
+            let wants = self.everything();
+            if wants.is_empty() {
+                return Ok(());
+            }
+            for want in wants {
+                let fetched = fetch(&want);
+                self.insert(&want, fetched.as_deref().map_err(|e| e.clone()));
+                if let Some(reason) = self.failed.get(&want.chunk.name) {
+                    return Err(reason.clone());
+                }
+            }
+        }
     }
 
     /// Chunks that failed, with their reasons.
@@ -602,10 +638,23 @@ impl Engine {
         self.searches += 1;
         let mut needs = Needs::default();
         let ranking = self.rank_planned(query, &plan, clock, &mut needs);
-        Ok(match ranking {
-            Some(r) if needs.wants.is_empty() => Step::Done(r),
-            _ => Step::Fetch(needs.wants),
-        })
+        self.step(ranking, needs)
+    }
+
+    /// The outcome of a search step: done, the files still wanted, or (neither: only a crafted
+    /// index gets here) an error rather than a step that asks for nothing. A search that ends
+    /// lets the cache shrink to its budget, and forgets which files failed: the next search
+    /// tries them again (a dropped connection costs one search, not the session).
+    fn step<T>(&mut self, done: Option<T>, needs: Needs) -> Result<Step<T>, SearchError> {
+        if !needs.wants.is_empty() {
+            return Ok(Step::Fetch(needs.wants));
+        }
+        self.evict();
+        self.failed.clear();
+        match done {
+            Some(value) => Ok(Step::Done(value)),
+            None => Err(SearchError::Unavailable(needs.warnings.into_iter().next().unwrap_or_else(|| "the site's index is inconsistent: rebuild it".into()))),
+        }
     }
 
     /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
@@ -701,15 +750,14 @@ impl Engine {
             let first = self.head.first_ids[s];
             let Some(cached) = self.chunks.get(&self.head.shards[s].vectors.name) else { continue };
             let Chunk::Shard(shard) = &cached.chunk else { continue };
+            if cached.want.kind != ChunkKind::Shard(s as u32) {
+                continue;
+            }
             match &shard.ann {
-                // A graph returns at most its search width: a wider query scans instead.
-                Some(ann) if ann.search_width() >= count => {
-                    let ids = ann.search(v, &mut self.ann_search);
-                    if probed.len() == 1 {
-                        // A single-shard site: the graph's order, exactly as a one-bundle site ranked.
-                        return ids.into_iter().take(count).map(|i| first + i).collect();
-                    }
-                    found.extend(ids.into_iter().filter_map(|i| Some((v.squared_distance(shard.vectors.get(i as usize)?), first + i))));
+                // A one-shard site's graph, as such a site always ranked; it returns at most its
+                // search width, so a wider query scans instead.
+                Some(ann) if probed.len() == 1 && ann.search_width() >= count => {
+                    return ann.search(v, &mut self.ann_search).into_iter().take(count).map(|i| first + i).collect();
                 }
                 _ => found.extend(shard.vectors.iter().enumerate().map(|(i, x)| (v.squared_distance(x), first + i as u32))),
             }
@@ -807,10 +855,7 @@ impl Engine {
             Source::Similar { image } => {
                 let (s, _) = self.head.locate(*image).ok_or(SearchError::NoSuchImage(*image))?;
                 if !(self.need_shard(s, &mut needs) && self.need_page(*image, &mut needs)) {
-                    return match needs.warnings.first() {
-                        Some(reason) if needs.wants.is_empty() => Err(SearchError::Unavailable(reason.clone())),
-                        _ => Ok(Step::Fetch(needs.wants)),
-                    };
+                    return self.step(None, needs);
                 }
                 let histogram = self.dense_histogram(*image).ok_or(SearchError::NoSuchImage(*image))?;
                 (echo_of(&histogram, "similar", Some(*image)), histogram)
@@ -831,7 +876,7 @@ impl Engine {
         };
         let query_time = clock() - t0;
         let Some(ranking) = self.rank_planned(&histogram, &plan, clock, &mut needs) else {
-            return Ok(Step::Fetch(needs.wants));
+            return self.step(None, needs);
         };
         let results: Vec<ResultItem> = ranking
             .hits
@@ -850,11 +895,12 @@ impl Engine {
                 })
             })
             .collect();
+        let warnings = std::mem::take(&mut needs.warnings);
         let response = SearchResponse {
             query: echo,
             results_count: results.len(),
             results,
-            warnings: needs.warnings,
+            warnings,
             metadata: Metadata {
                 query_time_ms: query_time,
                 ann_time_ms: ranking.stats.ann_ms,
@@ -865,8 +911,7 @@ impl Engine {
                 memory_bytes: None,
             },
         };
-        self.evict();
-        Ok(Step::Done(response))
+        self.step(Some(response), needs)
     }
 }
 

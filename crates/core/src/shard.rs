@@ -13,7 +13,7 @@
 //! their shards, so shards without changes keep their members, bytes and file names.
 
 use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
-use crate::bundle::{self, ChunkRef, ImageMeta, PaletteEntry, Params, ShardEntry, StoredHistogram, PAGE_IMAGES, PALETTE_SIZE, SHARD_IMAGES};
+use crate::bundle::{self, ChunkRef, ImageMeta, PaletteEntry, Params, ShardEntry, StoredHistogram, PALETTE_SIZE, SHARD_IMAGES};
 use rayon::prelude::*;
 
 /// Lloyd iterations of every k-means.
@@ -98,14 +98,14 @@ fn group(vectors: &[AnnVector], members: &[u32], centroids: &[AnnVector]) -> Vec
     centroids.iter().cloned().zip(groups).filter(|(_, g)| !g.is_empty()).collect()
 }
 
-/// Orders a shard's members so that vector-near images share pages: by a k-means of about one
-/// cluster per page, then by input index.
-fn page_order(vectors: &[AnnVector], members: Vec<u32>) -> Vec<u32> {
-    if members.len() <= PAGE_IMAGES {
+/// Orders a shard's members so that vector-near images share pages (of `page` images): by a
+/// k-means of about one cluster per page, then by input index.
+fn page_order(vectors: &[AnnVector], members: Vec<u32>, page: usize) -> Vec<u32> {
+    if members.len() <= page {
         return members;
     }
     let points: Vec<&AnnVector> = members.iter().map(|&m| &vectors[m as usize]).collect();
-    let centroids = kmeans(&points, members.len().div_ceil(PAGE_IMAGES));
+    let centroids = kmeans(&points, members.len().div_ceil(page));
     group(vectors, &members, &centroids).into_iter().flat_map(|(_, g)| g).collect()
 }
 
@@ -121,14 +121,15 @@ pub struct Previous<'a> {
 /// there keeps its shard and new ones join the nearest, so shards whose images did not change
 /// keep their members (and so their bytes); unless that layout no longer fits (a shard would grow
 /// past the split size, or the collection doubled or halved), when it is laid out afresh.
-pub fn layout(vectors: &[AnnVector], previous: Option<Previous<'_>>) -> Vec<ShardLayout> {
+pub fn layout(vectors: &[AnnVector], previous: Option<Previous<'_>>, page: usize) -> Vec<ShardLayout> {
     let n = vectors.len();
     let all: Vec<u32> = (0..n as u32).collect();
     if n <= SHARD_IMAGES {
         return vec![ShardLayout { centroid: mean(vectors.iter()), members: all }];
     }
     let too_big = |g: &[(AnnVector, Vec<u32>)]| g.iter().any(|(_, m)| m.len() > MAX_SHARD_FACTOR * SHARD_IMAGES);
-    let kept = previous.filter(|p| !p.centroids.is_empty() && p.shard_of.len() == n).map(|p| {
+    // A previous site of one shard (in input order, with a graph) is no layout to keep.
+    let kept = previous.filter(|p| p.centroids.len() > 1 && p.shard_of.len() == n).map(|p| {
         let mut groups: Vec<(AnnVector, Vec<u32>)> = p.centroids.iter().map(|c| (c.clone(), Vec::new())).collect();
         for (i, shard) in p.shard_of.iter().enumerate() {
             let s = shard.map(|s| s as usize).filter(|&s| s < groups.len()).unwrap_or_else(|| nearest(&vectors[i], p.centroids));
@@ -156,7 +157,7 @@ pub fn layout(vectors: &[AnnVector], previous: Option<Previous<'_>>) -> Vec<Shar
             split
         }
     };
-    groups.into_par_iter().map(|(centroid, members)| ShardLayout { centroid, members: page_order(vectors, members) }).collect()
+    groups.into_par_iter().map(|(centroid, members)| ShardLayout { centroid, members: page_order(vectors, members, page) }).collect()
 }
 
 /// What the builder hands to [`build_index`], per image in input order.
@@ -182,14 +183,15 @@ pub struct EncodedIndex {
 /// Lays out and encodes an index (shards in parallel on the current rayon pool; the bytes do not
 /// depend on the number of threads).
 pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
-    let shards = layout(input.vectors, input.previous);
+    let page = (input.params.page_images as usize).max(1);
+    let shards = layout(input.vectors, input.previous, page);
     let single = shards.len() == 1;
     let encoded: Vec<(ShardEntry, Vec<(ChunkRef, Vec<u8>)>)> = shards
         .par_iter()
         .map(|shard| {
             let mut chunks = Vec::new();
             let mut pages = Vec::new();
-            for run in shard.members.chunks(PAGE_IMAGES) {
+            for run in shard.members.chunks(page) {
                 let images: Vec<ImageMeta> = run.iter().map(|&m| input.images[m as usize].clone()).collect();
                 let histograms: Vec<&StoredHistogram> = run.iter().map(|&m| &input.histograms[m as usize]).collect();
                 let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = run.iter().map(|&m| input.palettes[m as usize]).collect();

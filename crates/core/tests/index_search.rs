@@ -523,3 +523,32 @@ fn a_search_step_asks_for_each_file_once() {
     }
     assert!(matches!(engine.search(&request, &clock), Ok(Step::Done(_))));
 }
+
+/// A file that failed is tried again by the next search: a dropped connection costs one search's
+/// results, not the rest of the visit.
+#[test]
+fn a_failed_file_is_fetched_again_by_the_next_search() {
+    let hs = collection(3000, 10);
+    let mut site = site(&hs);
+    let shard = Head::from_bytes(&site.encoded.head).unwrap().shards[0].vectors;
+    let saved = site.files.remove(&shard.path()).unwrap();
+    let mut engine = site.engine();
+    let request = colors("808080", 10);
+    assert_eq!(site.search(&mut engine, &request).unwrap().warnings.len(), 1);
+    site.files.insert(shard.path(), saved);
+    let again = site.search(&mut engine, &request).unwrap();
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+}
+
+/// A crafted head that names one file for two shards is refused; no search can be made to ask
+/// for nothing forever.
+#[test]
+fn a_head_naming_one_file_twice_is_refused() {
+    let hs = collection(3000, 11);
+    let site = site(&hs);
+    let head = Head::from_bytes(&site.encoded.head).unwrap();
+    let mut shards = head.shards.clone();
+    shards[1].vectors = shards[0].vectors;
+    let bad = bundle::encode_head(&head.params, &shards, &head.centroids, 0);
+    assert!(Head::from_bytes(&bad).err().unwrap().to_string().contains("same file"));
+}

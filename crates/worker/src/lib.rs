@@ -158,13 +158,18 @@ fn from_file_url() -> bool {
     protocol.as_deref() == Some("file:")
 }
 
-/// A file of the site at `base` (its URL, "" for the page's own site): fetched over http(s), in a
-/// page or a worker; from `file://`, the classic script written beside it (`<path minus .bin>.js`),
-/// which files the bytes under `self.CHROMATICA_FILES[path]`.
-pub async fn fetch_file(base: &str, path: &str) -> Result<Vec<u8>, String> {
+/// The most bytes the head may have (a million images' head is about 200 KB).
+pub const MAX_HEAD_BYTES: usize = 64 << 20;
+
+/// A file of the site at `base` (its URL, "" for the page's own site) of `len` bytes (at most, for
+/// the head): fetched over http(s), in a page or a worker; from `file://`, the classic script
+/// written beside it (`<path minus .bin>.js`), which files the bytes under
+/// `self.CHROMATICA_FILES[path]`. A body of another size is refused before it is copied into
+/// wasm memory (which never shrinks).
+pub async fn fetch_file(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
     let url = format!("{base}{path}");
     if from_file_url() {
-        return load_script(base, path).await;
+        return load_script(base, path, len).await;
     }
     let fetch = js_sys::Reflect::get(&js_sys::global(), &"fetch".into()).map_err(|e| js_error(&e))?;
     let fetch: js_sys::Function = fetch.dyn_into().map_err(|_| "this browser cannot fetch files".to_string())?;
@@ -175,11 +180,30 @@ pub async fn fetch_file(base: &str, path: &str) -> Result<Vec<u8>, String> {
         return Err(format!("could not download {url}: HTTP {}", response.status()));
     }
     let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    len.check(&url, bytes.length() as usize)?;
+    Ok(bytes.to_vec())
+}
+
+/// The size a fetched file must have.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect {
+    Exactly(usize),
+    AtMost(usize),
+}
+
+impl Expect {
+    fn check(self, url: &str, got: usize) -> Result<(), String> {
+        match self {
+            Self::Exactly(n) if got != n => Err(format!("{url} is {got} bytes, not the {n} this index was built with: rebuild or re-upload the site")),
+            Self::AtMost(n) if got > n => Err(format!("{url} is {got} bytes, more than an index head can be")),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `file://`: loads `<path>.js` with a `<script>` and takes the bytes it filed.
-async fn load_script(base: &str, path: &str) -> Result<Vec<u8>, String> {
+async fn load_script(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
     use base64::Engine as _;
     let src = format!("{base}{}.js", path.strip_suffix(".bin").unwrap_or(path));
     let failed = || format!("could not load {src} (is the site complete?)");
@@ -200,6 +224,10 @@ async fn load_script(base: &str, path: &str) -> Result<Vec<u8>, String> {
     if let Some(files) = files.dyn_ref::<js_sys::Object>() {
         let _ = js_sys::Reflect::delete_property(files, &path.into());
     }
+    // Base64 of n bytes is 4 * ceil(n / 3) characters, the last 0-2 of them '=': refuse other
+    // sizes before decoding.
+    let padding = text.bytes().rev().take(2).filter(|&c| c == b'=').count();
+    len.check(&src, (text.len() / 4 * 3).saturating_sub(padding))?;
     base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| format!("{src} is not a valid index script"))
 }
 
@@ -207,9 +235,9 @@ async fn load_script(base: &str, path: &str) -> Result<Vec<u8>, String> {
 async fn fetch_all(base: &str, wants: &[Want]) -> Vec<Result<Vec<u8>, String>> {
     let promises = js_sys::Array::new();
     for want in wants {
-        let (base, path) = (base.to_string(), want.path());
+        let (base, path, len) = (base.to_string(), want.path(), Expect::Exactly(want.chunk.len as usize));
         promises.push(&wasm_bindgen_futures::future_to_promise(async move {
-            fetch_file(&base, &path).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]).into()).map_err(|e| JsValue::from_str(&e))
+            fetch_file(&base, &path, len).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]).into()).map_err(|e| JsValue::from_str(&e))
         }));
     }
     let settled = match JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
