@@ -10,7 +10,26 @@ use std::{env, fs};
 /// What the app is built from (scripts/build-web.sh lists the same paths as APP_SOURCES).
 const APP_SOURCES: &[&str] = &["web", "crates/core/src", "crates/core/Cargo.toml", "crates/worker", "public", "Cargo.lock", "scripts/build-web.sh"];
 
+/// libheif for HEIC/AVIF inputs (src/heif.rs), where pkg-config finds it for a native glibc target;
+/// `CHROMATICA_NO_HEIF=1` builds without it.
+fn probe_libheif() {
+    println!("cargo:rustc-check-cfg=cfg(has_libheif)");
+    println!("cargo:rerun-if-env-changed=CHROMATICA_NO_HEIF");
+    let musl = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl");
+    let cross = env::var("TARGET").ok() != env::var("HOST").ok();
+    if env::var_os("CHROMATICA_NO_HEIF").is_some() || musl || cross {
+        return;
+    }
+    match pkg_config::Config::new().atleast_version("1.12").probe("libheif") {
+        Ok(_) => println!("cargo:rustc-cfg=has_libheif"),
+        Err(_) => println!(
+            "cargo:warning=libheif not found: this chromatica will skip HEIC/AVIF images (install libheif-dev and build again to read them)"
+        ),
+    }
+}
+
 fn main() {
+    probe_libheif();
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     let packaged = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("web-dist");
     let dist = env::var_os("CHROMATICA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|| {

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh  # say, die, PATH, wbg_lock_version
-bash scripts/setup.sh
+bash scripts/setup.sh --demo
 bash scripts/build-web.sh
 say "building the chromatica CLI (release)"
 cargo build --release -p index-builder

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing Chromatica needs, once; fast (about a second) when everything
 # is present. Debian/Ubuntu, as root or with sudo: rustup's wasm32 target, a pinned nightly (for
-# the threaded worker and fuzzing), the wasm-bindgen CLI at the version Cargo.lock pins, Debian's
-# Chromium, and the npm packages of tests/ (playwright-core, and binaryen for wasm-opt).
+# the threaded worker and fuzzing), the wasm-bindgen CLI at the version Cargo.lock pins, the npm
+# packages of tests/ (binaryen for wasm-opt, playwright-core), and for the tests only (not with
+# `--demo`): Debian's Chromium, and libheif/libavif (HEIC and AVIF inputs, and the tools that make
+# them in the tests). Debian packages come without their "recommends" (no daemons).
+#
+# Usage: bash scripts/setup.sh [--demo]   (--demo: only what building the demo site needs)
 set -euo pipefail
+demo=false
+[ "${1:-}" = "--demo" ] && demo=true
 cd "$(dirname "$0")/.."
 
 . scripts/common.sh  # say, die, PATH, wbg_lock_version
@@ -15,7 +21,7 @@ as_root() {
 apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found: install $* with your system's package manager"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # --- Rust and the wasm32 target -------------------------------------------------------------
@@ -46,8 +52,15 @@ if [ "$have_wbg" != "$wbg_version" ]; then
     die "wasm-bindgen $wbg_version was installed but another one comes first on PATH: $(command -v wasm-bindgen)"
 fi
 
+# --- libheif for HEIC/AVIF inputs (the CLI links it when pkg-config finds it), and the encoders
+# the tests make such files with ---------------------------------------------------------------
+if ! $demo && ! { pkg-config --exists libheif 2>/dev/null && command -v heif-enc >/dev/null && command -v avifenc >/dev/null; }; then
+  say "installing libheif and libavif (HEIC/AVIF inputs and the tests' encoders)"
+  apt_install pkg-config libheif-dev libheif-examples libavif-bin
+fi
+
 # --- Chromium for the browser tests (Debian's package; Playwright's own download is not used) ---
-if [ ! -x /usr/bin/chromium ]; then
+if ! $demo && [ ! -x /usr/bin/chromium ]; then
   say "installing Chromium (Debian package)"
   apt_install chromium
   [ -x /usr/bin/chromium ] || die "the chromium package did not provide /usr/bin/chromium"

@@ -55,6 +55,24 @@ if readelf -d "$static" | grep -q NEEDED; then die "the static binary needs shar
 ldd "$static" 2>&1 | grep -Eq "statically linked|not a dynamic executable" || die "ldd lists dependencies of the static binary"
 check "static binary" "$scratch/static" "$static"
 
+# The static binary is built without libheif: it builds the other images of a folder and skips
+# HEIC with a reason that says how to read them.
+say "static binary: a HEIC is skipped with a reason"
+mkdir -p "$scratch/heic"
+cp "$repo/demo-images/$(ls "$repo/demo-images" | grep -m1 '\.jpg$')" "$scratch/heic/photo.jpg"
+if heif-enc -q 50 "$scratch/heic/photo.jpg" -o "$scratch/heic/photo.heic" >/dev/null &&
+   env -i HOME="$scratch/home" PATH="$clean_path" CHROMATICA_CACHE_DIR="$scratch/cache" "$static" build "$scratch/heic" --out "$scratch/heic-site" --json >"$scratch/heic.json" &&
+   "$python" -c 'import json, sys
+b = json.load(open(sys.argv[1]))
+assert b["indexed"] == 1 and len(b["skipped"]) == 1, b
+assert "libheif" in b["skipped"][0]["reason"], b["skipped"]' "$scratch/heic.json"; then
+  echo "ok - static binary skips HEIC with a reason"
+  passed=$((passed + 1))
+else
+  echo "not ok - static binary skips HEIC with a reason"
+  failed=$((failed + 1))
+fi
+
 # npm: the package and its Linux x64 platform package, from the tarballs.
 mkdir -p "$scratch/npm"
 (cd "$scratch/npm" && env -i HOME="$scratch/home" PATH="$clean_path" npm install --no-audit --no-fund --loglevel=error \

@@ -17,7 +17,14 @@ pub struct Decoded {
     /// Upright size of the original image.
     pub width: u32,
     pub height: u32,
+    /// The whole image, upright, for formats browsers cannot show (HEIC): the site's original is a
+    /// JPEG rendition of it. `None` for every other format.
+    pub full: Option<RgbaImage>,
 }
+
+/// Bytes a HEIF/AVIF decode holds per pixel: the decoder's planes (up to 16-bit samples, 4:4:4),
+/// the RGBA image it returns, our copy of it, and a JPEG rendition's RGB.
+const HEIF_BYTES_PER_PIXEL: u64 = 6 + 4 + 4 + 3;
 
 /// What reading and decoding a file will cost, from its first bytes.
 #[derive(Debug, PartialEq)]
@@ -36,8 +43,20 @@ pub fn probe(head: &[u8], file_size: u64, min_side: u32) -> Result<Cost, String>
     if head.is_empty() {
         return Err("empty file".into());
     }
-    let format = image::guess_format(head).map_err(|_| "not a recognised image format".to_string())?;
     let slack = 4 << 20;
+    if crate::heif::is_heif(head) {
+        if !crate::heif::available() {
+            return Err(crate::heif::NOT_BUILT_IN.into());
+        }
+        return Ok(match crate::heif::dimensions(head) {
+            Some((w, h)) => {
+                check_sides(w as u64, h as u64)?;
+                Cost::Known { width: w, height: h, bytes: file_size * 2 + w as u64 * h as u64 * HEIF_BYTES_PER_PIXEL + slack }
+            }
+            None => Cost::Unknown,
+        });
+    }
+    let format = image::guess_format(head).map_err(|_| "not a recognised image format".to_string())?;
     if format == image::ImageFormat::Jpeg {
         let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(head));
         if decoder.read_info().is_err() {
@@ -96,6 +115,9 @@ pub fn decode(bytes: &[u8], min_side: u32, max_alloc: u64) -> Result<Decoded, St
     if bytes.is_empty() {
         return Err("empty file".into());
     }
+    if crate::heif::is_heif(bytes) {
+        return decode_heif(bytes, min_side, max_alloc);
+    }
     let format = image::guess_format(bytes).map_err(|_| "not a recognised image format".to_string())?;
     if format == image::ImageFormat::Jpeg {
         if let Some(result) = decode_jpeg_scaled(bytes, min_side, max_alloc) {
@@ -153,7 +175,7 @@ fn decode_jpeg_scaled(bytes: &[u8], min_side: u32, max_alloc: u64) -> Option<Res
             std::mem::swap(&mut ow, &mut oh);
         }
     }
-    Some(Ok(Decoded { pixels: to_core(&image), width: ow, height: oh }))
+    Some(Ok(Decoded { pixels: to_core(&image), width: ow, height: oh, full: None }))
 }
 
 fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
@@ -176,7 +198,17 @@ fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32, max_a
         image::DynamicImage::ImageRgba8(image::RgbaImage::from_raw(small.width, small.height, small.pixels).ok_or("decoder returned a bad buffer")?);
     image.apply_orientation(orientation);
     let (ow, oh) = if swaps_axes(orientation) { (h, w) } else { (w, h) };
-    Ok(Decoded { pixels: to_core(&image), width: ow, height: oh })
+    Ok(Decoded { pixels: to_core(&image), width: ow, height: oh, full: None })
+}
+
+/// HEIF/HEIC/AVIF through libheif (`heif.rs`): upright full-size pixels, downscaled for us; HEIC's
+/// full image is kept for the site's JPEG rendition (AVIF, which browsers show, is published as it is).
+fn decode_heif(bytes: &[u8], min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
+    let pixels = crate::heif::decode(bytes, max_alloc / HEIF_BYTES_PER_PIXEL)?;
+    let full = RgbaImage { width: pixels.width, height: pixels.height, pixels: pixels.rgba };
+    let small = downscale_to_fit(&full, min_side);
+    let keep = !crate::heif::is_avif(bytes);
+    Ok(Decoded { pixels: small, width: full.width, height: full.height, full: keep.then_some(full) })
 }
 
 fn swaps_axes(o: image::metadata::Orientation) -> bool {

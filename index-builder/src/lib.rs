@@ -1,3 +1,4 @@
 //! The `chromatica` CLI's file-handling parts, as a library so benches and tests can reach them.
 pub mod budget;
 pub mod decode;
+pub mod heif;

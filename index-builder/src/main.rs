@@ -41,7 +41,8 @@ enum Command {
         after_help = "Re-running on the same --out only decodes new or changed images; the previous site stays intact until the new one is complete."
     )]
     Build {
-        /// Folder with images (jpeg, png, webp, gif, bmp, tiff), searched recursively.
+        /// Folder with images (jpeg, png, webp, gif, bmp, tiff; heic/heif and avif where built with
+        /// libheif), searched recursively.
         images: PathBuf,
         /// Output folder for the site: new, empty, or a site built before (only the files an earlier
         /// build wrote are replaced; everything else in it is kept).
@@ -85,6 +86,10 @@ enum Command {
         /// same bytes as one build of all images (docs/recipes/distributed-build.md).
         #[arg(long, value_parser = parse_part)]
         part: Option<(usize, usize)>,
+        /// Longest side, in pixels, of the JPEG renditions the site shows for originals that
+        /// browsers cannot display (HEIC); default: full size.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(64..=65_535))]
+        original_max: Option<u32>,
     },
     /// Join the parts of a build made with `build --part I/N` (on one machine or many) into one
     /// site: the same index as one `build` of all the images.
@@ -207,7 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background, part } => {
+        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background, part, original_max } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -221,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
                 rerank_k,
                 background,
                 part,
+                original_max,
             };
             let summary = site_build::build(&opts)?;
             if json {

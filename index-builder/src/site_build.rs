@@ -23,7 +23,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
 
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff"];
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "hif", "avif"];
+/// Formats browsers cannot show (HEIC outside Safari): the site's original is a JPEG rendition.
+const RENDITION_EXTENSIONS: &[&str] = &["heic", "heif", "hif"];
+/// JPEG quality of those renditions.
+const RENDITION_QUALITY: u8 = 90;
 
 pub struct BuildOptions {
     pub images: PathBuf,
@@ -44,6 +48,9 @@ pub struct BuildOptions {
     pub background: BackgroundMode,
     /// Only part I of N (1-based) of the images: those whose path hashes to it ([`in_part`]).
     pub part: Option<(usize, usize)>,
+    /// Longest side of the JPEG renditions that stand in for originals browsers cannot show
+    /// (HEIC); `None`: full size.
+    pub original_max: Option<u32>,
 }
 
 /// Whether the image at `rel` belongs to part `i` of `n` (1-based): by a hash of its path, the
@@ -115,6 +122,7 @@ struct Job<'a> {
     budget: &'a MemoryBudget,
     thumb_size: u32,
     originals: bool,
+    original_max: Option<u32>,
     background: BackgroundMode,
 }
 
@@ -151,7 +159,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let bar = progress_bar(opts.progress, files.len());
     let t_decode = Instant::now();
     let budget = MemoryBudget::new(opts.max_memory);
-    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals, background: opts.background };
+    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals, original_max: opts.original_max, background: opts.background };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
     let outcomes: Vec<Result<Processed, Failure>> = pool.install(|| {
         files
@@ -339,7 +347,9 @@ fn mtime_ns(meta: &fs::Metadata) -> i128 {
 fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<Processed, Failure> {
     let skip = |reason: String| Failure::Skip(Skipped { path: rel.to_string(), reason });
     let gone = |e: std::io::Error| skip(format!("cannot read it (it may have been moved or deleted during the build): {e}"));
-    let ext = extension(path);
+    // The original's extension in the site: a JPEG rendition for formats browsers cannot show.
+    let rendition = RENDITION_EXTENSIONS.contains(&extension(path).as_str());
+    let ext = if rendition { "jpg".to_string() } else { extension(path) };
     let meta = fs::metadata(path).map_err(gone)?;
     let (size, mtime) = (meta.len(), mtime_ns(&meta));
     let thumb_of = |e: &Entry| bundle::thumb_path(&stem(e.hash));
@@ -361,7 +371,9 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         }
         Ok(Processed { rel: rel.into(), entry, ext: ext.clone(), decoded: false })
     };
-    if let Some(e) = cached.filter(|e| e.size == size && e.mtime_ns == mtime && reusable(e)) {
+    // A rendition that is missing must be made again from the pixels: no reuse then.
+    let has_rendition = |e: &Entry| !rendition || !cx.originals || cx.site.has_own(&original_of(e));
+    if let Some(e) = cached.filter(|e| e.size == size && e.mtime_ns == mtime && reusable(e) && has_rendition(e)) {
         return reuse(e.clone(), None);
     }
     if size > cx.budget.total() {
@@ -387,7 +399,7 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     let _reservation = cx.budget.reserve(need).map_err(|total| skip(format!("needs more memory than the budget ({})", megabytes(total))))?;
     let bytes = read_unchanged(path, size, mtime).map_err(&skip)?;
     let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
-    if let Some(e) = cached.filter(|e| e.hash == hash && reusable(e)) {
+    if let Some(e) = cached.filter(|e| e.hash == hash && reusable(e) && has_rendition(e)) {
         return reuse(Entry { size, mtime_ns: mtime, ..e.clone() }, Some(&bytes));
     }
     let decoded = decode(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size)).map_err(&skip)?;
@@ -413,7 +425,14 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     };
     cx.site.write_once(&thumb_of(&entry), &thumb)?;
     if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
-        cx.site.write_once(&original_of(&entry), &bytes)?;
+        match &decoded.full {
+            Some(full) => {
+                let scaled = cx.original_max.map(|max| chromatica_core::resize::downscale_to_fit(full, max));
+                let jpeg = encode_thumbnail(scaled.as_ref().unwrap_or(full), RENDITION_QUALITY).map_err(&skip)?;
+                cx.site.write_once(&original_of(&entry), &jpeg)?;
+            }
+            None => cx.site.write_once(&original_of(&entry), &bytes)?,
+        }
     }
     Ok(Processed { rel: rel.into(), entry, ext, decoded: true })
 }
