@@ -41,6 +41,16 @@
       window.__chromaticaThreadedWorker = worker;
     } catch (e) { /* the app falls back to the single-threaded worker */ }
   }
+  // The index's head is the first file a search needs: fetch it alongside the wasm (the app's
+  // own fetch of it then comes from this preload).
+  if (location.protocol !== 'file:') {
+    var head = document.createElement('link');
+    head.rel = 'preload';
+    head.as = 'fetch';
+    head.href = 'index/head.bin';
+    head.crossOrigin = 'anonymous';
+    document.head.appendChild(head);
+  }
   if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
   if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
   var start = location.protocol === 'file:'

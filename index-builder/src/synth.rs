@@ -67,7 +67,8 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let palettes: Vec<_> = made.iter().map(|(main, _, _)| bundle::stored_palette(&src.palette(*main as u32))).collect();
     let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = made.into_iter().map(|(_, v, h)| (v, h)).unzip();
     let t = Instant::now();
-    let params = Params { ..src.head().params.clone() };
+    // A new build of new images: today's defaults, with the source site's own settings.
+    let params = Params::new(src.head().params.rerank_k as usize, src.head().params.background);
     let index = site_index::build_for(out, &params, &images, &stored, &palettes, &vectors);
     let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop((vectors, stored, palettes));

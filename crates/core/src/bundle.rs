@@ -26,8 +26,9 @@
 //!   `AnnVector::to_nibbles`), and, only on a site of a single shard,
 //!   ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
-//!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (u16 x total),
-//!   HIST_MASS (u16 x total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]).
+//!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (each
+//!   histogram's ascending bins as gaps: a byte below 255, else 255 and a u16), HIST_MASS (u16 x
+//!   total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]).
 //!
 //! Image ids are global: shards in head order, each shard's images in its page order. Finding
 //! candidates needs the head and a few shards (≈75 B an image); reranking them needs only their
@@ -55,7 +56,7 @@ pub const PALETTE_SIZE: usize = 5;
 /// Images a shard holds, about (k-means clusters; shard.rs splits larger ones).
 pub const SHARD_IMAGES: usize = 1024;
 /// Images a page of records holds.
-pub const PAGE_IMAGES: usize = 32;
+pub const PAGE_IMAGES: usize = 16;
 /// A query scans the shards nearest to it until it has seen this many images (docs/TUNING.md).
 pub const PROBE_IMAGES: usize = 8192;
 const HEADER: usize = 16;
@@ -350,9 +351,17 @@ pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palett
         offsets.push(bins.len() as u32);
     }
     let flat: Vec<u8> = palettes.iter().flat_map(|p| p.iter().flat_map(|(c, s)| [c[0], c[1], c[2], *s])).collect();
+    let mut gaps = Vec::with_capacity(bins.len() + 8);
+    for h in histograms {
+        let mut previous = 0u16;
+        for &bin in &h.bins {
+            push_gap(&mut gaps, bin - previous);
+            previous = bin;
+        }
+    }
     container(
         PAGE_MAGIC,
-        &[(META, postcard_bytes(&images)), (HIST_OFFSETS, le32(&offsets)), (HIST_BINS, le16(&bins)), (HIST_MASS, le16(&counts)), (PALETTES, flat)],
+        &[(META, postcard_bytes(&images)), (HIST_OFFSETS, le32(&offsets)), (HIST_BINS, gaps), (HIST_MASS, le16(&counts)), (PALETTES, flat)],
     )
 }
 
@@ -372,6 +381,52 @@ pub fn encode_head(params: &Params, shards: &[ShardEntry], centroids: &[AnnVecto
     let images = shards.iter().map(|s| s.images).sum();
     let meta = HeadMeta { params: params.clone(), images, backgrounds_removed, shards: shards.to_vec() };
     container(HEAD_MAGIC, &[(META, postcard_bytes(&meta)), (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect())])
+}
+
+/// A histogram's bins are stored as gaps from the bin before (from 0 for the first): one byte
+/// below 255, else 255 and the gap as u16 LE. Bins are ascending and mostly close, so this is
+/// about 1.1 bytes a bin instead of 2.
+fn push_gap(out: &mut Vec<u8>, gap: u16) {
+    if gap < 255 {
+        out.push(gap as u8);
+    } else {
+        out.push(255);
+        out.extend_from_slice(&gap.to_le_bytes());
+    }
+}
+
+/// The bins of gap-coded `bytes` (see [`push_gap`]), `counts[i]` of them for image `i`, each
+/// image's ascending and below [`BINS`], and every byte used.
+fn read_gaps(bytes: &[u8], counts: impl Iterator<Item = usize>, total: usize) -> Result<Vec<u16>, BundleError> {
+    let mut bins = Vec::with_capacity(total.min(bytes.len()));
+    let mut at = 0;
+    for (image, count) in counts.enumerate() {
+        let mut previous = 0u32;
+        for i in 0..count {
+            let gap = match bytes.get(at) {
+                Some(255) => {
+                    let g = bytes.get(at + 1..at + 3).ok_or_else(|| corrupt("histogram bins end early"))?;
+                    at += 3;
+                    u16::from_le_bytes([g[0], g[1]]) as u32
+                }
+                Some(&g) => {
+                    at += 1;
+                    g as u32
+                }
+                None => return Err(corrupt("histogram bins end early")),
+            };
+            let bin = previous + gap;
+            if (i > 0 && gap == 0) || bin as usize >= BINS {
+                return Err(corrupt(format!("histogram {image} of a page has invalid bins")));
+            }
+            bins.push(bin as u16);
+            previous = bin;
+        }
+    }
+    if at != bytes.len() {
+        return Err(corrupt("trailing bytes after the histogram bins"));
+    }
+    Ok(bins)
 }
 
 fn align8(x: usize) -> usize {
@@ -598,7 +653,7 @@ impl Page {
             return Err(corrupt("histogram offsets are not ascending"));
         }
         let total = *hist_offsets.last().unwrap_or(&0) as usize;
-        let hist_bins = le_u16s(required(&found, HIST_BINS)?, total, "histogram bins")?;
+        let hist_bins = read_gaps(required(&found, HIST_BINS)?, hist_offsets.windows(2).map(|w| (w[1] - w[0]) as usize), total)?;
         let hist_counts = le_u16s(required(&found, HIST_MASS)?, total, "histogram masses")?;
         let mut hist_sums = Vec::with_capacity(count);
         for (i, w) in hist_offsets.windows(2).enumerate() {

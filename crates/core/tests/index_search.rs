@@ -298,7 +298,7 @@ fn corrupt_files_give_clear_errors() {
     assert!(Head::from_bytes(&head[..head.len() / 2]).err().unwrap().to_string().contains("truncated"));
     // A page decoded as a shard, or with the wrong image count, is refused.
     assert!(Shard::from_bytes(&page_bytes, &parsed, s).is_err());
-    assert!(Page::from_bytes(&page_bytes, 3, BackgroundMode::Keep).err().unwrap().to_string().contains("holds 32 images, not 3"));
+    assert!(Page::from_bytes(&page_bytes, 3, BackgroundMode::Keep).err().unwrap().to_string().contains(&format!("holds {} images, not 3", bundle::PAGE_IMAGES)));
     // A version-2 bundle, or an older head: "rebuild".
     let mut old = b"CHROMBDL".to_vec();
     old.extend_from_slice(&2u32.to_le_bytes());
