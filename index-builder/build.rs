@@ -22,9 +22,9 @@ fn probe_libheif() {
     }
     match pkg_config::Config::new().atleast_version("1.12").probe("libheif") {
         Ok(_) => println!("cargo:rustc-cfg=has_libheif"),
-        Err(_) => println!(
-            "cargo:warning=libheif not found: this chromatica will skip HEIC/AVIF images (install libheif-dev and build again to read them)"
-        ),
+        Err(_) => {
+            println!("cargo:warning=libheif not found: this chromatica will skip HEIC/AVIF images (install libheif-dev and build again to read them)")
+        }
     }
 }
 

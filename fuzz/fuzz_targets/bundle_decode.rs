@@ -38,14 +38,11 @@ fuzz_target!(|data: &[u8]| {
             for source in [Source::colors(&q), Source::Similar { image: 0 }] {
                 let request = SearchRequest { source, options: SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() } };
                 let mut asked = 0;
-                let _ = engine.drive(
-                    |e| e.search(&request, &|| 0.0),
-                    &mut |_| {
-                        asked += 1;
-                        assert!(asked < 100_000, "a search keeps asking for files");
-                        Ok(data.to_vec())
-                    },
-                );
+                let _ = engine.drive(|e| e.search(&request, &|| 0.0), &mut |_| {
+                    asked += 1;
+                    assert!(asked < 100_000, "a search keeps asking for files");
+                    Ok(data.to_vec())
+                });
             }
         }
     }
@@ -55,22 +52,29 @@ fuzz_target!(|data: &[u8]| {
     let meta = ImageMeta { path: "a".into(), stem: "0a".into(), ext: String::new(), width: 1, height: 1, background_removed: false };
     let stored = StoredHistogram::of(&h);
     let valid_page = bundle::encode_page(&[meta.clone(), meta.clone(), meta], &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
-    for (shard, page) in [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())] {
+    for (shard, page) in
+        [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())]
+    {
         let (head, shard_want, shard_bytes, page_want) = site(shard.as_deref(), &page);
         let mut engine = Engine::new(head);
         let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
-        for request in [SearchRequest { source: Source::colors(&q), options: options.clone() }, SearchRequest { source: Source::Similar { image: 0 }, options }] {
+        for request in
+            [SearchRequest { source: Source::colors(&q), options: options.clone() }, SearchRequest { source: Source::Similar { image: 0 }, options }]
+        {
             // Files that fail are tried again by the next search, never twice in one: each search
             // ends after at most one fetch of each.
             let mut asked = 0;
-            let _ = engine.drive(
-                |e| e.search(&request, &|| 0.0),
-                &mut |want: &Want| {
-                    asked += 1;
-                    assert!(asked <= 2, "a search asked for {asked} files");
-                    Ok(if *want == shard_want { shard_bytes.clone() } else if *want == page_want { page.clone() } else { Vec::new() })
-                },
-            );
+            let _ = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want: &Want| {
+                asked += 1;
+                assert!(asked <= 2, "a search asked for {asked} files");
+                Ok(if *want == shard_want {
+                    shard_bytes.clone()
+                } else if *want == page_want {
+                    page.clone()
+                } else {
+                    Vec::new()
+                })
+            });
         }
     }
 });

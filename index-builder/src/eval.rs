@@ -120,23 +120,17 @@ fn bytes_per_query(site: &Path, qs: &[(String, Histogram)], options: &SearchOpti
         fresh.set_probe_images(Some(probe));
         let mut bytes = fresh.head().byte_len as f64;
         let mut fetch = site_index::fetcher(site);
-        fresh.drive(
-            |e| e.rank(q, options, &|| 0.0),
-            &mut |w: &Want| {
-                bytes += w.chunk.len as f64;
-                fetch(w)
-            },
-        )?;
+        fresh.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
+            bytes += w.chunk.len as f64;
+            fetch(w)
+        })?;
         cold += bytes;
         let mut new = 0.0;
         let mut fetch = site_index::fetcher(site);
-        warm.drive(
-            |e| e.rank(q, options, &|| 0.0),
-            &mut |w: &Want| {
-                new += w.chunk.len as f64;
-                fetch(w)
-            },
-        )?;
+        warm.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
+            new += w.chunk.len as f64;
+            fetch(w)
+        })?;
         later.push(new);
     }
     later.sort_by(f64::total_cmp);

@@ -212,7 +212,21 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Build { images, out, jobs, thumb_size, no_originals, json, force, follow_symlinks, max_memory, rerank_k, background, part, original_max } => {
+        Command::Build {
+            images,
+            out,
+            jobs,
+            thumb_size,
+            no_originals,
+            json,
+            force,
+            follow_symlinks,
+            max_memory,
+            rerank_k,
+            background,
+            part,
+            original_max,
+        } => {
             let opts = site_build::BuildOptions {
                 images,
                 out,
@@ -326,7 +340,8 @@ fn info(site: &Path, json: bool) -> Result<()> {
     let mut sizes: Vec<u32> = head.shards.iter().map(|s| s.images).collect();
     sizes.sort_unstable();
     let shard_bytes: u64 = head.shards.iter().map(|s| s.vectors.len as u64).sum();
-    let pages: Vec<u64> = (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).iter().map(|p| p.len as u64).collect::<Vec<_>>()).collect();
+    let pages: Vec<u64> =
+        (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).iter().map(|p| p.len as u64).collect::<Vec<_>>()).collect();
     let page_bytes: u64 = pages.iter().sum();
     let total = head.byte_len as u64 + shard_bytes + page_bytes;
     let per_image = |b: u64| b as f64 / n.max(1) as f64;
@@ -364,13 +379,23 @@ fn info(site: &Path, json: bool) -> Result<()> {
         per_image(shard_bytes),
         if head.shards.len() == 1 { " and the HNSW graph" } else { "" }
     );
-    println!("Pages:           {} of {} images, {} bytes ({:.0} per image): names, histograms, palettes", pages.len(), p.page_images, page_bytes, per_image(page_bytes));
+    println!(
+        "Pages:           {} of {} images, {} bytes ({:.0} per image): names, histograms, palettes",
+        pages.len(),
+        p.page_images,
+        page_bytes,
+        per_image(page_bytes)
+    );
     println!("Index:           {total} bytes ({:.0} per image)", per_image(total));
     println!("Routing:         a query scans the nearest shards until they hold {} images", p.probe_images);
     println!(
         "ANN:             {}-d vectors{}",
         p.ann_dims,
-        if head.shards.len() == 1 { format!("; HNSW M {}, ef_construction {}, ef_search {}, seed {:#x}", p.m, p.ef_construction, p.ef_search, p.seed) } else { String::new() }
+        if head.shards.len() == 1 {
+            format!("; HNSW M {}, ef_construction {}, ef_search {}, seed {:#x}", p.m, p.ef_construction, p.ef_search, p.seed)
+        } else {
+            String::new()
+        }
     );
     println!("Rerank:          {} candidates (Sinkhorn-EMD)", p.rerank_k);
     match p.background {

@@ -76,7 +76,9 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<Merg
             Some(_) => {}
         }
         for id in 0..engine.len() as u32 {
-            let (Some(meta), Some(view)) = (engine.image(id), engine.histogram(id)) else { bail!("{}: image {id} is missing from its index", part.display()) };
+            let (Some(meta), Some(view)) = (engine.image(id), engine.histogram(id)) else {
+                bail!("{}: image {id} is missing from its index", part.display())
+            };
             let Masses::Quantized { counts, .. } = view.mass else { bail!("{}: image {id} has no stored histogram", part.display()) };
             let record = Record {
                 meta: meta.clone(),
@@ -84,7 +86,12 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<Merg
                 palette: bundle::stored_palette(&engine.palette(id)),
             };
             if let Some((_, other)) = records.insert(meta.path.clone(), (record, p)) {
-                bail!("{} is in two parts ({} and {}): give every part the same images folder and N", meta.path, parts[other].display(), part.display());
+                bail!(
+                    "{} is in two parts ({} and {}): give every part the same images folder and N",
+                    meta.path,
+                    parts[other].display(),
+                    part.display()
+                );
             }
         }
     }
@@ -104,9 +111,16 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<Merg
     let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = rest.iter().map(|(r, _)| r.palette).collect();
     let vectors: Vec<_> = stored.iter().map(vector_of).collect();
     let index = site_index::build_for(out, &params, &metas, &stored, &palettes, &vectors);
-    let summary = MergeSummary { parts: parts.len(), images: metas.len(), shards: index.shards, index_bytes: index_bytes(&index), out: out.display().to_string() };
+    let summary = MergeSummary {
+        parts: parts.len(),
+        images: metas.len(),
+        shards: index.shards,
+        index_bytes: index_bytes(&index),
+        out: out.display().to_string(),
+    };
     // The images folder's name, as the parts' manifests recorded it.
-    let manifest: serde_json::Value = fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let manifest: serde_json::Value =
+        fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
     site::finish(site, &index, &params, &metas, &root, None)?;
     Ok(summary)

@@ -103,10 +103,7 @@ fn js_base64_script(global: &str, bytes: &[u8]) -> String {
 /// An index file as a classic script for `file://` pages: it files its bytes (base64) under its
 /// path in `self.CHROMATICA_FILES`, where the loader (backend.rs) takes them from.
 fn index_script(rel: &str, bytes: &[u8]) -> String {
-    format!(
-        "(self.CHROMATICA_FILES=self.CHROMATICA_FILES||{{}})[\"{rel}\"]=\"{}\";\n",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
+    format!("(self.CHROMATICA_FILES=self.CHROMATICA_FILES||{{}})[\"{rel}\"]=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Our own manifest's marker and version: only a folder whose `chromatica.json` carries both is
@@ -394,7 +391,14 @@ impl SiteWriter {
 /// index the page would refuse is never published), the offline thumbnail script, and the
 /// manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
 /// previous build.
-pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path, part: Option<(usize, usize)>) -> Result<()> {
+pub fn finish(
+    site: SiteWriter,
+    index: &EncodedIndex,
+    params: &Params,
+    images: &[ImageMeta],
+    images_root: &Path,
+    part: Option<(usize, usize)>,
+) -> Result<()> {
     verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
     site.write_app()?;
     let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
@@ -427,7 +431,9 @@ impl Drop for SiteWriter {
 }
 
 fn is_content_named(rel: &str) -> bool {
-    rel.starts_with("thumbs/") || rel.starts_with("originals/") || (rel.starts_with("index/") && rel != bundle::HEAD_FILE && rel != bundle::HEAD_SCRIPT)
+    rel.starts_with("thumbs/")
+        || rel.starts_with("originals/")
+        || (rel.starts_with("index/") && rel != bundle::HEAD_FILE && rel != bundle::HEAD_SCRIPT)
 }
 
 /// Every file below the staging folder, site-relative, but our own bookkeeping.

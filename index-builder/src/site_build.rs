@@ -4,13 +4,13 @@
 
 use crate::cache::{Cache, Entry};
 use crate::site::{self, SiteWriter};
+use crate::site_index;
 use crate::terminal;
 use anyhow::{bail, Context, Result};
-use crate::site_index;
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
-use chromatica_core::shard::EncodedIndex;
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
+use chromatica_core::shard::EncodedIndex;
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
 use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
@@ -159,7 +159,14 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let bar = progress_bar(opts.progress, files.len());
     let t_decode = Instant::now();
     let budget = MemoryBudget::new(opts.max_memory);
-    let cx = Job { site: &site, budget: &budget, thumb_size: opts.thumb_size, originals: opts.originals, original_max: opts.original_max, background: opts.background };
+    let cx = Job {
+        site: &site,
+        budget: &budget,
+        thumb_size: opts.thumb_size,
+        originals: opts.originals,
+        original_max: opts.original_max,
+        background: opts.background,
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build()?;
     let outcomes: Vec<Result<Processed, Failure>> = pool.install(|| {
         files
@@ -193,7 +200,8 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let (vectors, stored): (Vec<AnnVector>, Vec<StoredHistogram>) = processed
         .par_iter()
         .map(|p| {
-            let stored = StoredHistogram::of(&Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view()));
+            let stored =
+                StoredHistogram::of(&Histogram::from_sparse(SparseHistogram { bins: p.entry.bins.clone(), mass: p.entry.mass.clone() }.view()));
             (vector_of(&stored), stored)
         })
         .unzip();

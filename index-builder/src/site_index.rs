@@ -6,9 +6,9 @@
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, Head, ImageMeta, PaletteEntry, Params, StoredHistogram, PALETTE_SIZE};
+use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
 use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
 use std::collections::HashMap;
-use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
 use std::fs;
 use std::path::Path;
 
@@ -45,7 +45,14 @@ pub fn load_all(engine: &mut Engine, site: &Path) -> Result<()> {
 
 /// Lays out and encodes the index of `images` for the site at `out`, keeping the shards of its
 /// previous index where they still fit (`previous_layout`).
-pub fn build_for(out: &Path, params: &Params, images: &[ImageMeta], histograms: &[StoredHistogram], palettes: &[[PaletteEntry; PALETTE_SIZE]], vectors: &[AnnVector]) -> EncodedIndex {
+pub fn build_for(
+    out: &Path,
+    params: &Params,
+    images: &[ImageMeta],
+    histograms: &[StoredHistogram],
+    palettes: &[[PaletteEntry; PALETTE_SIZE]],
+    vectors: &[AnnVector],
+) -> EncodedIndex {
     let previous = previous_layout(out, images);
     build_index(&IndexInput {
         params: params.clone(),

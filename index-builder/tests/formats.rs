@@ -13,7 +13,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn tool(name: &str, args: &[&str]) {
-    let out = Command::new(name).args(args).output().unwrap_or_else(|e| panic!("{name} is missing ({e}): run bash scripts/setup.sh (libheif-examples, libavif-bin)"));
+    let out = Command::new(name)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{name} is missing ({e}): run bash scripts/setup.sh (libheif-examples, libavif-bin)"));
     assert!(out.status.success(), "{name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -123,13 +126,21 @@ fn heic_and_avif_build_and_search_like_any_photo() {
     two_tone(&src.join("photo.png"), 96, 64, [240, 130, 20], [90, 60, 40]);
     image::RgbImage::from_fn(80, 60, |x, y| image::Rgb([(x * 3) as u8, 40, 200 - (y * 2) as u8])).save(images.join("plain.jpg")).unwrap();
     // A magenta square on a transparent background.
-    image::RgbaImage::from_fn(64, 64, |x, y| if (16..48).contains(&x) && (16..48).contains(&y) { image::Rgba([220, 20, 200, 255]) } else { image::Rgba([0, 0, 0, 0]) })
-        .save(src.join("alpha.png"))
-        .unwrap();
+    image::RgbaImage::from_fn(64, 64, |x, y| {
+        if (16..48).contains(&x) && (16..48).contains(&y) {
+            image::Rgba([220, 20, 200, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    })
+    .save(src.join("alpha.png"))
+    .unwrap();
     // 16-bit source for a 10-bit HEIC.
-    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(96, 64, |x, _| image::Rgb(if x < 32 { [60000, 60000, 60000] } else { [8000, 20000, 52000] }))
-        .save(src.join("deep.png"))
-        .unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(96, 64, |x, _| {
+        image::Rgb(if x < 32 { [60000, 60000, 60000] } else { [8000, 20000, 52000] })
+    })
+    .save(src.join("deep.png"))
+    .unwrap();
     tool("heif-enc", &["-q", "80", &s(&src.join("red.png")), "-o", &s(&images.join("red.heic"))]);
     tool("heif-enc", &["-q", "80", &s(&src.join("sideways.png")), "-o", &s(&src.join("sideways.heic"))]);
     tool("heif-enc", &["-q", "80", &s(&src.join("alpha.png")), "-o", &s(&images.join("alpha.heic"))]);

@@ -10,8 +10,8 @@
 
 use chromatica_core::bundle::HEAD_FILE;
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
-pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
 use chromatica_worker::{fetch_file, load_engine, Expect, WorkerMessage, MAX_HEAD_BYTES};
+pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -117,4 +117,3 @@ fn index_line(i: &IndexInfo) -> String {
         if i.threads == 1 { "" } else { "s" }
     )
 }
-

@@ -3,12 +3,12 @@
 
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, Head, ImageMeta, Params, StoredHistogram};
-use chromatica_core::shard::{build_index, IndexInput};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{image_histogram, Histogram};
 use chromatica_core::resize::RgbaImage;
 use chromatica_core::search::{Engine, SearchRequest, Source};
+use chromatica_core::shard::{build_index, IndexInput};
 use chromatica_core::BackgroundMode;
 use chromatica_core::Query;
 use chromatica_core::SearchOptions;

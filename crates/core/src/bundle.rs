@@ -367,7 +367,8 @@ pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palett
 
 /// A shard: its vectors, its pages, and its HNSW graph if it has one.
 pub fn encode_shard(vectors: &[AnnVector], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
-    let mut sections = vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
+    let mut sections =
+        vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
     if let Some(ann) = ann {
         let (graph, ids) = ann.encode_graph();
         sections.push((ANN_GRAPH, graph));
@@ -672,7 +673,8 @@ impl Page {
         if raw.len() != count * PALETTE_SIZE * 4 {
             return Err(corrupt("palettes have the wrong size"));
         }
-        let palettes = raw.chunks_exact(PALETTE_SIZE * 4).map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3]))).collect();
+        let palettes =
+            raw.chunks_exact(PALETTE_SIZE * 4).map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3]))).collect();
         Ok(Self { images, hist_offsets, hist_bins, hist_counts, hist_sums, palettes })
     }
 

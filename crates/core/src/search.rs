@@ -6,9 +6,8 @@
 
 use crate::ann::AnnVector;
 use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, Page, Shard};
-use crate::color::Rgb;
-use std::collections::HashMap;
 use crate::color::to_hex;
+use crate::color::Rgb;
 use crate::color::{delta_e, srgb_to_lab};
 use crate::emd::{lower_bound, Marginals, NearestBound, Sinkhorn};
 use crate::histogram::bin_center;
@@ -20,6 +19,7 @@ use crate::query::{Query, QueryError, SearchOptions, EXCLUDE_MIN_SHARE};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -362,7 +362,15 @@ struct Needs {
 
 impl Engine {
     pub fn new(head: Head) -> Self {
-        Self { head, chunks: HashMap::new(), failed: HashMap::new(), budget: DEFAULT_CACHE_BYTES, probe_images: None, searches: 0, ann_search: Default::default() }
+        Self {
+            head,
+            chunks: HashMap::new(),
+            failed: HashMap::new(),
+            budget: DEFAULT_CACHE_BYTES,
+            probe_images: None,
+            searches: 0,
+            ann_search: Default::default(),
+        }
     }
 
     pub fn head(&self) -> &Head {
@@ -398,7 +406,10 @@ impl Engine {
         let name = want.chunk.name;
         let decoded = fetched.and_then(|bytes| {
             if !want.chunk.matches(bytes) {
-                return Err(format!("{} is not the file this index was built with (size or checksum differ): rebuild or re-upload the site", want.path()));
+                return Err(format!(
+                    "{} is not the file this index was built with (size or checksum differ): rebuild or re-upload the site",
+                    want.path()
+                ));
             }
             let error = |e: BundleError| format!("{}: {e}", want.path());
             match want.kind {
@@ -653,7 +664,9 @@ impl Engine {
         self.failed.clear();
         match done {
             Some(value) => Ok(Step::Done(value)),
-            None => Err(SearchError::Unavailable(needs.warnings.into_iter().next().unwrap_or_else(|| "the site's index is inconsistent: rebuild it".into()))),
+            None => Err(SearchError::Unavailable(
+                needs.warnings.into_iter().next().unwrap_or_else(|| "the site's index is inconsistent: rebuild it".into()),
+            )),
         }
     }
 
@@ -717,7 +730,8 @@ impl Engine {
     /// histograms are fetched already: more candidates for no more bytes.
     fn with_page_mates(&self, v: &AnnVector, candidates: Vec<u32>, count: usize) -> Vec<u32> {
         let per = self.head.params.page_images;
-        let mut pages: Vec<(usize, u32)> = candidates.iter().filter_map(|&id| self.head.locate(id)).map(|(s, local)| (s, local as u32 / per)).collect();
+        let mut pages: Vec<(usize, u32)> =
+            candidates.iter().filter_map(|&id| self.head.locate(id)).map(|(s, local)| (s, local as u32 / per)).collect();
         pages.sort_unstable();
         pages.dedup();
         let mut mates: Vec<(u32, u32)> = Vec::new();

@@ -52,7 +52,7 @@ fn mean<'a>(vectors: impl Iterator<Item = &'a AnnVector>) -> AnnVector {
             *s += x as u64;
         }
     }
-    AnnVector(std::array::from_fn(|d| if n == 0 { 0 } else { ((sum[d] + n / 2) / n) as u8 }))
+    AnnVector(std::array::from_fn(|d| (sum[d] + n / 2).checked_div(n).unwrap_or(0) as u8))
 }
 
 /// `k` centroids of `points` by Lloyd's algorithm, started from evenly spaced points and trained on
@@ -171,10 +171,13 @@ pub struct IndexInput<'a> {
     pub previous: Option<Previous<'a>>,
 }
 
+/// A chunk file: its ref and its bytes.
+pub type Chunk = (ChunkRef, Vec<u8>);
+
 /// The files of an index: the head and every chunk (by its ref), and where each input went.
 pub struct EncodedIndex {
     pub head: Vec<u8>,
-    pub chunks: Vec<(ChunkRef, Vec<u8>)>,
+    pub chunks: Vec<Chunk>,
     /// `order[id]` is the input index of the image with global id `id`.
     pub order: Vec<u32>,
     pub shards: usize,
@@ -186,7 +189,7 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
     let page = (input.params.page_images as usize).max(1);
     let shards = layout(input.vectors, input.previous, page);
     let single = shards.len() == 1;
-    let encoded: Vec<(ShardEntry, Vec<(ChunkRef, Vec<u8>)>)> = shards
+    let encoded: Vec<(ShardEntry, Vec<Chunk>)> = shards
         .par_iter()
         .map(|shard| {
             let mut chunks = Vec::new();

@@ -55,7 +55,8 @@ fn build(histograms: &[Histogram], background: BackgroundMode, removed: impl Fn(
     let palettes: Vec<_> = histograms.iter().map(|h| bundle::stored_palette(&dominant_colors(h, 5))).collect();
     let vectors: Vec<AnnVector> = histograms.iter().map(AnnVector::from_histogram).collect();
     let params = Params::new(200, background);
-    let encoded = build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous });
+    let encoded =
+        build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous });
     let mut files: HashMap<String, Vec<u8>> = encoded.chunks.iter().map(|(c, b)| (c.path(), b.clone())).collect();
     files.insert(bundle::HEAD_FILE.into(), encoded.head.clone());
     Site { files, encoded }
@@ -162,13 +163,10 @@ fn sharded_search_fetches_a_few_chunks_and_keeps_recall() {
         let mut fetched = Vec::new();
         let mut fetch = site.fetcher();
         let hits = engine
-            .drive(
-                |e| e.rank(&q, &SearchOptions { k: 10, ..Default::default() }, &clock),
-                &mut |w: &Want| {
-                    fetched.push(*w);
-                    fetch(w)
-                },
-            )
+            .drive(|e| e.rank(&q, &SearchOptions { k: 10, ..Default::default() }, &clock), &mut |w: &Want| {
+                fetched.push(*w);
+                fetch(w)
+            })
             .unwrap()
             .hits;
         let shards = fetched.iter().filter(|w| matches!(w.kind, chromatica_core::search::ChunkKind::Shard(_))).count();
@@ -206,7 +204,9 @@ fn ranking_and_bytes_are_identical_on_any_number_of_threads() {
             let mut out = Vec::new();
             for q in &queries {
                 for k in [1, 10, 100] {
-                    let ranking = engine.drive(|e| e.rank(q, &SearchOptions { k, rerank_k: Some(200), ..Default::default() }, &clock), &mut site.fetcher()).unwrap();
+                    let ranking = engine
+                        .drive(|e| e.rank(q, &SearchOptions { k, rerank_k: Some(200), ..Default::default() }, &clock), &mut site.fetcher())
+                        .unwrap();
                     let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
                     out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
@@ -267,7 +267,8 @@ fn corrupt_files_give_clear_errors() {
     let (page_ref, page_bytes) = site.encoded.chunks.iter().find(|(_, b)| b.starts_with(b"CHROMPAG")).unwrap().clone();
     let parsed = Head::from_bytes(&head).unwrap();
     let s = parsed.shards.iter().position(|e| e.vectors == shard_ref).unwrap();
-    let decoders: [(&[u8], &dyn Fn(&[u8]) -> Result<(), BundleError>); 3] = [
+    type Decode<'a> = &'a dyn Fn(&[u8]) -> Result<(), BundleError>;
+    let decoders: [(&[u8], Decode); 3] = [
         (&head, &|b| Head::from_bytes(b).map(drop)),
         (&shard_bytes, &|b| Shard::from_bytes(b, &parsed, s).map(drop)),
         (&page_bytes, &|b| Page::from_bytes(b, bundle::PAGE_IMAGES, BackgroundMode::Keep).map(drop)),
@@ -298,7 +299,11 @@ fn corrupt_files_give_clear_errors() {
     assert!(Head::from_bytes(&head[..head.len() / 2]).err().unwrap().to_string().contains("truncated"));
     // A page decoded as a shard, or with the wrong image count, is refused.
     assert!(Shard::from_bytes(&page_bytes, &parsed, s).is_err());
-    assert!(Page::from_bytes(&page_bytes, 3, BackgroundMode::Keep).err().unwrap().to_string().contains(&format!("holds {} images, not 3", bundle::PAGE_IMAGES)));
+    assert!(Page::from_bytes(&page_bytes, 3, BackgroundMode::Keep)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains(&format!("holds {} images, not 3", bundle::PAGE_IMAGES)));
     // A version-2 bundle, or an older head: "rebuild".
     let mut old = b"CHROMBDL".to_vec();
     old.extend_from_slice(&2u32.to_le_bytes());

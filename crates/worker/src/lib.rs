@@ -85,7 +85,9 @@ impl From<SearchError> for EngineError {
 pub enum WorkerMessage {
     /// The head's bytes travel in a `bytes` field set beside this; the worker fetches the rest of
     /// the index from `base` (the site's URL, "" for the page's own) as searches need it.
-    Load { base: String },
+    Load {
+        base: String,
+    },
     Search(SearchRequest),
 }
 
@@ -195,7 +197,9 @@ pub enum Expect {
 impl Expect {
     fn check(self, url: &str, got: usize) -> Result<(), String> {
         match self {
-            Self::Exactly(n) if got != n => Err(format!("{url} is {got} bytes, not the {n} this index was built with: rebuild or re-upload the site")),
+            Self::Exactly(n) if got != n => {
+                Err(format!("{url} is {got} bytes, not the {n} this index was built with: rebuild or re-upload the site"))
+            }
             Self::AtMost(n) if got > n => Err(format!("{url} is {got} bytes, more than an index head can be")),
             _ => Ok(()),
         }
