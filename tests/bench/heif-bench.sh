@@ -23,7 +23,9 @@ for kind in heic avif; do
   for originals in "" "--no-originals"; do
     rm -rf "$work/site-$kind" "${CHROMATICA_CACHE_DIR:-$HOME/.cache/chromatica}"/*"site-$kind"* 2>/dev/null || true
     decode=$(taskset -c 0 "$cli" build "$work/$kind" --out "$work/site-$kind" --jobs 1 --json $originals | python3 -c 'import json,sys; print(json.load(sys.stdin)["timings_ms"]["decode"])')
-    echo "chromatica build, $kind, ${originals:-with originals}: $(per_image "$decode" ${#files[@]}) per image (decode, histogram, thumbnail${originals:+}${originals:-, JPEG rendition for HEIC})"
+    what="decode, histogram, thumbnail"
+    [ -z "$originals" ] && [ "$kind" = heic ] && what="$what, full-size JPEG rendition"
+    echo "chromatica build, $kind, ${originals:-with originals}: $(per_image "$decode" ${#files[@]}) per image ($what)"
   done
   total=0
   for f in "${files[@]}"; do total=$((total + $(ms taskset -c 0 heif-convert "$f" "$work/out.jpg"))); done
