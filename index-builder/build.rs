@@ -17,10 +17,11 @@ fn probe_libheif() {
     println!("cargo:rerun-if-env-changed=CHROMATICA_NO_HEIF");
     let musl = env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "musl");
     let cross = env::var("TARGET").ok() != env::var("HOST").ok();
-    if env::var_os("CHROMATICA_NO_HEIF").is_some() || musl || cross {
+    if env::var("CHROMATICA_NO_HEIF").is_ok_and(|v| !v.is_empty() && v != "0") || musl || cross {
         return;
     }
-    match pkg_config::Config::new().atleast_version("1.12").probe("libheif") {
+    // 1.13: heif_context_set_max_decoding_threads, heif_init with plugins.
+    match pkg_config::Config::new().atleast_version("1.13").probe("libheif") {
         Ok(_) => println!("cargo:rustc-cfg=has_libheif"),
         Err(_) => {
             println!("cargo:warning=libheif not found: this chromatica will skip HEIC/AVIF images (install libheif-dev and build again to read them)")

@@ -56,7 +56,9 @@ fi
 # the tests make such files with ---------------------------------------------------------------
 if ! $demo && ! { pkg-config --exists libheif 2>/dev/null && command -v heif-enc >/dev/null && command -v avifenc >/dev/null; }; then
   say "installing libheif and libavif (HEIC/AVIF inputs and the tests' encoders)"
-  apt_install pkg-config libheif-dev libheif-examples libavif-bin
+  # libheif 1.16+ ships its codecs as plugins (Debian 13, Ubuntu 24.04): take them where they exist.
+  plugins=$( { apt-cache show libheif-plugin-libde265 libheif-plugin-dav1d libheif-plugin-x265 libheif-plugin-aomenc 2>/dev/null || true; } | awk '/^Package:/ {print $2}' | sort -u | tr '\n' ' ')
+  apt_install pkg-config libheif-dev libheif-examples libavif-bin $plugins
 fi
 
 # --- Chromium for the browser tests (Debian's package; Playwright's own download is not used) ---

@@ -22,10 +22,6 @@ pub struct Decoded {
     pub full: Option<RgbaImage>,
 }
 
-/// Bytes a HEIF/AVIF decode holds per pixel: the decoder's planes (up to 16-bit samples, 4:4:4),
-/// the RGBA image it returns, our copy of it, and a JPEG rendition's RGB.
-const HEIF_BYTES_PER_PIXEL: u64 = 6 + 4 + 4 + 3;
-
 /// What reading and decoding a file will cost, from its first bytes.
 #[derive(Debug, PartialEq)]
 pub enum Cost {
@@ -48,11 +44,9 @@ pub fn probe(head: &[u8], file_size: u64, min_side: u32) -> Result<Cost, String>
         if !crate::heif::available() {
             return Err(crate::heif::NOT_BUILT_IN.into());
         }
-        return Ok(match crate::heif::dimensions(head) {
-            Some((w, h)) => {
-                check_sides(w as u64, h as u64)?;
-                Cost::Known { width: w, height: h, bytes: file_size * 2 + w as u64 * h as u64 * HEIF_BYTES_PER_PIXEL + slack }
-            }
+        return Ok(match crate::heif::cost(head) {
+            Some(Ok((width, height, bytes))) => Cost::Known { width, height, bytes: file_size * 2 + bytes + slack },
+            Some(Err(reason)) => return Err(reason),
             None => Cost::Unknown,
         });
     }
@@ -112,11 +106,17 @@ fn jpeg_scale(long_side: u64, min_side: u64) -> u64 {
 /// reduced size (JPEG: DCT scaling 1/2..1/8), then area-downscales to at most `min_side`. No
 /// decoder may allocate more than `max_alloc` bytes (what [`probe`] estimated, or the budget).
 pub fn decode(bytes: &[u8], min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
+    decode_keeping(bytes, min_side, max_alloc, false)
+}
+
+/// [`decode`], and with `keep_full` a HEIF/AVIF's whole upright image too ([`Decoded::full`]),
+/// for the JPEG rendition that stands in for an original browsers cannot show.
+pub fn decode_keeping(bytes: &[u8], min_side: u32, max_alloc: u64, keep_full: bool) -> Result<Decoded, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
     if crate::heif::is_heif(bytes) {
-        return decode_heif(bytes, min_side, max_alloc);
+        return decode_heif(bytes, min_side, max_alloc, keep_full);
     }
     let format = image::guess_format(bytes).map_err(|_| "not a recognised image format".to_string())?;
     if format == image::ImageFormat::Jpeg {
@@ -201,14 +201,13 @@ fn decode_generic(bytes: &[u8], format: image::ImageFormat, min_side: u32, max_a
     Ok(Decoded { pixels: to_core(&image), width: ow, height: oh, full: None })
 }
 
-/// HEIF/HEIC/AVIF through libheif (`heif.rs`): upright full-size pixels, downscaled for us; HEIC's
-/// full image is kept for the site's JPEG rendition (AVIF, which browsers show, is published as it is).
-fn decode_heif(bytes: &[u8], min_side: u32, max_alloc: u64) -> Result<Decoded, String> {
-    let pixels = crate::heif::decode(bytes, max_alloc / HEIF_BYTES_PER_PIXEL)?;
+/// HEIF/HEIC/AVIF through libheif (`heif.rs`): upright full-size pixels, downscaled for us, and
+/// kept whole when asked (`keep_full`).
+fn decode_heif(bytes: &[u8], min_side: u32, max_alloc: u64, keep_full: bool) -> Result<Decoded, String> {
+    let pixels = crate::heif::decode(bytes, max_alloc)?;
     let full = RgbaImage { width: pixels.width, height: pixels.height, pixels: pixels.rgba };
     let small = downscale_to_fit(&full, min_side);
-    let keep = !crate::heif::is_avif(bytes);
-    Ok(Decoded { pixels: small, width: full.width, height: full.height, full: keep.then_some(full) })
+    Ok(Decoded { pixels: small, width: full.width, height: full.height, full: keep_full.then_some(full) })
 }
 
 fn swaps_axes(o: image::metadata::Orientation) -> bool {

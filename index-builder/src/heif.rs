@@ -17,11 +17,6 @@ pub fn is_heif(bytes: &[u8]) -> bool {
     bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && BRANDS.iter().any(|b| &bytes[8..12] == *b)
 }
 
-/// Whether `bytes` are AVIF (which browsers show; HEIC they mostly do not).
-pub fn is_avif(bytes: &[u8]) -> bool {
-    bytes.len() >= 12 && &bytes[4..8] == b"ftyp" && matches!(&bytes[8..12], b"avif" | b"avis")
-}
-
 /// What a build without libheif says of a HEIF/AVIF file.
 pub const NOT_BUILT_IN: &str = "HEIC/HEIF/AVIF support is not built into this chromatica: install libheif \
      (Debian/Ubuntu: apt install libheif-dev) and build it again from source (cargo install, or bash scripts/setup.sh)";
@@ -51,9 +46,14 @@ mod ffi {
     pub const COLORSPACE_RGB: c_int = 1;
     pub const CHROMA_INTERLEAVED_RGBA: c_int = 11;
     pub const CHANNEL_INTERLEAVED: c_int = 10;
+    /// `heif_error_Unsupported_feature`: a codec or feature this libheif lacks.
+    pub const ERROR_UNSUPPORTED_FEATURE: c_int = 4;
+    /// `heif_error_Memory_allocation_error` (a limit of libheif's, or out of memory).
+    pub const ERROR_MEMORY: c_int = 6;
 
     #[link(name = "heif")]
     extern "C" {
+        pub fn heif_init(params: *mut c_void) -> HeifError;
         pub fn heif_context_alloc() -> *mut Context;
         pub fn heif_context_free(ctx: *mut Context);
         pub fn heif_context_set_maximum_image_size_limit(ctx: *mut Context, maximum_width: c_int);
@@ -62,6 +62,10 @@ mod ffi {
         pub fn heif_context_get_primary_image_handle(ctx: *mut Context, handle: *mut *mut Handle) -> HeifError;
         pub fn heif_image_handle_get_width(handle: *const Handle) -> c_int;
         pub fn heif_image_handle_get_height(handle: *const Handle) -> c_int;
+        pub fn heif_image_handle_get_ispe_width(handle: *const Handle) -> c_int;
+        pub fn heif_image_handle_get_ispe_height(handle: *const Handle) -> c_int;
+        pub fn heif_image_handle_has_alpha_channel(handle: *const Handle) -> c_int;
+        pub fn heif_image_handle_get_luma_bits_per_pixel(handle: *const Handle) -> c_int;
         pub fn heif_image_handle_release(handle: *const Handle);
         pub fn heif_decode_image(handle: *const Handle, out: *mut *mut Image, colorspace: c_int, chroma: c_int, options: *const c_void) -> HeifError;
         pub fn heif_image_get_width(image: *const Image, channel: c_int) -> c_int;
@@ -71,15 +75,22 @@ mod ffi {
     }
 }
 
-/// A parsed file and its primary image, released on drop.
+/// The largest side libheif may decode: the 32-bit size arithmetic of libheif 1.15 overflows at
+/// 2^30 RGBA pixels, so sides stay below sqrt(2^29).
 #[cfg(has_libheif)]
-struct Parsed {
+const MAX_SIDE: u32 = 23_170;
+
+/// A parsed file and its primary image, released on drop; borrows the bytes libheif reads
+/// without a copy.
+#[cfg(has_libheif)]
+struct Parsed<'a> {
     ctx: *mut ffi::Context,
     handle: *mut ffi::Handle,
+    _bytes: std::marker::PhantomData<&'a [u8]>,
 }
 
 #[cfg(has_libheif)]
-impl Drop for Parsed {
+impl Drop for Parsed<'_> {
     fn drop(&mut self) {
         // SAFETY: both were returned by libheif (or are null) and are released once, here.
         unsafe {
@@ -93,26 +104,60 @@ impl Drop for Parsed {
     }
 }
 
+/// A decoded image, released on drop.
+#[cfg(has_libheif)]
+struct Decoded(*mut ffi::Image);
+
+#[cfg(has_libheif)]
+impl Drop for Decoded {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: returned by heif_decode_image, released once.
+            unsafe { ffi::heif_image_release(self.0) }
+        }
+    }
+}
+
 #[cfg(has_libheif)]
 fn check(e: ffi::HeifError, what: &str) -> Result<(), String> {
     if e.code == 0 {
         return Ok(());
     }
-    // SAFETY: libheif's messages are static NUL-terminated strings ("always defined").
-    let message = if e.message.is_null() { String::new() } else { unsafe { std::ffi::CStr::from_ptr(e.message) }.to_string_lossy().into_owned() };
-    Err(format!("corrupt HEIF/AVIF ({what}: {message})"))
+    // SAFETY: libheif's messages are NUL-terminated and live as long as the context (copied here).
+    let message =
+        if e.message.is_null() { String::new() } else { unsafe { std::ffi::CStr::from_ptr(e.message) }.to_string_lossy().trim().to_string() };
+    Err(match e.code {
+        ffi::ERROR_UNSUPPORTED_FEATURE => {
+            format!("this libheif cannot decode it ({message}; a codec plugin may be missing, e.g. libheif-plugin-libde265 or -dav1d)")
+        }
+        ffi::ERROR_MEMORY => format!("the image is too large to decode ({message})"),
+        _ => format!("corrupt HEIF/AVIF ({what}: {message})"),
+    })
 }
 
-/// Parses `bytes` (which must outlive the result: libheif reads them without a copy).
+/// `heif_init` once per process (it loads the codec plugins of libheif 1.16 and newer; never
+/// undone, as other users of libheif in the process may rely on it).
 #[cfg(has_libheif)]
-fn parse(bytes: &[u8]) -> Result<Parsed, String> {
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a null parameter block is what the header documents for the defaults.
+    INIT.call_once(|| {
+        // A failure here shows again, with its reason, when a file is parsed.
+        let _ = unsafe { ffi::heif_init(std::ptr::null_mut()) };
+    });
+}
+
+/// Parses `bytes`; no image data is decoded yet.
+#[cfg(has_libheif)]
+fn parse(bytes: &[u8]) -> Result<Parsed<'_>, String> {
+    init();
     // SAFETY: every pointer passed is valid for the call; results are checked before use.
     unsafe {
-        let mut parsed = Parsed { ctx: ffi::heif_context_alloc(), handle: std::ptr::null_mut() };
+        let mut parsed = Parsed { ctx: ffi::heif_context_alloc(), handle: std::ptr::null_mut(), _bytes: std::marker::PhantomData };
         if parsed.ctx.is_null() {
             return Err("libheif could not start".into());
         }
-        ffi::heif_context_set_maximum_image_size_limit(parsed.ctx, 65_535);
+        ffi::heif_context_set_maximum_image_size_limit(parsed.ctx, MAX_SIDE as std::ffi::c_int);
         // Our own jobs decode files in parallel: one thread each keeps memory to the budget.
         ffi::heif_context_set_max_decoding_threads(parsed.ctx, 0);
         check(ffi::heif_context_read_from_memory_without_copy(parsed.ctx, bytes.as_ptr().cast(), bytes.len(), std::ptr::null()), "container")?;
@@ -124,59 +169,100 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     }
 }
 
-/// The primary image's size (as stored, before rotation), from the file's first bytes when its
-/// metadata comes first (as cameras write it); `None` when those bytes do not say.
+/// What the primary image declares: the larger of its displayed and stored (`ispe`) sizes, and
+/// the bytes a decode of it holds per pixel.
 #[cfg(has_libheif)]
-pub fn dimensions(head: &[u8]) -> Option<(u32, u32)> {
-    let parsed = parse(head).ok()?;
+struct Declared {
+    width: u32,
+    height: u32,
+    bytes_per_pixel: u64,
+}
+
+#[cfg(has_libheif)]
+fn declared(parsed: &Parsed<'_>) -> Result<Declared, String> {
     // SAFETY: a valid handle.
-    let (w, h) = unsafe { (ffi::heif_image_handle_get_width(parsed.handle), ffi::heif_image_handle_get_height(parsed.handle)) };
-    (w > 0 && h > 0).then_some((w as u32, h as u32))
+    let (w, h, iw, ih, alpha, bits) = unsafe {
+        let handle = parsed.handle;
+        (
+            ffi::heif_image_handle_get_width(handle),
+            ffi::heif_image_handle_get_height(handle),
+            ffi::heif_image_handle_get_ispe_width(handle),
+            ffi::heif_image_handle_get_ispe_height(handle),
+            ffi::heif_image_handle_has_alpha_channel(handle) != 0,
+            ffi::heif_image_handle_get_luma_bits_per_pixel(handle),
+        )
+    };
+    if w <= 0 || h <= 0 {
+        return Err("image has no pixels".into());
+    }
+    let (width, height) = (w.max(iw) as u32, h.max(ih) as u32);
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!("image is too large ({width}x{height}; at most {MAX_SIDE} pixels a side for HEIF/AVIF)"));
+    }
+    // The decoder's planes (4:2:0 at 8 bits: 1.5 bytes; more samples, wider samples and alpha
+    // cost more), the RGBA it converts to, our copy, and a JPEG rendition's RGB.
+    let planes = if bits > 8 { 6 } else { 2 } + if alpha { 2 } else { 0 };
+    Ok(Declared { width, height, bytes_per_pixel: planes + 4 + 4 + 3 })
+}
+
+/// The primary image's declared size, and the bytes decoding it needs, from the file's first
+/// bytes when its metadata comes first; `None` when those bytes do not say.
+#[cfg(has_libheif)]
+pub fn cost(head: &[u8]) -> Option<Result<(u32, u32, u64), String>> {
+    let parsed = parse(head).ok()?;
+    Some(declared(&parsed).map(|d| (d.width, d.height, d.width as u64 * d.height as u64 * d.bytes_per_pixel)))
 }
 
 #[cfg(not(has_libheif))]
-pub fn dimensions(_head: &[u8]) -> Option<(u32, u32)> {
+pub fn cost(_head: &[u8]) -> Option<Result<(u32, u32, u64), String>> {
     None
 }
 
-/// Decodes the primary image, upright, to 8-bit RGBA, if its size fits `max_pixels`.
+/// Decodes the primary image, upright, to 8-bit RGBA, if decoding it needs at most `max_bytes`.
+/// The image must come out at its declared size (a grid or overlay larger than it is refused
+/// through libheif's size limit, which is lowered to the declared size before decoding).
 #[cfg(has_libheif)]
-pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Pixels, String> {
+pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Pixels, String> {
     let parsed = parse(bytes)?;
-    // SAFETY: a valid handle; the decoded image is released below on every path.
+    let d = declared(&parsed)?;
+    let need = d.width as u64 * d.height as u64 * d.bytes_per_pixel;
+    if need > max_bytes {
+        return Err(format!("the image is too large to decode within the memory budget ({}x{}; see --max-memory)", d.width, d.height));
+    }
+    // SAFETY: valid handle and context; the image is released by its guard on every path, and
+    // the plane is read within height x stride bytes.
     unsafe {
-        let (w, h) = (ffi::heif_image_handle_get_width(parsed.handle), ffi::heif_image_handle_get_height(parsed.handle));
-        if w <= 0 || h <= 0 {
-            return Err("image has no pixels".into());
-        }
-        if w as u64 * h as u64 > max_pixels {
-            return Err(format!("the image is too large to decode within the memory budget ({w}x{h}; see --max-memory)"));
-        }
-        let mut image: *mut ffi::Image = std::ptr::null_mut();
-        check(ffi::heif_decode_image(parsed.handle, &mut image, ffi::COLORSPACE_RGB, ffi::CHROMA_INTERLEAVED_RGBA, std::ptr::null()), "image data")?;
-        if image.is_null() {
+        // libheif refuses a side equal to the limit: one more.
+        ffi::heif_context_set_maximum_image_size_limit(parsed.ctx, (d.width.max(d.height) + 1) as std::ffi::c_int);
+        let mut image = Decoded(std::ptr::null_mut());
+        check(
+            ffi::heif_decode_image(parsed.handle, &mut image.0, ffi::COLORSPACE_RGB, ffi::CHROMA_INTERLEAVED_RGBA, std::ptr::null()),
+            "image data",
+        )?;
+        if image.0.is_null() {
             return Err("corrupt HEIF/AVIF (no image data)".into());
         }
-        let release = |image| ffi::heif_image_release(image);
-        let (iw, ih) = (ffi::heif_image_get_width(image, ffi::CHANNEL_INTERLEAVED), ffi::heif_image_get_height(image, ffi::CHANNEL_INTERLEAVED));
+        let (iw, ih) = (ffi::heif_image_get_width(image.0, ffi::CHANNEL_INTERLEAVED), ffi::heif_image_get_height(image.0, ffi::CHANNEL_INTERLEAVED));
+        if iw <= 0 || ih <= 0 || iw as u64 * ih as u64 > d.width as u64 * d.height as u64 {
+            return Err(format!("corrupt HEIF/AVIF (decoded {iw}x{ih}, declared {}x{})", d.width, d.height));
+        }
         let mut stride: std::ffi::c_int = 0;
-        let plane = ffi::heif_image_get_plane_readonly(image, ffi::CHANNEL_INTERLEAVED, &mut stride);
-        if plane.is_null() || iw <= 0 || ih <= 0 || (stride as i64) < iw as i64 * 4 {
-            release(image);
+        let plane = ffi::heif_image_get_plane_readonly(image.0, ffi::CHANNEL_INTERLEAVED, &mut stride);
+        let (iw, ih) = (iw as usize, ih as usize);
+        let row = iw.checked_mul(4).ok_or("image too large")?;
+        if plane.is_null() || stride < 0 || (stride as usize) < row {
             return Err("corrupt HEIF/AVIF (unexpected pixel layout)".into());
         }
-        let (iw, ih, stride) = (iw as usize, ih as usize, stride as usize);
-        let mut rgba = Vec::with_capacity(iw * ih * 4);
-        for row in 0..ih {
-            rgba.extend_from_slice(std::slice::from_raw_parts(plane.add(row * stride), iw * 4));
+        let mut rgba = Vec::with_capacity(row.checked_mul(ih).ok_or("image too large")?);
+        for y in 0..ih {
+            rgba.extend_from_slice(std::slice::from_raw_parts(plane.add(y * stride as usize), row));
         }
-        release(image);
         Ok(Pixels { width: iw as u32, height: ih as u32, rgba })
     }
 }
 
 #[cfg(not(has_libheif))]
-pub fn decode(_bytes: &[u8], _max_pixels: u64) -> Result<Pixels, String> {
+pub fn decode(_bytes: &[u8], _max_bytes: u64) -> Result<Pixels, String> {
     Err(NOT_BUILT_IN.into())
 }
 

@@ -257,6 +257,11 @@ impl SiteWriter {
         self.owned_before.contains(rel) && !traverses_symlink(&self.out, rel) && fs::symlink_metadata(self.out.join(rel)).is_ok_and(|m| m.is_file())
     }
 
+    /// Where `rel` of the previous build is (check [`SiteWriter::has_own`] first).
+    pub fn existing(&self, rel: &str) -> PathBuf {
+        self.out.join(rel)
+    }
+
     /// Where to write `rel` (site-relative, `/`-separated) for this build; its folder exists.
     pub fn staged(&self, rel: &str) -> Result<PathBuf> {
         let path = self.staging.join(rel);

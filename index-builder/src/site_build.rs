@@ -13,7 +13,7 @@ use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, Sp
 use chromatica_core::shard::EncodedIndex;
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
-use index_builder::decode::{decode, encode_thumbnail, probe, Cost, PROBE_BYTES};
+use index_builder::decode::{decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -379,8 +379,15 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         }
         Ok(Processed { rel: rel.into(), entry, ext: ext.clone(), decoded: false })
     };
-    // A rendition that is missing must be made again from the pixels: no reuse then.
-    let has_rendition = |e: &Entry| !rendition || !cx.originals || cx.site.has_own(&original_of(e));
+    // A rendition that is missing, or of another size than --original-max now asks for, must be
+    // made again from the pixels: no reuse then.
+    let has_rendition = |e: &Entry| {
+        if !rendition || !cx.originals {
+            return true;
+        }
+        let want = e.width.max(e.height).min(cx.original_max.unwrap_or(u32::MAX));
+        cx.site.has_own(&original_of(e)) && image::image_dimensions(cx.site.existing(&original_of(e))).is_ok_and(|(w, h)| w.max(h) == want)
+    };
     if let Some(e) = cached.filter(|e| e.size == size && e.mtime_ns == mtime && reusable(e) && has_rendition(e)) {
         return reuse(e.clone(), None);
     }
@@ -410,7 +417,8 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     if let Some(e) = cached.filter(|e| e.hash == hash && reusable(e) && has_rendition(e)) {
         return reuse(Entry { size, mtime_ns: mtime, ..e.clone() }, Some(&bytes));
     }
-    let decoded = decode(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size)).map_err(&skip)?;
+    let keep_full = rendition && cx.originals && !cx.site.has_own(&bundle::original_path(&stem(hash), &ext));
+    let decoded = decode_keeping(&bytes, MAX_SIDE.max(cx.thumb_size), need.saturating_sub(size), keep_full).map_err(&skip)?;
     // With `--background ignore`, the histogram (and so the palette) may leave out a plain
     // background; the thumbnail is the image as it is.
     let made = image_histogram(&decoded.pixels, cx.background).map_err(|e| skip(e.to_string()))?;
@@ -435,7 +443,8 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
     if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {
         match &decoded.full {
             Some(full) => {
-                let scaled = cx.original_max.map(|max| chromatica_core::resize::downscale_to_fit(full, max));
+                let scaled =
+                    cx.original_max.filter(|&max| max < full.width.max(full.height)).map(|max| chromatica_core::resize::downscale_to_fit(full, max));
                 let jpeg = encode_thumbnail(scaled.as_ref().unwrap_or(full), RENDITION_QUALITY).map_err(&skip)?;
                 cx.site.write_once(&original_of(&entry), &jpeg)?;
             }

@@ -39,6 +39,7 @@ fn children(b: &[u8], start: usize, end: usize) -> Vec<([u8; 4], usize, usize)> 
     let mut at = start;
     while at + 8 <= end {
         let size = u32_at(b, at) as usize;
+        assert!(size >= 8, "a box of size {size} (0: to the end, 1: 64-bit) is not what heif-enc 1.15 writes");
         out.push((b[at + 4..at + 8].try_into().unwrap(), at, size));
         at += size;
     }
@@ -164,6 +165,14 @@ fn heic_and_avif_build_and_search_like_any_photo() {
     // The rotated HEIC comes out upright: 48 wide, 96 tall.
     let sideways = record(&manifest, "sideways.heic");
     assert_eq!((sideways["width"].as_u64(), sideways["height"].as_u64()), (Some(48), Some(96)), "{sideways}");
+    // Turned 90° anticlockwise: the yellow left third of the source is now the bottom third.
+    let upright = image::open(site.join(sideways["original"].as_str().unwrap())).unwrap().to_rgb8();
+    let (bottom, top) = (upright.get_pixel(24, 90).0, upright.get_pixel(24, 5).0);
+    assert!(bottom[0] > 200 && bottom[1] > 180 && bottom[2] < 90, "bottom {bottom:?}");
+    assert!(top[0] < 90 && top[2] > 180, "top {top:?}");
+    // The alpha HEIC kept its transparency: the rendition shows its clear corners as white.
+    let alpha = image::open(site.join(record(&manifest, "alpha.heic")["original"].as_str().unwrap())).unwrap().to_rgb8();
+    assert!(alpha.get_pixel(2, 2).0.iter().all(|&c| c > 240), "{:?}", alpha.get_pixel(2, 2));
     // HEIC originals are JPEG renditions at full size; AVIF (which browsers show) is copied as it is.
     for name in ["red.heic", "alpha.heic", "deep.heic", "photo.heif", "sideways.heic"] {
         let original = record(&manifest, name)["original"].as_str().unwrap().to_string();

@@ -208,7 +208,6 @@ impl Expect {
 
 /// `file://`: loads `<path>.js` with a `<script>` and takes the bytes it filed.
 async fn load_script(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
     let src = format!("{base}{}.js", path.strip_suffix(".bin").unwrap_or(path));
     let failed = || format!("could not load {src} (is the site complete?)");
     let document = web_sys::window().and_then(|w| w.document()).ok_or_else(failed)?;
@@ -232,7 +231,11 @@ async fn load_script(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, Str
     // sizes before decoding.
     let padding = text.bytes().rev().take(2).filter(|&c| c == b'=').count();
     len.check(&src, (text.len() / 4 * 3).saturating_sub(padding))?;
-    base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| format!("{src} is not a valid index script"))
+    // The browser's own base64 decoder: each char of its result is one byte.
+    let atob = js_sys::Reflect::get(&js_sys::global(), &"atob".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok()).ok_or_else(failed)?;
+    let binary: js_sys::JsString =
+        atob.call1(&JsValue::NULL, &text.into()).ok().and_then(|b| b.dyn_into().ok()).ok_or_else(|| format!("{src} is not a valid index script"))?;
+    Ok(binary.iter().map(|unit| unit as u8).collect())
 }
 
 /// Fetches every wanted file at once (in parallel), each to its bytes or why not.
