@@ -13,7 +13,7 @@ use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
 use chromatica_worker::{fetch_file, load_engine, Expect, WorkerMessage, MAX_HEAD_BYTES};
 pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -140,7 +140,7 @@ fn prestarted_worker(window: &web_sys::Window, base: &str) -> Option<(web_sys::W
     Some((worker, failed))
 }
 
-type Pending = Rc<RefCell<BTreeMap<u32, (js_sys::Function, js_sys::Function)>>>;
+type Pending = Rc<RefCell<HashMap<u32, (js_sys::Function, js_sys::Function)>>>;
 
 /// The page side of a worker: numbered requests, answered by promise.
 pub struct WorkerClient {
@@ -207,7 +207,7 @@ impl WorkerClient {
             // An ErrorEvent when the script threw; a plain Event when it could not be loaded.
             let message = js_sys::Reflect::get(&ev, &"message".into()).ok().and_then(|m| m.as_string());
             let reason = message.filter(|m| !m.is_empty()).unwrap_or_else(|| "its script did not start".into());
-            for (_, (_, reject)) in std::mem::take(&mut *p.borrow_mut()) {
+            for (_, (_, reject)) in p.borrow_mut().drain() {
                 let _ = reject.call1(&JsValue::NULL, &reason.clone().into());
             }
             *f.borrow_mut() = Some(reason);

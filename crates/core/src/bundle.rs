@@ -546,7 +546,7 @@ impl Head {
         }
         let mut first_ids = Vec::with_capacity(meta.shards.len().min(MAX_IMAGES) + 1);
         let mut total = 0u64;
-        let mut names = std::collections::BTreeSet::new();
+        let mut names = std::collections::HashSet::new();
         for s in &meta.shards {
             first_ids.push(total as u32);
             if s.images == 0 {

@@ -19,7 +19,7 @@ use crate::query::{Query, QueryError, SearchOptions, EXCLUDE_MIN_SHARE};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -342,9 +342,9 @@ pub const DEFAULT_CACHE_BYTES: usize = 48 << 20;
 /// [`Engine::drive`] is the loop for shells that can fetch synchronously (the CLI, tests).
 pub struct Engine {
     head: Head,
-    chunks: BTreeMap<u64, Cached>,
+    chunks: HashMap<u64, Cached>,
     /// Chunks that could not be fetched or decoded, with the reason (shown in results' warnings).
-    failed: BTreeMap<u64, String>,
+    failed: HashMap<u64, String>,
     budget: usize,
     /// Replaces the site's `probe_images` (for `eval`'s sweeps).
     probe_images: Option<usize>,
@@ -364,8 +364,8 @@ impl Engine {
     pub fn new(head: Head) -> Self {
         Self {
             head,
-            chunks: BTreeMap::new(),
-            failed: BTreeMap::new(),
+            chunks: HashMap::new(),
+            failed: HashMap::new(),
             budget: DEFAULT_CACHE_BYTES,
             probe_images: None,
             searches: 0,
