@@ -115,8 +115,9 @@ fn bytes_per_query(site: &Path, qs: &[(String, Histogram)], options: &SearchOpti
     let mut later = Vec::new();
     let mut warm = site_index::open(site)?;
     warm.set_probe_images(Some(probe));
+    let head = warm.head().clone();
     for (_, q) in qs {
-        let mut fresh = site_index::open(site)?;
+        let mut fresh = Engine::new(head.clone());
         fresh.set_probe_images(Some(probe));
         let mut bytes = fresh.head().byte_len as f64;
         let mut fetch = site_index::fetcher(site);

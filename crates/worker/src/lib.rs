@@ -169,9 +169,15 @@ pub const MAX_HEAD_BYTES: usize = 64 << 20;
 /// `self.CHROMATICA_FILES[path]`. A body of another size is refused before it is copied into
 /// wasm memory (which never shrinks).
 pub async fn fetch_file(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
+    Ok(fetch_bytes(base, path, len).await?.to_vec())
+}
+
+/// [`fetch_file`], the bytes left in JS memory (the parallel fetches hand them on as they are,
+/// and only the engine's copy enters wasm memory).
+async fn fetch_bytes(base: &str, path: &str, len: Expect) -> Result<js_sys::Uint8Array, String> {
     let url = format!("{base}{path}");
     if from_file_url() {
-        return load_script(base, path, len).await;
+        return load_script(base, path, len).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]));
     }
     let fetch = js_sys::Reflect::get(&js_sys::global(), &"fetch".into()).map_err(|e| js_error(&e))?;
     let fetch: js_sys::Function = fetch.dyn_into().map_err(|_| "this browser cannot fetch files".to_string())?;
@@ -184,7 +190,7 @@ pub async fn fetch_file(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, 
     let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
     let bytes = js_sys::Uint8Array::new(&buffer);
     len.check(&url, bytes.length() as usize)?;
-    Ok(bytes.to_vec())
+    Ok(bytes)
 }
 
 /// The size a fetched file must have.
@@ -244,7 +250,7 @@ async fn fetch_all(base: &str, wants: &[Want]) -> Vec<Result<Vec<u8>, String>> {
     for want in wants {
         let (base, path, len) = (base.to_string(), want.path(), Expect::Exactly(want.chunk.len as usize));
         promises.push(&wasm_bindgen_futures::future_to_promise(async move {
-            fetch_file(&base, &path, len).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]).into()).map_err(|e| JsValue::from_str(&e))
+            fetch_bytes(&base, &path, len).await.map(JsValue::from).map_err(|e| JsValue::from_str(&e))
         }));
     }
     let settled = match JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
