@@ -4,6 +4,19 @@
 // refuse fetch) the same bytes come from a classic script that sets a global. The app then loads
 // the index's files the same two ways (chromatica-worker's fetch_file).
 (function () {
+  // The build pre-rendered the default query's results into the page (index-builder's
+  // prerender.rs); they stay only while the URL names no other query.
+  var pre = document.getElementById('app');
+  var hash = location.hash.replace(/^#/, '');
+  if (pre && pre.hasAttribute('data-prerendered') && hash !== '' && hash !== pre.getAttribute('data-prerendered')) {
+    pre.removeAttribute('data-prerendered');
+    pre.textContent = '';
+    var loading = document.createElement('p');
+    loading.className = 'boot';
+    loading.setAttribute('role', 'status');
+    loading.textContent = 'Loading Chromatica…';
+    pre.appendChild(loading);
+  }
   function fatal(message) {
     var app = document.getElementById('app');
     app.textContent = '';

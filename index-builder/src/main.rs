@@ -3,6 +3,8 @@
 mod cache;
 mod eval;
 mod merge;
+mod precompress;
+mod prerender;
 mod serve;
 mod site;
 mod site_build;
@@ -90,6 +92,10 @@ enum Command {
         /// browsers cannot display (HEIC); default: full size.
         #[arg(long, value_parser = clap::value_parser!(u32).range(64..=65_535))]
         original_max: Option<u32>,
+        /// Do not write the `.br` and `.gz` copies of the page, app and index files (for hosts that
+        /// serve precompressed files; docs/hosting.md). Parts (`--part`) never get them.
+        #[arg(long)]
+        no_precompress: bool,
     },
     /// Join the parts of a build made with `build --part I/N` (on one machine or many) into one
     /// site: the same index as one `build` of all the images.
@@ -106,6 +112,9 @@ enum Command {
         /// Print a JSON summary on stdout instead of text.
         #[arg(long)]
         json: bool,
+        /// Do not write the `.br` and `.gz` copies (as for `build`).
+        #[arg(long)]
+        no_precompress: bool,
     },
     /// Search a built site by colors, by an example image or for images like one of the site's,
     /// with the same code, ranking and JSON as the browser app.
@@ -196,8 +205,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Merge { parts, out, force, json } => {
-            let summary = merge::run(&parts, &out, force)?;
+        Command::Merge { parts, out, force, json, no_precompress } => {
+            let summary = merge::run(&parts, &out, force, !no_precompress)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -226,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
             background,
             part,
             original_max,
+            no_precompress,
         } => {
             let opts = site_build::BuildOptions {
                 images,
@@ -241,6 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                 background,
                 part,
                 original_max,
+                precompress: !no_precompress && part.is_none(),
             };
             let summary = site_build::build(&opts)?;
             if json {

@@ -58,7 +58,7 @@ fn check_parts(parts: &[std::path::PathBuf]) -> Result<()> {
     Ok(())
 }
 
-pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<MergeSummary> {
+pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool, precompress: bool) -> Result<MergeSummary> {
     check_parts(parts)?;
     let mut records: BTreeMap<String, (Record, usize)> = BTreeMap::new();
     let mut params = None;
@@ -122,6 +122,6 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool) -> Result<Merg
     let manifest: serde_json::Value =
         fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
-    site::finish(site, &index, &params, &metas, &root, None)?;
+    site::finish(site, &index, &params, &metas, &root, None, precompress)?;
     Ok(summary)
 }

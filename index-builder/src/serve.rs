@@ -16,6 +16,7 @@
 //! Why not a server crate: hyper/axum bring an async runtime and ~80 crates, and the points above
 //! would still be ours to configure; this file is the whole server.
 
+use crate::precompress;
 use anyhow::{Context, Result};
 use std::fs;
 use std::io::{Read, Write};
@@ -134,21 +135,34 @@ impl Server {
         let mut lines = text.split("\r\n");
         let mut parts = lines.next().unwrap_or("").split(' ');
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let host = lines
-            .filter_map(|l| l.split_once(':'))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
-            .map(|(_, value)| value.trim().to_ascii_lowercase());
+        let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim(), v.trim())).collect();
+        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+        let host = header("host").map(str::to_ascii_lowercase);
         if !host.is_some_and(|h| self.hosts.contains(&h)) {
             return respond(&mut stream, "421 Misdirected Request", "this server only answers requests for its own address");
         }
         if method != "GET" && method != "HEAD" {
             return respond(&mut stream, "405 Method Not Allowed", "method not allowed");
         }
-        let Some((path, mut file)) = resolve(&self.root, target).and_then(|p| fs::File::open(&p).ok().map(|f| (p, f))) else {
+        let Some((path, file)) = resolve(&self.root, target).and_then(|p| fs::File::open(&p).ok().map(|f| (p, f))) else {
             return respond(&mut stream, "404 Not Found", "not found");
         };
+        // A compressed copy the build wrote beside the file (precompress.rs), if the client takes it.
+        let copy_of = |suffix: &str| {
+            let name = path.file_name()?.to_str()?;
+            let copy = fs::canonicalize(path.with_file_name(format!("{name}.{suffix}"))).ok()?;
+            (copy.starts_with(&self.root) && copy.is_file()).then_some(copy)
+        };
+        let copies: Vec<(PathBuf, &str)> = precompress::ENCODINGS.iter().filter_map(|(suffix, coding)| Some((copy_of(suffix)?, *coding))).collect();
+        let has_copies = !copies.is_empty();
+        let copy = copies.into_iter().filter(|(_, coding)| accepts(header("accept-encoding"), coding)).find_map(|(p, coding)| Some((fs::File::open(p).ok()?, coding)));
+        let (mut file, encoding) = match copy {
+            Some((copy, coding)) => (copy, format!("Content-Encoding: {coding}\r\n")),
+            None => (file, String::new()),
+        };
+        let vary = if has_copies { "Vary: Accept-Encoding\r\n" } else { "" };
         let len = file.metadata()?.len();
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\n{HEADERS}\r\n", mime(&path));
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {len}\r\n{encoding}{vary}{HEADERS}\r\n", mime(&path));
         stream.write_all(head.as_bytes())?;
         if method == "GET" {
             let deadline = Instant::now() + self.timeout + Duration::from_secs(len / MIN_RATE_BYTES_PER_SEC);
@@ -200,6 +214,18 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> std::io::Result<Head>
             return Ok(Head::TooLarge);
         }
     }
+}
+
+/// Whether an `Accept-Encoding` header takes `coding` (named, or `*`, without `q=0`).
+fn accepts(header: Option<&str>, coding: &str) -> bool {
+    header.is_some_and(|h| {
+        h.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f64>().ok()).is_some_and(|q| q <= 0.0));
+            (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
+        })
+    })
 }
 
 fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {

@@ -5,8 +5,10 @@
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{self, Head, ImageMeta, Params, FORMAT_VERSION};
-use chromatica_core::search::Engine;
+use chromatica_core::page;
+use chromatica_core::search::{self, Engine, SearchRequest};
 use chromatica_core::shard::EncodedIndex;
+use crate::{precompress, prerender};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -23,6 +25,7 @@ pub const WASM_SCRIPT: &str = "chromatica_wasm.js";
 pub const MANIFEST_FILE: &str = "chromatica.json";
 pub const THUMBS_SCRIPT: &str = "thumbs.js";
 const WASM_FILE: &str = "chromatica_bg.wasm";
+const INDEX_HTML: &str = "index.html";
 /// Set to write sites with an embedded app that is older than the web sources.
 const ALLOW_STALE_APP: &str = "CHROMATICA_ALLOW_STALE_APP";
 
@@ -93,7 +96,7 @@ impl Manifest {
 
 /// Whether the web app was embedded at compile time.
 pub fn app_is_embedded() -> bool {
-    APP_FILES.iter().any(|(name, _)| *name == "index.html") && APP_FILES.iter().any(|(name, _)| *name == WASM_FILE)
+    APP_FILES.iter().any(|(name, _)| *name == INDEX_HTML) && APP_FILES.iter().any(|(name, _)| *name == WASM_FILE)
 }
 
 fn js_base64_script(global: &str, bytes: &[u8]) -> String {
@@ -287,7 +290,9 @@ impl SiteWriter {
         }
     }
 
-    pub fn write_app(&self) -> Result<()> {
+    /// The embedded app, with `index_html` (the app's `index.html` made for this site, see
+    /// [`index_html`]) as its page.
+    pub fn write_app(&self, index_html: &str) -> Result<()> {
         if !app_is_embedded() {
             bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
         }
@@ -298,6 +303,10 @@ impl SiteWriter {
             );
         }
         for (name, bytes) in APP_FILES {
+            if *name == INDEX_HTML {
+                self.write(name, index_html.as_bytes())?;
+                continue;
+            }
             self.write(name, bytes)?;
             if *name == WASM_FILE {
                 self.write(WASM_SCRIPT, js_base64_script("CHROMATICA_WASM", bytes).as_bytes())?;
@@ -337,6 +346,41 @@ impl SiteWriter {
             map.insert(thumb.clone(), serde_json::Value::String(url));
         }
         self.write(THUMBS_SCRIPT, format!("window.CHROMATICA_THUMBS={};\n", serde_json::Value::Object(map)).as_bytes())
+    }
+
+    /// Compressed copies (precompress.rs) of the files of the site that browsers fetch over HTTP,
+    /// made in parallel: of every such file this build wrote, and of the index files it keeps from
+    /// the previous build, whose copies are kept too when that build made them (adding them to
+    /// `kept`).
+    pub fn write_compressed_copies(&self, kept: &mut BTreeSet<String>) -> Result<()> {
+        use rayon::prelude::*;
+        let mut jobs: Vec<(String, PathBuf)> =
+            staged_files(&self.staging)?.into_iter().filter(|f| precompress::wants_copies(f)).map(|f| (f.clone(), self.staging.join(&f))).collect();
+        let mut kept_copies = Vec::new();
+        for rel in kept.iter().filter(|f| precompress::wants_copies(f)) {
+            let copies: Vec<String> = precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
+            if copies.is_empty() {
+                jobs.push((rel.clone(), self.out.join(rel)));
+            }
+            kept_copies.extend(copies);
+        }
+        kept.extend(kept_copies);
+        jobs.par_iter().try_for_each(|(rel, path)| -> Result<()> {
+            let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            // A file the previous build wrote with these very bytes (the app, mostly) keeps its
+            // copies: compressing the wasm anew would take seconds of every build.
+            let previous: Vec<String> = precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
+            if !previous.is_empty() && self.has_own(rel) && fs::read(self.existing(rel)).is_ok_and(|old| old == bytes) {
+                for copy in previous {
+                    fs::copy(self.existing(&copy), self.staged(&copy)?).with_context(|| format!("cannot copy {copy}"))?;
+                }
+                return Ok(());
+            }
+            for (suffix, copy) in precompress::copies(rel, &bytes) {
+                self.write(&format!("{rel}.{suffix}"), &copy)?;
+            }
+            Ok(())
+        })
     }
 
     /// Moves this build's files into place (see the type's doc), keeping `kept` (files of the
@@ -393,8 +437,8 @@ impl SiteWriter {
 }
 
 /// Everything but the images' own files: the app, the index (decoded first, every file of it: an
-/// index the page would refuse is never published), the offline thumbnail script, and the
-/// manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
+/// index the page would refuse is never published), the offline thumbnail script, compressed
+/// copies (if `precompress`) and the manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
 /// previous build.
 pub fn finish(
     site: SiteWriter,
@@ -403,9 +447,10 @@ pub fn finish(
     images: &[ImageMeta],
     images_root: &Path,
     part: Option<(usize, usize)>,
+    precompress: bool,
 ) -> Result<()> {
-    verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
-    site.write_app()?;
+    let mut engine = verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
+    site.write_app(&index_html(&mut engine, images.len(), index.shards)?)?;
     let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();
     thumbs.sort();
@@ -413,18 +458,34 @@ pub fn finish(
     site.write_thumbs_script(&thumbs)?;
     kept.extend(thumbs);
     kept.extend(images.iter().map(ImageMeta::original_url));
+    if precompress {
+        site.write_compressed_copies(&mut kept)?;
+    }
     let mut manifest = Manifest::new(params, images, index, images_root);
     manifest.part = part.map(|(i, n)| [i, n]);
     site.commit(&mut manifest, &kept)
 }
 
-/// Decodes every file of an index, as a visitor's engine would.
-fn verify(index: &EncodedIndex) -> Result<()> {
+/// Decodes every file of an index, as a visitor's engine would; returns the engine holding them all.
+fn verify(index: &EncodedIndex) -> Result<Engine> {
     let files: std::collections::HashMap<u64, &[u8]> = index.chunks.iter().map(|(c, b)| (c.name, b.as_slice())).collect();
     let mut engine = Engine::new(Head::from_bytes(&index.head)?);
     engine
         .hold_everything(&mut |want| files.get(&want.chunk.name).map(|b| b.to_vec()).ok_or_else(|| format!("{} was not written", want.path())))
-        .map_err(|reason| anyhow::anyhow!("{reason}"))
+        .map_err(|reason| anyhow::anyhow!("{reason}"))?;
+    Ok(engine)
+}
+
+/// The site's `index.html`: the app's, with the first screen pre-rendered (prerender.rs) from
+/// `engine`'s answer to the page's default query.
+fn index_html(engine: &mut Engine, images: usize, shards: usize) -> Result<String> {
+    let template = APP_FILES.iter().find(|(name, _)| *name == INDEX_HTML).map(|(_, b)| String::from_utf8_lossy(b)).unwrap_or_default();
+    let state = page::default_state()?;
+    let request = SearchRequest { source: search::Source::colors(&state.query), options: state.options.clone() };
+    // Every file is held (verify), so the search asks for none; and no clock: the build's timings
+    // mean nothing to a visitor.
+    let response = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want| Err(format!("{} is not held", want.path())))?;
+    prerender::index_html(&template, &prerender::FirstScreen { state: &state, response: &response, images, shards })
 }
 
 impl Drop for SiteWriter {
@@ -435,10 +496,10 @@ impl Drop for SiteWriter {
     }
 }
 
+/// Files named by their content (and their compressed copies): the index's chunks, thumbnails and
+/// originals; not the head (`index/head.*`).
 fn is_content_named(rel: &str) -> bool {
-    rel.starts_with("thumbs/")
-        || rel.starts_with("originals/")
-        || (rel.starts_with("index/") && rel != bundle::HEAD_FILE && rel != bundle::HEAD_SCRIPT)
+    rel.starts_with("thumbs/") || rel.starts_with("originals/") || (rel.starts_with("index/") && !rel.starts_with("index/head."))
 }
 
 /// Every file below the staging folder, site-relative, but our own bookkeeping.

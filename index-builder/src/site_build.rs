@@ -51,6 +51,8 @@ pub struct BuildOptions {
     /// Longest side of the JPEG renditions that stand in for originals browsers cannot show
     /// (HEIC); `None`: full size.
     pub original_max: Option<u32>,
+    /// Write compressed copies of the files browsers fetch (precompress.rs).
+    pub precompress: bool,
 }
 
 /// Whether the image at `rel` belongs to part `i` of `n` (1-based): by a hash of its path, the
@@ -222,7 +224,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    site::finish(site, &index, &params, &metas, &images, opts.part)?;
+    site::finish(site, &index, &params, &metas, &images, opts.part, opts.precompress)?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
     Cache::new(entries).save(&out);
     let write_ms = ms(t_write);

@@ -231,3 +231,57 @@ fn many_parallel_requests_are_all_answered() {
     });
     assert_eq!(ok, 300);
 }
+
+/// The response head (all of it) and body of `GET path` with `headers` (each `Name: value`).
+fn get_with(server: &Server, path: &str, headers: &[&str]) -> (String, Vec<u8>) {
+    let mut s = server.connect();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\n{}\r\n", server.host(), headers.iter().map(|h| format!("{h}\r\n")).collect::<String>()).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    (String::from_utf8_lossy(&response[..end]).into_owned(), response[end + 4..].to_vec())
+}
+
+#[test]
+fn precompressed_copies_go_to_clients_that_take_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    std::fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    build(&images, &site, &[]);
+    let wasm = std::fs::read(site.join("chromatica_bg.wasm")).unwrap();
+    assert!(site.join("chromatica_bg.wasm.br").is_file() && site.join("chromatica_bg.wasm.gz").is_file());
+    let server = Server::start(&site, &[], None);
+    let decode = |coding: &str, body: &[u8]| {
+        let mut out = Vec::new();
+        match coding {
+            "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out).unwrap(),
+            "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out).unwrap(),
+            _ => return body.to_vec(),
+        };
+        out
+    };
+    for (accept, coding) in [("br, gzip, deflate", "br"), ("gzip", "gzip"), ("br;q=0, gzip;q=0.5", "gzip"), ("identity", ""), ("", "")] {
+        let headers: Vec<String> = if accept.is_empty() { vec![] } else { vec![format!("Accept-Encoding: {accept}")] };
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let (head, body) = get_with(&server, "/chromatica_bg.wasm", &headers);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("Content-Type: application/wasm"), "{head}");
+        assert!(head.contains("Vary: Accept-Encoding"), "{head}");
+        assert_eq!(head.contains("Content-Encoding:"), !coding.is_empty(), "{accept}: {head}");
+        if !coding.is_empty() {
+            assert!(head.contains(&format!("Content-Encoding: {coding}")), "{accept}: {head}");
+            assert!(body.len() < wasm.len() / 2, "{coding}: {} of {} bytes", body.len(), wasm.len());
+        }
+        assert_eq!(decode(coding, &body), wasm, "{accept}");
+    }
+    // The page itself ("/" is index.html) and an index file come compressed too.
+    let (head, body) = get_with(&server, "/", &["Accept-Encoding: br"]);
+    assert!(head.contains("Content-Encoding: br") && head.contains("text/html"), "{head}");
+    assert_eq!(decode("br", &body), std::fs::read(site.join("index.html")).unwrap());
+    // Images are never sent encoded.
+    let thumb = walkdir::WalkDir::new(site.join("thumbs")).into_iter().filter_map(Result::ok).find(|e| e.file_type().is_file()).unwrap();
+    let rel = thumb.path().strip_prefix(&site).unwrap().to_string_lossy().into_owned();
+    let (head, _) = get_with(&server, &format!("/{rel}"), &["Accept-Encoding: br, gzip"]);
+    assert!(!head.contains("Content-Encoding") && !head.contains("Vary"), "{head}");
+}

@@ -30,11 +30,12 @@ function requireCli() {
 const children = new Set();
 process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
 
-/** `chromatica serve <dir> --port 0`; resolves with `{url, stop}` once it prints its URL. */
-export function startServer(dir, { timeoutMs = 15000 } = {}) {
-  requireCli();
+/** `chromatica serve <dir> --port 0` (by default the repository's release binary, or the `cli`
+ *  given); resolves with `{url, stop}` once it prints its URL. */
+export function startServer(dir, { timeoutMs = 15000, cli: binary = cli } = {}) {
+  if (binary === cli) requireCli();
   return new Promise((resolveStart, reject) => {
-    const child = spawn(cli, ['serve', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(binary, ['serve', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '', err = '', started = false;
     const exited = new Promise((r) => child.once('exit', r));

@@ -26,6 +26,8 @@ pub struct Options {
     pub base: String,
     pub url_state: bool,
     pub compact: bool,
+    /// Results to show until the first search answers (the page's pre-rendered ones).
+    pub first: Option<SearchResponse>,
 }
 
 /// What produced the results on screen.
@@ -50,6 +52,8 @@ struct Widget {
     options: RwSignal<SearchOptions>,
     source: RwSignal<Source>,
     response: RwSignal<Option<SearchResponse>>,
+    /// `response` is the page's pre-rendered one (no timings yet), until the first search answers.
+    prerendered: RwSignal<bool>,
     error: RwSignal<Option<String>>,
     status: RwSignal<String>,
     info: RwSignal<Option<IndexInfo>>,
@@ -62,9 +66,9 @@ struct Widget {
 
 #[component]
 pub fn App(options: Options) -> impl IntoView {
-    let Options { widget, base, url_state, compact } = options;
+    let Options { widget, base, url_state, compact, first } = options;
     let initial = if url_state { history::current_fragment() } else { String::new() };
-    let initial = state::parse_fragment(&initial).or_else(|_| state::parse_fragment(state::DEFAULT_FRAGMENT)).expect("the default query is valid");
+    let initial = state::parse_fragment(&initial).or_else(|_| chromatica_core::page::default_state()).expect("the default query is valid");
     let source = RwSignal::new(match if url_state { history::initial_error() } else { None } {
         Some(message) => Source::InvalidLink(message),
         None => Source::Colors,
@@ -75,7 +79,8 @@ pub fn App(options: Options) -> impl IntoView {
         rows: Rows::new(&initial.query, source),
         options: RwSignal::new(initial.options),
         source,
-        response: RwSignal::new(None),
+        prerendered: RwSignal::new(first.is_some()),
+        response: RwSignal::new(first),
         error: RwSignal::new(None),
         status: RwSignal::new("Loading index…".to_string()),
         info: RwSignal::new(None),
@@ -108,7 +113,7 @@ pub fn App(options: Options) -> impl IntoView {
             })}
             <main class="layout">
                 <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
-                <ResultsPanel status=w.status source=w.source response=w.response info=w.info error=w.error base=base />
+                <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error base=base />
             </main>
         </div>
     }
@@ -174,6 +179,7 @@ fn search_on_change(w: Widget) {
                 match result {
                     Ok(r) => {
                         w.error.set(None);
+                        w.prerendered.set(false);
                         w.response.set(Some(r));
                     }
                     Err(e) => w.error.set(Some(e.to_string())),

@@ -18,13 +18,27 @@ mod viz;
 use wasm_bindgen::prelude::*;
 
 fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, compact: bool, with_api: bool) {
+    let first = url_state.then(|| prerendered(&element)).flatten();
     element.set_inner_html("");
     let widget = backend::register();
     if with_api {
         api::install(widget);
     }
-    let options = app::Options { widget, base, url_state, compact };
+    let options = app::Options { widget, base, url_state, compact, first };
     leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
+}
+
+/// The results the build pre-rendered into the page (index-builder's prerender.rs), which the app
+/// shows until its own first search answers: `boot.js` leaves them only when the URL names the query
+/// they are for.
+fn prerendered(app: &web_sys::HtmlElement) -> Option<chromatica_core::search::SearchResponse> {
+    if !app.has_attribute("data-prerendered") {
+        return None;
+    }
+    let json = app.query_selector("script#chromatica-first").ok().flatten()?.text_content()?;
+    // Through JS's JSON.parse and serde-wasm-bindgen, which the worker's replies use anyway
+    // (serde_json's deserializer for this type would add ~20 KB to the wasm).
+    serde_wasm_bindgen::from_value(js_sys::JSON::parse(&json).ok()?).ok()
 }
 
 /// Mounts the full app into `#app[data-chromatica-app]` when the page has one (the site's

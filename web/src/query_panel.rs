@@ -6,20 +6,12 @@ use crate::backend::IndexInfo;
 use crate::color_row::{ColorRowEditor, Rows};
 use crate::image_picker::ImagePicker;
 use crate::refine::{AnyColorRow, AvoidColors};
-use crate::state::{self, ColorRow, K_CHOICES};
+use crate::state::{self, ColorRow};
+use chromatica_core::page::{K_CHOICES, PRESETS};
 use crate::viz::QueryViz;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
-
-/// Preset palettes (hex, weight).
-const PRESETS: &[(&str, &[(&str, f64)])] = &[
-    ("Sunset", &[("E4572E", 0.6), ("F3A712", 0.4)]),
-    ("Ocean", &[("0B3C5D", 0.5), ("328CC1", 0.3), ("D9E6F2", 0.2)]),
-    ("Forest", &[("2D5016", 0.5), ("6B8F23", 0.3), ("A7C957", 0.2)]),
-    ("Desert", &[("C2A878", 0.6), ("E3D5B8", 0.25), ("8B5E34", 0.15)]),
-    ("Night", &[("0D1B2A", 0.7), ("415A77", 0.2), ("E0E1DD", 0.1)]),
-];
 
 /// A random palette has `RANDOM_MIN_COLORS` up to `RANDOM_MIN_COLORS + RANDOM_EXTRA_COLORS - 1`
 /// colors, each weighted `RANDOM_MIN_WEIGHT` plus up to 1 (before normalising).

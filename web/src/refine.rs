@@ -12,8 +12,6 @@ use leptos::prelude::*;
 const DEFAULT_ANY_PERCENT: f64 = 60.0;
 /// The slider's range, in percent of the query.
 const ANY_PERCENT_RANGE: (f64, f64) = (5.0, 99.0);
-/// The color the "avoid" picker offers first.
-const DEFAULT_AVOID: &str = "#2E8B57";
 
 /// The wildcard row: a switch and the share it takes.
 #[component]
@@ -41,7 +39,7 @@ pub fn AnyColorRow(options: RwSignal<SearchOptions>) -> impl IntoView {
 /// Colors to avoid: a chip per color (× removes it) and a picker to add one, up to three.
 #[component]
 pub fn AvoidColors(options: RwSignal<SearchOptions>) -> impl IntoView {
-    let picked = RwSignal::new(DEFAULT_AVOID.to_string());
+    let picked = RwSignal::new(chromatica_core::page::DEFAULT_AVOID.to_string());
 
     let add = move |_| {
         if let Some(color) = parse_hex(&picked.get_untracked()) {

@@ -18,6 +18,7 @@ pub fn ResultsPanel(
     status: RwSignal<String>,
     source: RwSignal<Source>,
     response: RwSignal<Option<SearchResponse>>,
+    prerendered: RwSignal<bool>,
     info: RwSignal<Option<IndexInfo>>,
     error: RwSignal<Option<String>>,
     base: String,
@@ -28,7 +29,7 @@ pub fn ResultsPanel(
             <div class="meta">
                 <span data-testid="status" class="status">{move || status.get()}</span>
                 <span data-testid="source" class="source">{move || source_label(&source.get())}</span>
-                <span data-testid="timings" class="timings">{move || response.get().map(|r| timings_line(&r.metadata)).unwrap_or_default()}</span>
+                <span data-testid="timings" class="timings">{move || response.get().filter(|_| !prerendered.get()).map(|r| timings_line(&r.metadata)).unwrap_or_default()}</span>
                 <span data-testid="index-info" class="index-info">{move || info.get().map(|i| index_line(&i)).unwrap_or_default()}</span>
             </div>
             <Show when=move || response.get().is_some_and(|r| !r.warnings.is_empty())>

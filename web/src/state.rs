@@ -12,8 +12,6 @@ pub struct ColorRow {
     pub weight: f64,
 }
 
-pub const DEFAULT_FRAGMENT: &str = "colors=E4572E,F3A712&weights=0.6,0.4&k=20";
-pub const K_CHOICES: [usize; 5] = [10, 20, 30, 50, 100];
 
 /// Rows -> a validated query (the error says what's wrong, quoting the bad text).
 pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {

@@ -12,6 +12,7 @@ pub mod collage;
 pub mod color;
 pub mod emd;
 pub mod histogram;
+pub mod page;
 pub mod query;
 #[cfg(feature = "query-image")]
 pub mod query_image;

@@ -1,0 +1,225 @@
+//! The site's first screen, pre-rendered: `index.html` as the build writes it carries the page as
+//! the app draws it for the default query (core's `page::DEFAULT_FRAGMENT`), results included, so a
+//! visitor sees thumbnails (and can open them) while the wasm is still on its way. The results are
+//! the engine's own answer to that query (the build searches its new index once), also embedded as
+//! JSON for the app to start from: the app mounts showing exactly these, then its first search
+//! replaces them with the same ranking.
+//!
+//! The markup mirrors the app's views (web/src/*.rs) element for element, so the page does not move
+//! when the app takes over; the browser tests compare the two layouts box by box. The query panel
+//! is `inert` until then (its controls would not react yet); the result links work at once.
+//! `boot.js` drops the pre-render when the URL names another query.
+//!
+//! Everything that comes from the collection (file names) is escaped; the JSON is made safe to
+//! sit inside a `<script>` element.
+
+use anyhow::{bail, Result};
+use chromatica_core::page::{DEFAULT_AVOID, K_CHOICES, PRESETS};
+use chromatica_core::query::UrlState;
+use chromatica_core::search::{ResultItem, SearchResponse};
+use std::fmt::Write as _;
+
+/// What `public/index.html` holds where the build writes the pre-render and the description.
+const APP_PLACEHOLDER: &str = r#"<div id="app" data-chromatica-app><p class="boot" role="status">Loading Chromatica…</p></div>"#;
+const DESCRIPTION_PLACEHOLDER: &str = r#"<meta name="description" content="Search images by color — entirely in your browser.">"#;
+/// The id of the JSON copy of the pre-rendered response (read by web/src/lib.rs).
+pub const FIRST_RESPONSE_ID: &str = "chromatica-first";
+/// Pre-rendered thumbnails loaded at once (the first screen on a phone or a laptop); later ones
+/// load lazily, leaving the bandwidth to what the first screen needs.
+const EAGER_THUMBS: usize = 6;
+
+/// The first screen of a site: the default query, its results, and the collection's size.
+pub struct FirstScreen<'a> {
+    pub state: &'a UrlState,
+    pub response: &'a SearchResponse,
+    pub images: usize,
+    pub shards: usize,
+}
+
+/// `index.html` for a site: `template` (the app's `index.html`) with a description of the
+/// collection and, when there are results, the pre-rendered first screen.
+pub fn index_html(template: &str, first: &FirstScreen) -> Result<String> {
+    if !template.contains(APP_PLACEHOLDER) || !template.contains(DESCRIPTION_PLACEHOLDER) {
+        bail!("internal error: the embedded index.html has no place for the pre-rendered page");
+    }
+    let description = format!(
+        r#"<meta name="description" content="Search {} image{} by color, by example image or “more like this” — entirely in your browser.">"#,
+        first.images,
+        if first.images == 1 { "" } else { "s" }
+    );
+    let html = template.replacen(DESCRIPTION_PLACEHOLDER, &description, 1);
+    if first.response.results.is_empty() {
+        return Ok(html);
+    }
+    Ok(html.replacen(APP_PLACEHOLDER, &app(first)?, 1))
+}
+
+fn app(first: &FirstScreen) -> Result<String> {
+    let json = serde_json::to_string(first.response)?;
+    let mut out = String::new();
+    write!(
+        out,
+        r#"<div id="app" data-chromatica-app data-prerendered="{}"><div class="chromatica"><header class="topbar"><div class="brand"><span class="logo" aria-hidden="true"></span><h1>Chromatica</h1></div><p class="tagline">Search images by color — entirely in your browser.</p></header><main class="layout">"#,
+        escape(&first.state.to_fragment())
+    )?;
+    query_panel(&mut out, first.state);
+    results_panel(&mut out, first);
+    write!(out, r#"</main></div><script type="application/json" id="{FIRST_RESPONSE_ID}">{}</script></div>"#, script_safe(&json))?;
+    Ok(out)
+}
+
+/// The query panel as `QueryPanel` (query_panel.rs) draws it for `state`, inert.
+fn query_panel(out: &mut String, state: &UrlState) {
+    let query = &state.query;
+    out.push_str(r#"<section class="panel query" aria-label="Color query" inert><h2>Colors</h2><ul class="rows">"#);
+    let weights = query.weights();
+    let total: f64 = weights.iter().sum();
+    let named = 1.0 - state.options.any;
+    for (i, (hex, weight)) in query.hex_colors().iter().zip(weights).enumerate() {
+        let n = i + 1;
+        let pct = if total > 0.0 { weight / total * 100.0 * named } else { 0.0 };
+        let slider = (weight * 100.0).clamp(1.0, 100.0);
+        let _ = write!(
+            out,
+            r##"<li class="row"><span class="grip" aria-hidden="true"></span><input type="color" value="#{lower}" aria-label="Color {n} picker"><input class="hex" type="text" value="{hex}" maxlength="7" aria-label="Color {n} hex code"><input class="weight" type="range" min="1" max="100" step="1" value="{slider}" aria-label="Color {n} weight"><output class="pct">{pct:.0}%</output><button class="icon remove" aria-label="Remove color {n}"{disabled}>×</button></li>"##,
+            lower = hex.to_lowercase(),
+            disabled = if weights.len() <= 1 { " disabled" } else { "" },
+        );
+    }
+    out.push_str(r#"</ul><div class="any-row"><label class="any-switch"><input type="checkbox"><span class="any-swatch" aria-hidden="true"></span>Any other color</label></div>"#);
+    out.push_str(r#"<div class="actions"><button class="secondary">+ Add color</button><label class="k">Results <select aria-label="Number of results">"#);
+    let mut choices = K_CHOICES.to_vec();
+    if !choices.contains(&state.options.k) {
+        choices.push(state.options.k);
+        choices.sort_unstable();
+    }
+    for k in choices {
+        let _ = write!(out, r#"<option value="{k}"{}>{k}</option>"#, if k == state.options.k { " selected" } else { "" });
+    }
+    let _ = write!(out, r##"</select></label></div><div class="avoid" role="group" aria-label="Colors to avoid"><span class="avoid-label">Without</span><span class="avoid-add"><input type="color" value="{}" aria-label="A color to avoid"><button class="secondary">Avoid</button></span></div><div class="presets" role="group" aria-label="Preset palettes">"##, DEFAULT_AVOID.to_lowercase());
+    for (name, colors) in PRESETS {
+        let _ = write!(out, r#"<button class="chip"><span class="chip-colors" aria-hidden="true">"#);
+        for (hex, w) in *colors {
+            let _ = write!(out, r#"<i style="background:#{hex};flex-grow:{w}"></i>"#);
+        }
+        let _ = write!(out, "</span>{name}</button>");
+    }
+    out.push_str(r#"<button class="chip"><svg class="die" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><rect x="1.5" y="1.5" width="13" height="13" rx="3.5" fill="none" stroke="currentColor" stroke-width="1.5"></rect><circle cx="5.3" cy="5.3" r="1.3" fill="currentColor"></circle><circle cx="8" cy="8" r="1.3" fill="currentColor"></circle><circle cx="10.7" cy="10.7" r="1.3" fill="currentColor"></circle></svg>Random</button></div>"#);
+    out.push_str(r#"<canvas class="viz" width="720" height="260" aria-hidden="true"></canvas><div class="drop"><label class="file"><input type="file" accept="image/*" aria-label="Search by an example image"><span>Search by example image</span></label><span class="hint"> or drop one here — it never leaves your browser</span></div></section>"#);
+}
+
+/// The results panel as `ResultsPanel` (results.rs) draws `first.response`.
+fn results_panel(out: &mut String, first: &FirstScreen) {
+    let _ = write!(
+        out,
+        r#"<section class="panel results-panel" aria-label="Results"><div class="meta"><span class="status" role="status">Loading the search engine…</span><span class="source"></span><span class="timings"></span><span class="index-info">{} images · {} shard{}</span></div><div class="collage-bar" inert><button class="secondary">Collage</button><span class="muted"></span></div><ol class="grid" data-testid="prerendered-results">"#,
+        first.images,
+        first.shards,
+        if first.shards == 1 { "" } else { "s" }
+    );
+    for (i, item) in first.response.results.iter().enumerate() {
+        card(out, item, i);
+    }
+    out.push_str("</ol></section>");
+}
+
+/// One result as `ResultCard` (results.rs) draws it; the `i`th on the page.
+fn card(out: &mut String, item: &ResultItem, i: usize) {
+    let path = escape(&item.path);
+    let loading = if i < EAGER_THUMBS { if i == 0 { r#" fetchpriority="high""# } else { "" } } else { r#" loading="lazy""# };
+    let _ = write!(
+        out,
+        r#"<li class="card"><a class="thumb" href="{original}" target="_blank" rel="noopener" title="{path}"><img src="{thumb}" alt="{path}"{loading} decoding="async" width="256" height="256"></a><div class="card-body"><div class="card-line"><span class="rank">#{rank}</span><span class="distance" title="Sinkhorn earth mover's distance in CIE Lab units">ΔE {distance:.1}</span></div><div class="path">{path}</div><div class="swatches" aria-hidden="true">"#,
+        original = escape(&item.original),
+        thumb = escape(&item.thumb),
+        rank = item.rank,
+        distance = item.distance,
+    );
+    for (hex, share) in &item.palette {
+        let _ = write!(out, r#"<span class="swatch" style="background:#{};flex-grow:{share:.3}"></span>"#, escape(hex));
+    }
+    out.push_str(r#"</div><button class="link" inert>More like this</button></div></li>"#);
+}
+
+/// Text for HTML text and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON that cannot end its `<script>` element or open a comment: `<`, `>` and `&` as escapes
+/// (JSON strings allow `\u003c`; outside strings JSON has none of them).
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chromatica_core::search::{Metadata, QueryEcho};
+
+    fn response(path: &str) -> SearchResponse {
+        SearchResponse {
+            query: QueryEcho { colors: vec!["E4572E".into()], weights: vec![1.0], mode: "colors".into(), similar_to: None },
+            results_count: 1,
+            results: vec![ResultItem {
+                id: 0,
+                path: path.into(),
+                thumb: "thumbs/ab/ab.jpg".into(),
+                original: "originals/ab/ab.jpg".into(),
+                distance: 12.34,
+                rank: 1,
+                palette: vec![("E4572E".into(), 1.0)],
+            }],
+            warnings: vec![],
+            metadata: Metadata { query_time_ms: 0.0, ann_time_ms: 0.0, rerank_time_ms: 0.0, total_time_ms: 0.0, index_size: 1, candidates: 1, memory_bytes: None },
+        }
+    }
+
+    fn template() -> String {
+        format!("<html><head>{DESCRIPTION_PLACEHOLDER}</head><body>{APP_PLACEHOLDER}<script src=\"boot.js\"></script></body></html>")
+    }
+
+    #[test]
+    fn hostile_file_names_stay_text() {
+        let state = chromatica_core::page::default_state().unwrap();
+        let r = response("<img src=x onerror=alert(1)>\"'&</script><!--.jpg");
+        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 1, shards: 1 }).unwrap();
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(!html.contains("</script><!--"), "{html}");
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;&lt;/script&gt;&lt;!--.jpg"));
+        // The JSON copy still decodes to the same response.
+        let start = html.find(&format!(r#"id="{FIRST_RESPONSE_ID}">"#)).unwrap() + FIRST_RESPONSE_ID.len() + 6;
+        let end = start + html[start..].find("</script>").unwrap();
+        assert_eq!(serde_json::from_str::<SearchResponse>(&html[start..end]).unwrap(), r);
+        assert!(html.contains(r#"content="Search 1 image by color"#));
+    }
+
+    #[test]
+    fn no_results_keep_the_loading_page() {
+        let state = chromatica_core::page::default_state().unwrap();
+        let mut r = response("a.jpg");
+        r.results.clear();
+        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 0, shards: 1 }).unwrap();
+        assert!(html.contains(APP_PLACEHOLDER));
+        assert!(index_html("<html></html>", &FirstScreen { state: &state, response: &r, images: 0, shards: 1 }).is_err());
+    }
+
+    #[test]
+    fn the_embedded_template_has_both_places() {
+        if let Some((_, bytes)) = crate::site::APP_FILES.iter().find(|(name, _)| *name == "index.html") {
+            let text = std::str::from_utf8(bytes).unwrap();
+            assert!(text.contains(APP_PLACEHOLDER) && text.contains(DESCRIPTION_PLACEHOLDER));
+        }
+    }
+}
