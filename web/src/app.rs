@@ -20,14 +20,22 @@ use std::time::Duration;
 const SEARCH_DEBOUNCE_MS: u64 = 120;
 
 /// How a widget behaves: the full page keeps its state in the URL; an embedded widget does not.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     pub widget: usize,
     pub base: String,
     pub url_state: bool,
     pub compact: bool,
-    /// Results to show until the first search answers (the page's pre-rendered ones).
-    pub first: Option<SearchResponse>,
+    /// The page's pre-rendered results, when the app is being built off-page to replace it.
+    pub first: Option<First>,
+}
+
+/// What a pre-rendered page hands the app (lib.rs): the results it shows, which the app draws
+/// too (and shows until its own first search answers), and how to put the app in its place.
+#[derive(Clone)]
+pub struct First {
+    pub response: SearchResponse,
+    pub show: std::rc::Rc<dyn Fn()>,
 }
 
 /// What produced the results on screen.
@@ -80,7 +88,7 @@ pub fn App(options: Options) -> impl IntoView {
         options: RwSignal::new(initial.options),
         source,
         prerendered: RwSignal::new(first.is_some()),
-        response: RwSignal::new(first),
+        response: RwSignal::new(None),
         error: RwSignal::new(None),
         status: RwSignal::new("Loading index…".to_string()),
         info: RwSignal::new(None),
@@ -90,6 +98,9 @@ pub fn App(options: Options) -> impl IntoView {
     };
     load_index(w, base.clone());
     search_on_change(w);
+    if let Some(first) = first {
+        take_over(w, first);
+    }
     if url_state {
         history::follow(w.rows, w.options, w.source, w.pending_url);
     }
@@ -117,6 +128,22 @@ pub fn App(options: Options) -> impl IntoView {
             </main>
         </div>
     }
+}
+
+/// Replaces the pre-rendered page with this app, in steps that each leave the page thread free
+/// for a moment: this mount (without results), then the pre-rendered results drawn again (unless
+/// a search answered first), then the app shown in the page's place.
+fn take_over(w: Widget, first: First) {
+    let First { response, show } = first;
+    set_timeout(
+        move || {
+            if w.prerendered.get_untracked() {
+                w.response.set(Some(response));
+            }
+            set_timeout(move || show(), Duration::ZERO);
+        },
+        Duration::ZERO,
+    );
 }
 
 /// Loads the index's head, then opens the widget (and the JS API) for searching.

@@ -18,14 +18,31 @@ mod viz;
 use wasm_bindgen::prelude::*;
 
 fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, compact: bool, with_api: bool) {
-    let first = url_state.then(|| prerendered(&element)).flatten();
-    element.set_inner_html("");
     let widget = backend::register();
     if with_api {
         api::install(widget);
     }
-    let options = app::Options { widget, base, url_state, compact, first };
-    leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
+    let first = url_state.then(|| prerendered(&element)).flatten();
+    let Some(first) = first else {
+        element.set_inner_html("");
+        let options = app::Options { widget, base, url_state, compact, first: None };
+        leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
+        return;
+    };
+    // Over a pre-rendered page, the app is built off-page and shown in its place once it has drawn
+    // the same results (app.rs): the page never goes blank, and the work is split over several
+    // short tasks instead of one that would block the page.
+    let Some(stage) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.create_element("div").ok()) else { return };
+    let staged = stage.clone();
+    let show: std::rc::Rc<dyn Fn()> = std::rc::Rc::new(move || {
+        if let Some(app) = staged.first_element_child() {
+            element.replace_children_with_node_1(&app);
+        }
+    });
+    let options = app::Options { widget, base, url_state, compact, first: Some(app::First { response: first, show }) };
+    if let Ok(stage) = stage.dyn_into::<web_sys::HtmlElement>() {
+        leptos::mount::mount_to(stage, move || leptos::view! { <app::App options=options.clone() /> }).forget();
+    }
 }
 
 /// The results the build pre-rendered into the page (index-builder's prerender.rs), which the app

@@ -1,0 +1,146 @@
+// The first screen: the build pre-renders the default query's results into index.html, so they
+// show (and their links work) before the wasm has arrived; the engine then takes over with the
+// same ranking (the CLI's) and without moving anything on the page. A link to another query drops
+// the pre-render. `chromatica serve` sends the precompressed copies. axe-core finds no serious
+// accessibility problem on the page (light and dark) or in an embedded widget.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors } from './lib.mjs';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let browser, plain;
+before(async () => {
+  browser = await launchBrowser();
+  plain = await startPlainServer(siteDir());
+});
+after(async () => { await plain?.stop(); await browser?.close(); });
+
+/** A page whose wasm download waits until `release()` is called. */
+async function gatedPage(viewport, options = {}) {
+  const page = await browser.newPage({ viewport, ...options });
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  await page.route('**/chromatica_bg.wasm', async (route) => { await gate; await route.continue(); });
+  return { page, release };
+}
+
+/** Boxes of the parts of the page a visitor sees move if the layout shifts. */
+const boxes = (page) => page.evaluate(() => ['.topbar', '.query', '.presets', '.drop', '.results-panel', '.meta', '.grid',
+  '.grid > li:first-child img', '.grid > li:nth-child(2) .path', '.grid > li:last-child'].map((sel) => {
+  const r = document.querySelector(sel)?.getBoundingClientRect();
+  return r ? `${sel} ${Math.round(r.x)},${Math.round(r.y)} ${Math.round(r.width)}x${Math.round(r.height)}` : `${sel} missing`;
+}));
+
+const cardPaths = (page, sel) => page.$$eval(`${sel} .path`, (els) => els.map((e) => e.textContent));
+
+test('pre-rendered results show before the engine, which replaces them with the same ranking and layout', async () => {
+  const cli = (await cliSearch(siteDir(), 'E4572E,F3A712', '0.6,0.4', 20)).results.map((r) => r.path);
+  assert.equal(cli.length, 20);
+  for (const viewport of [{ width: 412, height: 823 }, { width: 1280, height: 900 }]) {
+    const { page, release } = await gatedPage(viewport);
+    const errors = watchErrors(page);
+    await page.goto(plain.url);
+    // The wasm has not arrived, yet the results are there, in the CLI's order, with working links.
+    await page.waitForSelector('[data-testid=prerendered-results] li');
+    assert.deepEqual(await cardPaths(page, '[data-testid=prerendered-results]'), cli, `pre-rendered ranking at ${viewport.width}px`);
+    const href = await page.$eval('[data-testid=prerendered-results] li a', (a) => a.href);
+    assert.equal((await page.request.get(href)).status(), 200, 'a pre-rendered result opens its original');
+    await page.evaluate(() => {
+      window.__shifts = 0;
+      new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shifts += e.value; })
+        .observe({ type: 'layout-shift', buffered: true });
+    });
+    const before = await boxes(page);
+    release();
+    // The engine's own first search has answered (its timings are shown).
+    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    assert.equal(await page.$('[data-testid=prerendered-results]'), null, 'the app replaced the pre-rendered page');
+    assert.deepEqual(await cardPaths(page, '[data-testid=results]'), cli, `the engine's ranking at ${viewport.width}px`);
+    assert.deepEqual(await boxes(page), before, `nothing moved when the app took over at ${viewport.width}px`);
+    const shifts = await page.evaluate(() => window.__shifts);
+    assert.ok(shifts <= 0.05, `cumulative layout shift ${shifts}`);
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test('the pre-rendered links work without JavaScript', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(plain.url);
+  assert.equal(await page.locator('[data-testid=prerendered-results] li').count(), 20);
+  const description = await page.getAttribute('meta[name=description]', 'content');
+  assert.match(description, /^Search \d+ images by color/);
+  await context.close();
+});
+
+test('a link to another query drops the pre-rendered results', async () => {
+  const { page, release } = await gatedPage({ width: 1280, height: 900 });
+  await page.goto(plain.url + '#colors=2E86AB&k=10');
+  await page.waitForSelector('#app p.boot');
+  assert.equal(await page.$('[data-testid=prerendered-results]'), null);
+  release();
+  await page.waitForSelector('[data-testid=result]', { timeout: 30000 });
+  const cli = (await cliSearch(siteDir(), '2E86AB', null, 10)).results.map((r) => r.path);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=result]').length === n, cli.length);
+  assert.deepEqual(await cardPaths(page, '[data-testid=results]'), cli);
+  await page.close();
+});
+
+test('chromatica serve sends the precompressed app, and the page runs on it', async () => {
+  const server = await startServer(siteDir());
+  try {
+    const page = await browser.newPage();
+    const wasm = page.waitForResponse((r) => r.url().endsWith('/chromatica_bg.wasm'));
+    await page.goto(server.url);
+    assert.equal((await wasm).headers()['content-encoding'], 'br');
+    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    assert.equal(await page.locator('[data-testid=result]').count(), 20);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+/** axe-core's serious and critical violations on `page` (WCAG 2.x A/AA rules), as readable lines. */
+async function axeProblems(page) {
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
+      .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\n').slice(1).join(' ')).join(' | ')}`);
+  });
+}
+
+test('axe-core finds no serious accessibility problem on the page, light and dark, or in a widget', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const page = await browser.newPage({ colorScheme, viewport: { width: 1280, height: 900 } });
+    await page.goto(plain.url);
+    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    assert.deepEqual(await axeProblems(page), [], `the page (${colorScheme})`);
+    await page.close();
+  }
+  const root = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-axe-'));
+  try {
+    cpSync(siteDir(), join(root, 'gallery'), { recursive: true });
+    writeFileSync(join(root, 'index.html'), '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Docs page</title></head>' +
+      '<body><main><h1>Our palettes</h1><div data-chromatica="gallery/"></div></main><script src="gallery/embed.js"></script></body></html>');
+    const host = await startPlainServer(root);
+    try {
+      for (const colorScheme of ['light', 'dark']) {
+        const page = await browser.newPage({ colorScheme });
+        await page.goto(host.url);
+        await page.waitForFunction(() => document.querySelector('[data-chromatica]').shadowRoot?.querySelectorAll('[data-testid=result]').length > 0, null, { timeout: 30000 });
+        assert.deepEqual(await axeProblems(page), [], `an embedded widget (${colorScheme})`);
+        await page.close();
+      }
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
