@@ -47,7 +47,10 @@
   }
   // Where the page may use wasm threads, start the threaded search worker now: it compiles its wasm
   // and starts its thread pool while this page compiles the app. The app adopts it (backend.rs).
-  if (self.crossOriginIsolated && location.protocol !== 'file:') {
+  // Not over pre-rendered results: they are what the visitor sees first, and the app that takes
+  // over from them should not share the CPU with a starting thread pool (the app starts the worker
+  // itself as it mounts).
+  if (self.crossOriginIsolated && location.protocol !== 'file:' && !(pre && pre.hasAttribute('data-prerendered'))) {
     try {
       var worker = new Worker('worker-threads.js', { type: 'module' });
       worker.addEventListener('error', function () { worker.chromaticaFailed = true; });

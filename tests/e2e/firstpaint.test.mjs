@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -75,6 +76,18 @@ test('the pre-rendered links work without JavaScript', async () => {
   const description = await page.getAttribute('meta[name=description]', 'content');
   assert.match(description, /^Search \d+ images by color/);
   await context.close();
+});
+
+test('from file:// the pre-rendered page is taken over the same way', async () => {
+  const cli = (await cliSearch(siteDir(), 'E4572E,F3A712', '0.6,0.4', 20)).results.map((r) => r.path);
+  const page = await browser.newPage();
+  const errors = watchErrors(page);
+  await page.goto(pathToFileURL(join(siteDir(), 'index.html')).href);
+  await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+  assert.equal(await page.$('[data-testid=prerendered-results]'), null);
+  assert.deepEqual(await cardPaths(page, '[data-testid=results]'), cli);
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test('a link to another query drops the pre-rendered results', async () => {
