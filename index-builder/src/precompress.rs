@@ -114,7 +114,9 @@ mod tests {
 
     #[test]
     fn only_files_fetched_over_http() {
-        for yes in ["index.html", "chromatica_bg.wasm", "chromatica.js", "style.css", "threads/worker.js", "index/head.bin", "index/ab/abcdef0123456789.bin"] {
+        for yes in
+            ["index.html", "chromatica_bg.wasm", "chromatica.js", "style.css", "threads/worker.js", "index/head.bin", "index/ab/abcdef0123456789.bin"]
+        {
             assert!(wants_copies(yes), "{yes}");
         }
         for no in ["chromatica_wasm.js", "thumbs.js", "index/ab/abcdef0123456789.js", "index/head.js", "thumbs/ab/x.jpg", "originals/ab/x.json"] {

@@ -87,7 +87,9 @@ fn query_panel(out: &mut String, state: &UrlState) {
         );
     }
     out.push_str(r#"</ul><div class="any-row"><label class="any-switch"><input type="checkbox"><span class="any-swatch" aria-hidden="true"></span>Any other color</label></div>"#);
-    out.push_str(r#"<div class="actions"><button class="secondary">+ Add color</button><label class="k">Results <select aria-label="Number of results">"#);
+    out.push_str(
+        r#"<div class="actions"><button class="secondary">+ Add color</button><label class="k">Results <select aria-label="Number of results">"#,
+    );
     let mut choices = K_CHOICES.to_vec();
     if !choices.contains(&state.options.k) {
         choices.push(state.options.k);
@@ -96,7 +98,11 @@ fn query_panel(out: &mut String, state: &UrlState) {
     for k in choices {
         let _ = write!(out, r#"<option value="{k}"{}>{k}</option>"#, if k == state.options.k { " selected" } else { "" });
     }
-    let _ = write!(out, r##"</select></label></div><div class="avoid" role="group" aria-label="Colors to avoid"><span class="avoid-label">Without</span><span class="avoid-add"><input type="color" value="{}" aria-label="A color to avoid"><button class="secondary">Avoid</button></span></div><div class="presets" role="group" aria-label="Preset palettes">"##, DEFAULT_AVOID.to_lowercase());
+    let _ = write!(
+        out,
+        r##"</select></label></div><div class="avoid" role="group" aria-label="Colors to avoid"><span class="avoid-label">Without</span><span class="avoid-add"><input type="color" value="{}" aria-label="A color to avoid"><button class="secondary">Avoid</button></span></div><div class="presets" role="group" aria-label="Preset palettes">"##,
+        DEFAULT_AVOID.to_lowercase()
+    );
     for (name, colors) in PRESETS {
         let _ = write!(out, r#"<button class="chip"><span class="chip-colors" aria-hidden="true">"#);
         for (hex, w) in *colors {
@@ -126,7 +132,15 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
 /// One result as `ResultCard` (results.rs) draws it; the `i`th on the page.
 fn card(out: &mut String, item: &ResultItem, i: usize) {
     let path = escape(&item.path);
-    let loading = if i < EAGER_THUMBS { if i == 0 { r#" fetchpriority="high""# } else { "" } } else { r#" loading="lazy""# };
+    let loading = if i < EAGER_THUMBS {
+        if i == 0 {
+            r#" fetchpriority="high""#
+        } else {
+            ""
+        }
+    } else {
+        r#" loading="lazy""#
+    };
     let _ = write!(
         out,
         r#"<li class="card"><a class="thumb" href="{original}" target="_blank" rel="noopener" title="{path}"><img src="{thumb}" alt="{path}"{loading} decoding="async" width="256" height="256"></a><div class="card-body"><div class="card-line"><span class="rank">#{rank}</span><span class="distance" title="Sinkhorn earth mover's distance in CIE Lab units">ΔE {distance:.1}</span></div><div class="path">{path}</div><div class="swatches" aria-hidden="true">"#,
@@ -182,7 +196,15 @@ mod tests {
                 palette: vec![("E4572E".into(), 1.0)],
             }],
             warnings: vec![],
-            metadata: Metadata { query_time_ms: 0.0, ann_time_ms: 0.0, rerank_time_ms: 0.0, total_time_ms: 0.0, index_size: 1, candidates: 1, memory_bytes: None },
+            metadata: Metadata {
+                query_time_ms: 0.0,
+                ann_time_ms: 0.0,
+                rerank_time_ms: 0.0,
+                total_time_ms: 0.0,
+                index_size: 1,
+                candidates: 1,
+                memory_bytes: None,
+            },
         }
     }
 

@@ -155,7 +155,10 @@ impl Server {
         };
         let copies: Vec<(PathBuf, &str)> = precompress::ENCODINGS.iter().filter_map(|(suffix, coding)| Some((copy_of(suffix)?, *coding))).collect();
         let has_copies = !copies.is_empty();
-        let copy = copies.into_iter().filter(|(_, coding)| accepts(header("accept-encoding"), coding)).find_map(|(p, coding)| Some((fs::File::open(p).ok()?, coding)));
+        let copy = copies
+            .into_iter()
+            .filter(|(_, coding)| accepts(header("accept-encoding"), coding))
+            .find_map(|(p, coding)| Some((fs::File::open(p).ok()?, coding)));
         let (mut file, encoding) = match copy {
             Some((copy, coding)) => (copy, format!("Content-Encoding: {coding}\r\n")),
             None => (file, String::new()),

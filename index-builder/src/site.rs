@@ -2,13 +2,13 @@
 //! originals, the manifest), and the rule that keeps users' files safe there: a build replaces only
 //! files that its own manifest says an earlier build wrote, and adds the rest beside them.
 
+use crate::{precompress, prerender};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{self, Head, ImageMeta, Params, FORMAT_VERSION};
 use chromatica_core::page;
 use chromatica_core::search::{self, Engine, SearchRequest};
 use chromatica_core::shard::EncodedIndex;
-use crate::{precompress, prerender};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
@@ -358,7 +358,8 @@ impl SiteWriter {
             staged_files(&self.staging)?.into_iter().filter(|f| precompress::wants_copies(f)).map(|f| (f.clone(), self.staging.join(&f))).collect();
         let mut kept_copies = Vec::new();
         for rel in kept.iter().filter(|f| precompress::wants_copies(f)) {
-            let copies: Vec<String> = precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
+            let copies: Vec<String> =
+                precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
             if copies.is_empty() {
                 jobs.push((rel.clone(), self.out.join(rel)));
             }
@@ -369,7 +370,8 @@ impl SiteWriter {
             let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             // A file the previous build wrote with these very bytes (the app, mostly) keeps its
             // copies: compressing the wasm anew would take seconds of every build.
-            let previous: Vec<String> = precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
+            let previous: Vec<String> =
+                precompress::ENCODINGS.iter().map(|(suffix, _)| format!("{rel}.{suffix}")).filter(|c| self.has_own(c)).collect();
             if !previous.is_empty() && self.has_own(rel) && fs::read(self.existing(rel)).is_ok_and(|old| old == bytes) {
                 for copy in previous {
                     fs::copy(self.existing(&copy), self.staged(&copy)?).with_context(|| format!("cannot copy {copy}"))?;

@@ -7,9 +7,9 @@ use crate::color_row::{ColorRowEditor, Rows};
 use crate::image_picker::ImagePicker;
 use crate::refine::{AnyColorRow, AvoidColors};
 use crate::state::{self, ColorRow};
-use chromatica_core::page::{K_CHOICES, PRESETS};
 use crate::viz::QueryViz;
 use chromatica_core::histogram::Histogram;
+use chromatica_core::page::{K_CHOICES, PRESETS};
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 

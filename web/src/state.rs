@@ -12,7 +12,6 @@ pub struct ColorRow {
     pub weight: f64,
 }
 
-
 /// Rows -> a validated query (the error says what's wrong, quoting the bad text).
 pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
     let colors: Vec<&str> = rows.iter().map(|r| r.hex.as_str()).collect();
