@@ -13,8 +13,8 @@
 //! Everything that comes from the collection (file names) is escaped; the JSON is made safe to
 //! sit inside a `<script>` element.
 
-use anyhow::{bail, Result};
-use chromatica_core::page::{DEFAULT_AVOID, K_CHOICES, PRESETS};
+use anyhow::Result;
+use chromatica_core::page::{DEFAULT_AVOID, EAGER_THUMBS, K_CHOICES, PRESETS};
 use chromatica_core::query::UrlState;
 use chromatica_core::search::{ResultItem, SearchResponse};
 use std::fmt::Write as _;
@@ -24,9 +24,6 @@ const APP_PLACEHOLDER: &str = r#"<div id="app" data-chromatica-app><p class="boo
 const DESCRIPTION_PLACEHOLDER: &str = r#"<meta name="description" content="Search images by color — entirely in your browser.">"#;
 /// The id of the JSON copy of the pre-rendered response (read by web/src/lib.rs).
 pub const FIRST_RESPONSE_ID: &str = "chromatica-first";
-/// Pre-rendered thumbnails loaded at once (the first screen on a phone or a laptop); later ones
-/// load lazily, leaving the bandwidth to what the first screen needs.
-const EAGER_THUMBS: usize = 6;
 
 /// The first screen of a site: the default query, its results, and the collection's size.
 pub struct FirstScreen<'a> {
@@ -37,18 +34,16 @@ pub struct FirstScreen<'a> {
 }
 
 /// `index.html` for a site: `template` (the app's `index.html`) with a description of the
-/// collection and, when there are results, the pre-rendered first screen.
+/// collection and, when there are results, the pre-rendered first screen. A template without the
+/// places for them (an older app, written on purpose) is left as it is.
 pub fn index_html(template: &str, first: &FirstScreen) -> Result<String> {
-    if !template.contains(APP_PLACEHOLDER) || !template.contains(DESCRIPTION_PLACEHOLDER) {
-        bail!("internal error: the embedded index.html has no place for the pre-rendered page");
-    }
     let description = format!(
         r#"<meta name="description" content="Search {} image{} by color, by example image or “more like this” — entirely in your browser.">"#,
         first.images,
         if first.images == 1 { "" } else { "s" }
     );
     let html = template.replacen(DESCRIPTION_PLACEHOLDER, &description, 1);
-    if first.response.results.is_empty() {
+    if first.response.results.is_empty() || !html.contains(APP_PLACEHOLDER) {
         return Ok(html);
     }
     Ok(html.replacen(APP_PLACEHOLDER, &app(first)?, 1))
@@ -234,7 +229,8 @@ mod tests {
         r.results.clear();
         let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 0, shards: 1 }).unwrap();
         assert!(html.contains(APP_PLACEHOLDER));
-        assert!(index_html("<html></html>", &FirstScreen { state: &state, response: &r, images: 0, shards: 1 }).is_err());
+        let other = "<html><body><p>an older page</p></body></html>";
+        assert_eq!(index_html(other, &FirstScreen { state: &state, response: &response("a.jpg"), images: 1, shards: 1 }).unwrap(), other);
     }
 
     #[test]

@@ -219,16 +219,26 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> std::io::Result<Head>
     }
 }
 
-/// Whether an `Accept-Encoding` header takes `coding` (named, or `*`, without `q=0`).
+/// Whether an `Accept-Encoding` header takes `coding`: named without `q=0`, or else under `*`
+/// without `q=0`.
 fn accepts(header: Option<&str>, coding: &str) -> bool {
-    header.is_some_and(|h| {
-        h.split(',').any(|item| {
+    let Some(header) = header else { return false };
+    // (name, accepted) of each entry.
+    let entries: Vec<(&str, bool)> = header
+        .split(',')
+        .map(|item| {
             let mut parts = item.split(';').map(str::trim);
             let name = parts.next().unwrap_or("");
-            let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f64>().ok()).is_some_and(|q| q <= 0.0));
-            (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
+            let refused = parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, q)| k.trim().eq_ignore_ascii_case("q") && q.trim().parse::<f64>().is_ok_and(|q| q <= 0.0))
+            });
+            (name, !refused)
         })
-    })
+        .collect();
+    match entries.iter().find(|(name, _)| name.eq_ignore_ascii_case(coding)) {
+        Some(&(_, accepted)) => accepted,
+        None => entries.iter().any(|&(name, accepted)| name == "*" && accepted),
+    }
 }
 
 fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
@@ -300,6 +310,22 @@ fn mime(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding() {
+        for (header, br, gzip) in [
+            ("br, gzip", true, true),
+            ("gzip;q=0.5", false, true),
+            ("br;q=0, *", false, true),
+            ("BR;Q=0, gzip", false, true),
+            ("*;q=0", false, false),
+            ("identity", false, false),
+            ("", false, false),
+        ] {
+            assert_eq!((accepts(Some(header), "br"), accepts(Some(header), "gzip")), (br, gzip), "{header}");
+        }
+        assert!(!accepts(None, "br"));
+    }
 
     #[test]
     fn resolve_stays_inside_root() {

@@ -94,6 +94,20 @@ impl Manifest {
     }
 }
 
+/// Refuses to write a site without the web app, or with one older than its sources.
+fn check_app() -> Result<()> {
+    if !app_is_embedded() {
+        bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
+    }
+    if !APP_STALE_SOURCE.is_empty() && std::env::var_os(ALLOW_STALE_APP).is_none() {
+        bail!(
+            "this chromatica binary embeds a web app older than {APP_STALE_SOURCE}: run `bash scripts/build-web.sh` and rebuild it \
+             (or set {ALLOW_STALE_APP}=1 to write the old app anyway)"
+        );
+    }
+    Ok(())
+}
+
 /// Whether the web app was embedded at compile time.
 pub fn app_is_embedded() -> bool {
     APP_FILES.iter().any(|(name, _)| *name == INDEX_HTML) && APP_FILES.iter().any(|(name, _)| *name == WASM_FILE)
@@ -293,15 +307,7 @@ impl SiteWriter {
     /// The embedded app, with `index_html` (the app's `index.html` made for this site, see
     /// [`index_html`]) as its page.
     pub fn write_app(&self, index_html: &str) -> Result<()> {
-        if !app_is_embedded() {
-            bail!("this chromatica binary was built without the web app; run `bash scripts/build-web.sh` and rebuild it");
-        }
-        if !APP_STALE_SOURCE.is_empty() && std::env::var_os(ALLOW_STALE_APP).is_none() {
-            bail!(
-                "this chromatica binary embeds a web app older than {APP_STALE_SOURCE}: run `bash scripts/build-web.sh` and rebuild it \
-                 (or set {ALLOW_STALE_APP}=1 to write the old app anyway)"
-            );
-        }
+        check_app()?;
         for (name, bytes) in APP_FILES {
             if *name == INDEX_HTML {
                 self.write(name, index_html.as_bytes())?;
@@ -398,11 +404,13 @@ impl SiteWriter {
             .collect();
         if !clashes.is_empty() {
             let list: Vec<&str> = clashes.iter().take(5).map(|s| s.as_str()).collect();
+            let copies = clashes.iter().any(|f| precompress::ENCODINGS.iter().any(|(suffix, _)| f.ends_with(&format!(".{suffix}"))));
             bail!(
-                "{} already has files of its own where the site's files go ({}{}); nothing was changed. Move them away or build into another folder",
+                "{} already has files of its own where the site's files go ({}{}); nothing was changed. Move them away or build into another folder{}",
                 self.out.display(),
                 list.join(", "),
-                if clashes.len() > 5 { ", …" } else { "" }
+                if clashes.len() > 5 { ", …" } else { "" },
+                if copies { " (or build with --no-precompress to keep your own compressed copies)" } else { "" }
             );
         }
         let mut files: BTreeSet<String> = staged.iter().cloned().collect();
@@ -451,6 +459,7 @@ pub fn finish(
     part: Option<(usize, usize)>,
     precompress: bool,
 ) -> Result<()> {
+    check_app()?;
     let mut engine = verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
     site.write_app(&index_html(&mut engine, images.len(), index.shards)?)?;
     let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();

@@ -473,8 +473,13 @@ fn a_sharded_site_rebuilds_only_the_shards_that_changed() {
     assert!(shards >= 2, "{first}");
     let info = stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]));
     assert_eq!((info["images"].as_u64(), info["shards"].as_u64()), (Some(2300), Some(shards)));
+    // The index's files without their compressed copies (which follow their files).
     let inodes = |site: &Path| -> std::collections::BTreeMap<String, u64> {
-        index_files(site).keys().map(|f| (f.clone(), fs::metadata(site.join(f)).unwrap().ino())).collect()
+        index_files(site)
+            .keys()
+            .filter(|f| !f.ends_with(".br") && !f.ends_with(".gz"))
+            .map(|f| (f.clone(), fs::metadata(site.join(f)).unwrap().ino()))
+            .collect()
     };
     // Built in two parts and merged: the same index as the one build, over several shards.
     let parts: Vec<PathBuf> = (1..=2).map(|i| tmp.path().join(format!("part-{i}"))).collect();

@@ -137,7 +137,8 @@ fn take_over(w: Widget, first: First) {
     let First { response, show } = first;
     set_timeout(
         move || {
-            if w.prerendered.get_untracked() {
+            // Unless a search answered already, or the URL changed to another query (or a bad one).
+            if w.prerendered.get_untracked() && w.source.get_untracked() == Source::Colors && w.error.get_untracked().is_none() {
                 w.response.set(Some(response));
             }
             set_timeout(move || show(), Duration::ZERO);
@@ -183,6 +184,7 @@ fn search_on_change(w: Widget) {
         if let Source::InvalidLink(message) = &src {
             // Show why instead of (stale) results; drop answers still in flight.
             latest.set_value(latest.get_value() + 1);
+            w.prerendered.set(false);
             w.response.set(None);
             w.error.set(Some(message.clone()));
             return;

@@ -49,7 +49,9 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
 /// shows until its own first search answers: `boot.js` leaves them only when the URL names the query
 /// they are for.
 fn prerendered(app: &web_sys::HtmlElement) -> Option<chromatica_core::search::SearchResponse> {
-    if !app.has_attribute("data-prerendered") {
+    // boot.js dropped them if the URL named another query then; it may have changed since.
+    let fragment = history::current_fragment();
+    if !app.get_attribute("data-prerendered").is_some_and(|shown| fragment.is_empty() || fragment == shown) {
         return None;
     }
     let json = app.query_selector("script#chromatica-first").ok().flatten()?.text_content()?;

@@ -5,6 +5,7 @@
 use crate::app::Source;
 use crate::backend::IndexInfo;
 use crate::collage::Collage;
+use chromatica_core::page::EAGER_THUMBS;
 use chromatica_core::search::{Metadata, ResultItem, SearchResponse};
 use chromatica_core::BackgroundMode;
 use leptos::prelude::*;
@@ -64,7 +65,7 @@ fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>) -> impl 
     view! {
         <li class="card" data-testid="result">
             <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone()>
-                <img src=src alt=item.path.clone() loading="lazy" decoding="async" width="256" height="256" />
+                <img src=src alt=item.path.clone() loading=if item.rank <= EAGER_THUMBS { "eager" } else { "lazy" } decoding="async" width="256" height="256" />
             </a>
             <div class="card-body">
                 <div class="card-line">

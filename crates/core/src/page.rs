@@ -20,6 +20,10 @@ pub const PRESETS: &[(&str, &[(&str, f64)])] = &[
     ("Night", &[("0D1B2A", 0.7), ("415A77", 0.2), ("E0E1DD", 0.1)]),
 ];
 
+/// Result thumbnails a page loads at once (about the first screen on a phone or a laptop); the
+/// rest load lazily, as they scroll into view.
+pub const EAGER_THUMBS: usize = 6;
+
 /// The color the "avoid" picker starts at (a color input's value).
 pub const DEFAULT_AVOID: &str = "#2E8B57";
 
