@@ -5,10 +5,12 @@ mod eval;
 mod merge;
 mod precompress;
 mod prerender;
+mod preview;
 mod serve;
 mod site;
 mod site_build;
 mod site_index;
+mod site_info;
 mod synth;
 mod terminal;
 
@@ -96,6 +98,19 @@ enum Command {
         /// serve precompressed files; docs/hosting.md). Parts (`--part`) never get them.
         #[arg(long)]
         no_precompress: bool,
+        /// The site's title (page header, browser tab, link previews). Also `title = "…"` in a
+        /// chromatica.toml in the images folder; a flag wins over the file.
+        #[arg(long)]
+        title: Option<String>,
+        /// A sentence or two about the collection (header, search engines, link previews).
+        #[arg(long)]
+        description: Option<String>,
+        /// Where the site is published, e.g. https://example.org/gallery/ (link previews need it).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// The accent color of buttons, sliders and focus rings, e.g. "#1f6f8f".
+        #[arg(long)]
+        accent: Option<String>,
     },
     /// Join the parts of a build made with `build --part I/N` (on one machine or many) into one
     /// site: the same index as one `build` of all the images.
@@ -236,6 +251,10 @@ fn run(cli: Cli) -> Result<()> {
             part,
             original_max,
             no_precompress,
+            title,
+            description,
+            base_url,
+            accent,
         } => {
             let opts = site_build::BuildOptions {
                 images,
@@ -252,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
                 part,
                 original_max,
                 precompress: !no_precompress && part.is_none(),
+                site: site_info::SiteInfo { title, description, base_url, accent },
             };
             let summary = site_build::build(&opts)?;
             if json {

@@ -7,6 +7,7 @@
 use crate::site::{self, SiteWriter};
 use crate::site_build::{index_bytes, vector_of};
 use crate::site_index;
+use crate::site_info::SiteInfo;
 use anyhow::{bail, Context, Result};
 use chromatica_core::bundle::{self, ImageMeta, PaletteEntry, StoredHistogram, PALETTE_SIZE};
 use chromatica_core::histogram::Masses;
@@ -29,6 +30,25 @@ struct Record {
     meta: ImageMeta,
     histogram: StoredHistogram,
     palette: [PaletteEntry; PALETTE_SIZE],
+}
+
+/// The site's title, description, address and accent, as every part was built with them.
+fn site_info(parts: &[std::path::PathBuf]) -> Result<SiteInfo> {
+    let mut found: Option<SiteInfo> = None;
+    for part in parts {
+        let manifest: serde_json::Value =
+            fs::read(part.join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let info: SiteInfo = serde_json::from_value(manifest["site"].clone()).unwrap_or_default();
+        match &found {
+            Some(first) if *first != info => bail!(
+                "{} was built with another title, description, base URL or accent than {}: build every part with the same ones",
+                part.display(),
+                parts[0].display()
+            ),
+            _ => found = Some(info),
+        }
+    }
+    Ok(found.unwrap_or_default())
 }
 
 /// Every part of one `build --part I/N`, each once: what the parts' manifests say.
@@ -122,6 +142,7 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool, precompress: b
     let manifest: serde_json::Value =
         fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
-    site::finish(site, &index, &params, &metas, &root, None, precompress)?;
+    let info = site_info(parts)?;
+    site::finish(site, &index, &params, &metas, &root, &site::Publish { part: None, precompress, info: &info })?;
     Ok(summary)
 }

@@ -13,6 +13,8 @@
 //! Everything that comes from the collection (file names) is escaped; the JSON is made safe to
 //! sit inside a `<script>` element.
 
+use crate::preview::{HEIGHT as PREVIEW_HEIGHT, PREVIEW_FILE, WIDTH as PREVIEW_WIDTH};
+use crate::site_info::{SiteInfo, DEFAULT_TAGLINE};
 use anyhow::Result;
 use chromatica_core::page::{DEFAULT_AVOID, EAGER_THUMBS, K_CHOICES, PRESETS};
 use chromatica_core::query::UrlState;
@@ -22,44 +24,102 @@ use std::fmt::Write as _;
 /// What `public/index.html` holds where the build writes the pre-render and the description.
 const APP_PLACEHOLDER: &str = r#"<div id="app" data-chromatica-app><p class="boot" role="status">Loading Chromatica…</p></div>"#;
 const DESCRIPTION_PLACEHOLDER: &str = r#"<meta name="description" content="Search images by color — entirely in your browser.">"#;
+const TITLE_PLACEHOLDER: &str = "<title>Chromatica — color search</title>";
+/// Where the app's mount point starts (the build adds the site's title and tagline to it).
+const APP_START: &str = r#"<div id="app" data-chromatica-app"#;
+/// The page's footer, as the app draws it (app.rs).
+const CREDIT: &str = "Color search by Chromatica: it runs entirely in your browser.";
 /// The id of the JSON copy of the pre-rendered response (read by web/src/lib.rs).
 pub const FIRST_RESPONSE_ID: &str = "chromatica-first";
 
-/// The first screen of a site: the default query, its results, and the collection's size.
+/// The first screen of a site: the default query, its results, the collection's size, and the
+/// site's identity (and whether the build made its preview image).
 pub struct FirstScreen<'a> {
     pub state: &'a UrlState,
     pub response: &'a SearchResponse,
     pub images: usize,
     pub shards: usize,
+    pub site: &'a SiteInfo,
+    pub preview: bool,
 }
 
 /// `index.html` for a site: `template` (the app's `index.html`) with a description of the
 /// collection and, when there are results, the pre-rendered first screen. A template without the
 /// places for them (an older app, written on purpose) is left as it is.
 pub fn index_html(template: &str, first: &FirstScreen) -> Result<String> {
-    let description = format!(
-        r#"<meta name="description" content="Search {} image{} by color, by example image or “more like this” — entirely in your browser.">"#,
-        first.images,
-        if first.images == 1 { "" } else { "s" }
+    let site = first.site;
+    let description = site.description.clone().unwrap_or_else(|| {
+        format!(
+            "Search {} image{} by color, by example image or “more like this” — entirely in your browser.",
+            first.images,
+            if first.images == 1 { "" } else { "s" }
+        )
+    });
+    let mut head = format!(r#"<meta name="description" content="{}">"#, escape(&description));
+    // Link previews (Open Graph, Twitter): their image and address must be absolute, so they need
+    // the site's base URL.
+    let title = site.title.clone().unwrap_or_else(|| "Chromatica — color search".into());
+    let _ = write!(
+        head,
+        r#"<meta property="og:type" content="website"><meta property="og:title" content="{}"><meta property="og:description" content="{}">"#,
+        escape(&title),
+        escape(&description)
     );
-    let html = template.replacen(DESCRIPTION_PLACEHOLDER, &description, 1);
-    if first.response.results.is_empty() || !html.contains(APP_PLACEHOLDER) {
+    if let Some(base) = &site.base_url {
+        let _ = write!(head, r#"<meta property="og:url" content="{0}"><link rel="canonical" href="{0}">"#, escape(base));
+        if first.preview {
+            let _ = write!(
+                head,
+                r#"<meta property="og:image" content="{}{PREVIEW_FILE}"><meta property="og:image:width" content="{PREVIEW_WIDTH}"><meta property="og:image:height" content="{PREVIEW_HEIGHT}"><meta name="twitter:card" content="summary_large_image">"#,
+                escape(base)
+            );
+        }
+    }
+    if let Some(accent) = &site.accent {
+        // A checked #RRGGBB (site_info.rs): nothing to escape.
+        let _ = write!(head, r#"<meta name="theme-color" content="{accent}"><style>html:root{{--accent:{accent}}}</style>"#);
+    }
+    let html = template.replacen(DESCRIPTION_PLACEHOLDER, &head, 1).replacen(TITLE_PLACEHOLDER, &format!("<title>{}</title>", escape(&title)), 1);
+    let html = html.replacen(APP_START, &format!("{APP_START}{}", identity_attributes(site)), 1);
+    let placeholder = APP_PLACEHOLDER.replacen(APP_START, &format!("{APP_START}{}", identity_attributes(site)), 1);
+    if first.response.results.is_empty() || !html.contains(&placeholder) {
         return Ok(html);
     }
-    Ok(html.replacen(APP_PLACEHOLDER, &app(first)?, 1))
+    Ok(html.replacen(&placeholder, &app(first)?, 1))
+}
+
+/// The site's title and tagline for the app's header, as attributes of its mount point (read by
+/// web/src/lib.rs); none for the defaults.
+fn identity_attributes(site: &SiteInfo) -> String {
+    let mut out = String::new();
+    if let Some(title) = &site.title {
+        let _ = write!(out, r#" data-title="{}""#, escape(title));
+    }
+    if let Some(tagline) = &site.description {
+        let _ = write!(out, r#" data-tagline="{}""#, escape(tagline));
+    }
+    out
 }
 
 fn app(first: &FirstScreen) -> Result<String> {
     let json = serde_json::to_string(first.response)?;
     let mut out = String::new();
+    let site = first.site;
     write!(
         out,
-        r#"<div id="app" data-chromatica-app data-prerendered="{}"><div class="chromatica"><header class="topbar"><div class="brand"><span class="logo" aria-hidden="true"></span><h1>Chromatica</h1></div><p class="tagline">Search images by color — entirely in your browser.</p></header><main class="layout">"#,
-        escape(&first.state.to_fragment())
+        r#"{APP_START}{} data-prerendered="{}"><div class="chromatica"><header class="topbar"><div class="brand"><span class="logo" aria-hidden="true"></span><h1>{}</h1></div><p class="tagline">{}</p></header><main class="layout">"#,
+        identity_attributes(site),
+        escape(&first.state.to_fragment()),
+        escape(site.title()),
+        escape(site.description.as_deref().unwrap_or(DEFAULT_TAGLINE)),
     )?;
     query_panel(&mut out, first.state);
     results_panel(&mut out, first);
-    write!(out, r#"</main></div><script type="application/json" id="{FIRST_RESPONSE_ID}">{}</script></div>"#, script_safe(&json))?;
+    write!(
+        out,
+        r#"</main><footer class="credit">{CREDIT}</footer></div><script type="application/json" id="{FIRST_RESPONSE_ID}">{}</script></div>"#,
+        script_safe(&json)
+    )?;
     Ok(out)
 }
 
@@ -204,14 +264,18 @@ mod tests {
     }
 
     fn template() -> String {
-        format!("<html><head>{DESCRIPTION_PLACEHOLDER}</head><body>{APP_PLACEHOLDER}<script src=\"boot.js\"></script></body></html>")
+        format!(
+            "<html><head>{TITLE_PLACEHOLDER}{DESCRIPTION_PLACEHOLDER}</head><body>{APP_PLACEHOLDER}<script src=\"boot.js\"></script></body></html>"
+        )
     }
 
     #[test]
     fn hostile_file_names_stay_text() {
         let state = chromatica_core::page::default_state().unwrap();
         let r = response("<img src=x onerror=alert(1)>\"'&</script><!--.jpg");
-        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 1, shards: 1 }).unwrap();
+        let html =
+            index_html(&template(), &FirstScreen { state: &state, response: &r, images: 1, shards: 1, site: &SiteInfo::default(), preview: false })
+                .unwrap();
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(!html.contains("</script><!--"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;&lt;/script&gt;&lt;!--.jpg"));
@@ -223,21 +287,56 @@ mod tests {
     }
 
     #[test]
+    fn the_site_identity_goes_into_the_page() {
+        let state = chromatica_core::page::default_state().unwrap();
+        let r = response("a.jpg");
+        let site = SiteInfo {
+            title: Some("Harbour <photos> & \"co\"".into()),
+            description: Some("Boats, by color".into()),
+            base_url: Some("https://example.org/h/".into()),
+            accent: Some("#1F6F8F".into()),
+        };
+        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 1, shards: 1, site: &site, preview: true }).unwrap();
+        let escaped = "Harbour &lt;photos&gt; &amp; &quot;co&quot;";
+        assert!(html.contains(&format!("<title>{escaped}</title>")), "{html}");
+        assert!(html.contains(&format!(r#"<meta property="og:title" content="{escaped}">"#)));
+        assert!(html.contains(r#"<meta name="description" content="Boats, by color">"#));
+        assert!(html.contains(r#"<meta property="og:image" content="https://example.org/h/preview.jpg">"#));
+        assert!(html.contains(r#"<meta name="twitter:card" content="summary_large_image">"#));
+        assert!(html.contains(r#"<link rel="canonical" href="https://example.org/h/">"#));
+        assert!(html.contains("html:root{--accent:#1F6F8F}"), "the accent wins over style.css's :root");
+        assert!(html.contains(&format!(r#"<h1>{escaped}</h1>"#)) && html.contains(&format!(r#"data-title="{escaped}""#)));
+        // Without a base URL there is no (relative, hence invalid) preview address.
+        let local = SiteInfo { base_url: None, ..site };
+        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 1, shards: 1, site: &local, preview: true }).unwrap();
+        assert!(!html.contains("og:image") && !html.contains("canonical"));
+    }
+
+    #[test]
     fn no_results_keep_the_loading_page() {
         let state = chromatica_core::page::default_state().unwrap();
         let mut r = response("a.jpg");
         r.results.clear();
-        let html = index_html(&template(), &FirstScreen { state: &state, response: &r, images: 0, shards: 1 }).unwrap();
+        let html =
+            index_html(&template(), &FirstScreen { state: &state, response: &r, images: 0, shards: 1, site: &SiteInfo::default(), preview: false })
+                .unwrap();
         assert!(html.contains(APP_PLACEHOLDER));
         let other = "<html><body><p>an older page</p></body></html>";
-        assert_eq!(index_html(other, &FirstScreen { state: &state, response: &response("a.jpg"), images: 1, shards: 1 }).unwrap(), other);
+        assert_eq!(
+            index_html(
+                other,
+                &FirstScreen { state: &state, response: &response("a.jpg"), images: 1, shards: 1, site: &SiteInfo::default(), preview: false }
+            )
+            .unwrap(),
+            other
+        );
     }
 
     #[test]
     fn the_embedded_template_has_both_places() {
         if let Some((_, bytes)) = crate::site::APP_FILES.iter().find(|(name, _)| *name == "index.html") {
             let text = std::str::from_utf8(bytes).unwrap();
-            assert!(text.contains(APP_PLACEHOLDER) && text.contains(DESCRIPTION_PLACEHOLDER));
+            assert!(text.contains(APP_PLACEHOLDER) && text.contains(DESCRIPTION_PLACEHOLDER) && text.contains(TITLE_PLACEHOLDER));
         }
     }
 }

@@ -2,7 +2,8 @@
 //! originals, the manifest), and the rule that keeps users' files safe there: a build replaces only
 //! files that its own manifest says an earlier build wrote, and adds the rest beside them.
 
-use crate::{precompress, prerender};
+use crate::site_info::SiteInfo;
+use crate::{precompress, prerender, preview};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{self, Head, ImageMeta, Params, FORMAT_VERSION};
@@ -47,6 +48,9 @@ pub struct Manifest {
     /// `[I, N]` for part I of N of a build (`build --part`), which `merge` checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub part: Option<[usize; 2]>,
+    /// The site's title, description, address and accent, as the build was given them.
+    #[serde(skip_serializing_if = "SiteInfo::is_empty")]
+    pub site: SiteInfo,
     /// Every file of the site that chromatica wrote (and may replace or remove on the next build),
     /// site-relative; nothing else in the folder is ever touched.
     pub files: Vec<String>,
@@ -78,6 +82,7 @@ impl Manifest {
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             part: None,
+            site: SiteInfo::default(),
             files: Vec::new(),
             images: images
                 .iter()
@@ -450,18 +455,37 @@ impl SiteWriter {
 /// index the page would refuse is never published), the offline thumbnail script, compressed
 /// copies (if `precompress`) and the manifest; then commits. Thumbnails (and originals) must already be staged, or kept from the
 /// previous build.
-pub fn finish(
-    site: SiteWriter,
-    index: &EncodedIndex,
-    params: &Params,
-    images: &[ImageMeta],
-    images_root: &Path,
-    part: Option<(usize, usize)>,
-    precompress: bool,
-) -> Result<()> {
+/// How a build publishes its site (besides its images and index).
+pub struct Publish<'a> {
+    /// `[I, N]` for part I of N of a build.
+    pub part: Option<(usize, usize)>,
+    /// Write compressed copies of the files browsers fetch (precompress.rs).
+    pub precompress: bool,
+    /// The site's title, description, address and accent (site_info.rs).
+    pub info: &'a SiteInfo,
+}
+
+pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path, publish: &Publish) -> Result<()> {
     check_app()?;
     let mut engine = verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
-    site.write_app(&index_html(&mut engine, images.len(), index.shards)?)?;
+    // The preview image: thumbnails evenly along the index's order (just staged, or kept).
+    let picked: Vec<PathBuf> = preview::picks(index.order.len())
+        .into_iter()
+        .filter_map(|id| images.get(index.order[id] as usize))
+        .map(|m| {
+            let staged = site.staging.join(m.thumb_url());
+            if staged.is_file() {
+                staged
+            } else {
+                site.out.join(m.thumb_url())
+            }
+        })
+        .collect();
+    let preview = preview::make(&picked);
+    if let Some(jpeg) = &preview {
+        site.write(preview::PREVIEW_FILE, jpeg)?;
+    }
+    site.write_app(&index_html(&mut engine, images.len(), index.shards, publish.info, preview.is_some())?)?;
     let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();
     thumbs.sort();
@@ -469,11 +493,12 @@ pub fn finish(
     site.write_thumbs_script(&thumbs)?;
     kept.extend(thumbs);
     kept.extend(images.iter().map(ImageMeta::original_url));
-    if precompress {
+    if publish.precompress {
         site.write_compressed_copies(&mut kept)?;
     }
     let mut manifest = Manifest::new(params, images, index, images_root);
-    manifest.part = part.map(|(i, n)| [i, n]);
+    manifest.part = publish.part.map(|(i, n)| [i, n]);
+    manifest.site = publish.info.clone();
     site.commit(&mut manifest, &kept)
 }
 
@@ -489,14 +514,14 @@ fn verify(index: &EncodedIndex) -> Result<Engine> {
 
 /// The site's `index.html`: the app's, with the first screen pre-rendered (prerender.rs) from
 /// `engine`'s answer to the page's default query.
-fn index_html(engine: &mut Engine, images: usize, shards: usize) -> Result<String> {
+fn index_html(engine: &mut Engine, images: usize, shards: usize, site: &SiteInfo, preview: bool) -> Result<String> {
     let template = APP_FILES.iter().find(|(name, _)| *name == INDEX_HTML).map(|(_, b)| String::from_utf8_lossy(b)).unwrap_or_default();
     let state = page::default_state()?;
     let request = SearchRequest { source: search::Source::colors(&state.query), options: state.options.clone() };
     // Every file is held (verify), so the search asks for none; and no clock: the build's timings
     // mean nothing to a visitor.
     let response = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want| Err(format!("{} is not held", want.path())))?;
-    prerender::index_html(&template, &prerender::FirstScreen { state: &state, response: &response, images, shards })
+    prerender::index_html(&template, &prerender::FirstScreen { state: &state, response: &response, images, shards, site, preview })
 }
 
 impl Drop for SiteWriter {

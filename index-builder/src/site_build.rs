@@ -5,6 +5,7 @@
 use crate::cache::{Cache, Entry};
 use crate::site::{self, SiteWriter};
 use crate::site_index;
+use crate::site_info::SiteInfo;
 use crate::terminal;
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
@@ -53,6 +54,8 @@ pub struct BuildOptions {
     pub original_max: Option<u32>,
     /// Write compressed copies of the files browsers fetch (precompress.rs).
     pub precompress: bool,
+    /// The site's title, description, address and accent given as flags (over `chromatica.toml`).
+    pub site: SiteInfo,
 }
 
 /// Whether the image at `rel` belongs to part `i` of `n` (1-based): by a hash of its path, the
@@ -145,6 +148,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     if images.starts_with(&out) {
         bail!("the images folder is inside the output folder {}; choose another output folder", out.display());
     }
+    let info = SiteInfo::for_build(&images, opts.site.clone())?;
     let site = SiteWriter::open(&out, opts.force)?;
 
     let (mut files, mut skipped) = scan(&images, opts.follow_symlinks);
@@ -224,7 +228,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    site::finish(site, &index, &params, &metas, &images, opts.part, opts.precompress)?;
+    site::finish(site, &index, &params, &metas, &images, &site::Publish { part: opts.part, precompress: opts.precompress, info: &info })?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
     Cache::new(entries).save(&out);
     let write_ms = ms(t_write);

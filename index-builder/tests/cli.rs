@@ -555,3 +555,47 @@ fn parts_merged_give_the_same_site_as_one_build() {
     let bad = run(&["build", images.to_str().unwrap(), "--out", tmp.path().join("z").to_str().unwrap(), "--part", "4/3"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("1 <= I <= N"));
 }
+
+#[test]
+fn a_site_of_its_own_title_from_a_config_file_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    fs::write(
+        images.join("chromatica.toml"),
+        "title = \"Harbour <photos> & co\"\nbase_url = \"https://example.org/harbour\"\naccent = \"#1f6f8f\"\n",
+    )
+    .unwrap();
+    build(&images, &site, &["--description", "Boats, by color"]);
+    let html = fs::read_to_string(site.join("index.html")).unwrap();
+    let title = "Harbour &lt;photos&gt; &amp; co";
+    assert!(html.contains(&format!("<title>{title}</title>")), "{html}");
+    assert!(html.contains(&format!("<h1>{title}</h1>")));
+    assert!(html.contains(r#"<meta name="description" content="Boats, by color">"#));
+    assert!(html.contains(r#"<meta property="og:image" content="https://example.org/harbour/preview.jpg">"#));
+    assert!(html.contains(r##"<meta name="theme-color" content="#1F6F8F">"##));
+    let preview = image::open(site.join("preview.jpg")).unwrap();
+    assert_eq!((preview.width(), preview.height()), (1200, 630));
+    let manifest: Value = serde_json::from_slice(&fs::read(site.join("chromatica.json")).unwrap()).unwrap();
+    assert_eq!(manifest["site"]["base_url"], "https://example.org/harbour/");
+    assert!(manifest["files"].as_array().unwrap().iter().any(|f| f == "preview.jpg"));
+    // A rebuild without the flag keeps the file's values and drops the flag's.
+    build(&images, &site, &[]);
+    let html = fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(html.contains(&format!("<title>{title}</title>")) && !html.contains("Boats, by color"));
+    // Mistakes are reported before anything is written.
+    let before = fs::read(site.join("index.html")).unwrap();
+    fs::write(images.join("chromatica.toml"), "titel = \"typo\"\n").unwrap();
+    let out = run(&["build", images.to_str().unwrap(), "--out", site.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("titel"), "{}", String::from_utf8_lossy(&out.stderr));
+    fs::remove_file(images.join("chromatica.toml")).unwrap();
+    for (flag, value, says) in
+        [("--base-url", "javascript:alert(1)", "base URL"), ("--accent", "teal", "not a color"), ("--title", "two\nlines", "control characters")]
+    {
+        let out = run(&["build", images.to_str().unwrap(), "--out", site.to_str().unwrap(), flag, value]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{flag} {value}: {err}");
+    }
+    assert_eq!(fs::read(site.join("index.html")).unwrap(), before);
+}

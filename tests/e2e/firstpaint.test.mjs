@@ -1,15 +1,17 @@
 // The first screen: the build pre-renders the default query's results into index.html, so they
 // show (and their links work) before the wasm has arrived; the engine then takes over with the
 // same ranking (the CLI's) and without moving anything on the page. A link to another query drops
-// the pre-render. `chromatica serve` sends the precompressed copies. axe-core finds no serious
-// accessibility problem on the page (light and dark) or in an embedded widget.
+// the pre-render. `chromatica serve` sends the precompressed copies. A site's own title,
+// description and accent show before and after the take-over, with its link-preview tags. axe-core
+// finds no serious accessibility problem on the page (light and dark) or in an embedded widget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors } from './lib.mjs';
+import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors, cli, repoRoot } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser, plain;
@@ -115,6 +117,38 @@ test('chromatica serve sends the precompressed app, and the page runs on it', as
     await page.close();
   } finally {
     await server.stop();
+  }
+});
+
+test('a site of its own: title, description and accent in the page, before and after the take-over', async () => {
+  const root = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-own-'));
+  try {
+    const images = join(root, 'images');
+    mkdirSync(images);
+    for (const f of readdirSync(join(repoRoot, 'demo-images')).filter((f) => /\.jpe?g$/i.test(f)).slice(0, 12)) cpSync(join(repoRoot, 'demo-images', f), join(images, f));
+    writeFileSync(join(images, 'chromatica.toml'), 'title = "Harbour <photos>"\ndescription = "Boats & water, by color"\naccent = "#1f6f8f"\n');
+    execFileSync(cli, ['build', images, '--out', join(root, 'site'), '--base-url', 'https://example.org/harbour/']);
+    const server = await startPlainServer(join(root, 'site'));
+    try {
+      const { page, release } = await gatedPage({ width: 1280, height: 900 });
+      await page.goto(server.url);
+      const header = () => page.evaluate(() => [document.title, document.querySelector('h1').textContent, document.querySelector('.tagline').textContent,
+        getComputedStyle(document.documentElement).getPropertyValue('--accent').trim(), document.querySelector('.credit')?.textContent ?? '']);
+      const expected = ['Harbour <photos>', 'Harbour <photos>', 'Boats & water, by color', '#1F6F8F', 'Color search by Chromatica: it runs entirely in your browser.'];
+      assert.deepEqual(await header(), expected, 'pre-rendered');
+      release();
+      await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+      assert.deepEqual(await header(), expected, 'the app');
+      const og = await page.$$eval('meta[property^="og:"]', (ms) => Object.fromEntries(ms.map((m) => [m.getAttribute('property'), m.content])));
+      assert.equal(og['og:image'], 'https://example.org/harbour/preview.jpg');
+      assert.equal(og['og:title'], 'Harbour <photos>');
+      assert.equal((await page.request.get(server.url + 'preview.jpg')).status(), 200);
+      await page.close();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

@@ -28,6 +28,8 @@ pub struct Options {
     pub compact: bool,
     /// The page's pre-rendered results, when the app is being built off-page to replace it.
     pub first: Option<First>,
+    /// The site's title and tagline (`None`: Chromatica's own).
+    pub identity: (Option<String>, Option<String>),
 }
 
 /// What a pre-rendered page hands the app (lib.rs): the results it shows, which the app draws
@@ -74,7 +76,7 @@ struct Widget {
 
 #[component]
 pub fn App(options: Options) -> impl IntoView {
-    let Options { widget, base, url_state, compact, first } = options;
+    let Options { widget, base, url_state, compact, first, identity: (title, tagline) } = options;
     let initial = if url_state { history::current_fragment() } else { String::new() };
     let initial = state::parse_fragment(&initial).or_else(|_| chromatica_core::page::default_state()).expect("the default query is valid");
     let source = RwSignal::new(match if url_state { history::initial_error() } else { None } {
@@ -118,14 +120,15 @@ pub fn App(options: Options) -> impl IntoView {
         <div class="chromatica" class:compact=compact>
             {(!compact).then(|| view! {
                 <header class="topbar">
-                    <div class="brand"><span class="logo" aria-hidden="true"></span><h1>"Chromatica"</h1></div>
-                    <p class="tagline">"Search images by color — entirely in your browser."</p>
+                    <div class="brand"><span class="logo" aria-hidden="true"></span><h1>{title.unwrap_or_else(|| "Chromatica".into())}</h1></div>
+                    <p class="tagline">{tagline.unwrap_or_else(|| "Search images by color — entirely in your browser.".into())}</p>
                 </header>
             })}
             <main class="layout">
                 <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
                 <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error base=base />
             </main>
+            {(!compact).then(|| view! { <footer class="credit">"Color search by Chromatica: it runs entirely in your browser."</footer> })}
         </div>
     }
 }

@@ -25,13 +25,14 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
     let first = url_state.then(|| prerendered(&element)).flatten();
     let Some(first) = first else {
         element.set_inner_html("");
-        let options = app::Options { widget, base, url_state, compact, first: None };
+        let options = app::Options { widget, base, url_state, compact, first: None, identity: identity(&element) };
         leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
         return;
     };
     // Over a pre-rendered page, the app is built off-page and shown in its place once it has drawn
     // the same results (app.rs): the page never goes blank, and the work is split over several
     // short tasks instead of one that would block the page.
+    let identity = identity(&element);
     let Some(stage) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.create_element("div").ok()) else { return };
     let staged = stage.clone();
     let show: std::rc::Rc<dyn Fn()> = std::rc::Rc::new(move || {
@@ -39,10 +40,16 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
             element.replace_children_with_node_1(&app);
         }
     });
-    let options = app::Options { widget, base, url_state, compact, first: Some(app::First { response: first, show }) };
+    let options = app::Options { widget, base, url_state, compact, first: Some(app::First { response: first, show }), identity };
     if let Ok(stage) = stage.dyn_into::<web_sys::HtmlElement>() {
         leptos::mount::mount_to(stage, move || leptos::view! { <app::App options=options.clone() /> }).forget();
     }
+}
+
+/// The site's title and tagline for the page header, as the build wrote them on the mount point
+/// (index-builder's prerender.rs); `None` for the defaults.
+fn identity(app: &web_sys::HtmlElement) -> (Option<String>, Option<String>) {
+    (app.get_attribute("data-title"), app.get_attribute("data-tagline"))
 }
 
 /// The results the build pre-rendered into the page (index-builder's prerender.rs), which the app

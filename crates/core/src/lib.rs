@@ -20,6 +20,7 @@ pub mod resize;
 pub mod search;
 #[cfg(feature = "parallel")]
 pub mod shard;
+pub mod swatches;
 
 pub use background::BackgroundMode;
 pub use color::Rgb;
