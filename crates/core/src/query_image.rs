@@ -16,21 +16,27 @@ pub const NOT_AN_IMAGE: &str = "this file is not an image Chromatica can read";
 /// pixels too (sRGB, opaque). `background` is the site's mode, so that an example image is
 /// described as the site's images are.
 pub fn histogram_of_encoded(bytes: &[u8], background: BackgroundMode) -> Result<Option<Histogram>, String> {
-    let Ok(format) = image::guess_format(bytes) else { return Ok(None) };
-    if format != image::ImageFormat::Jpeg {
+    if !bytes.starts_with(&JPEG_MAGIC) {
         return Ok(None);
     }
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let decoder = reader.into_decoder().map_err(|e| format!("cannot read the image: {e}"))?;
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    check_size(w, h)?;
-    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot read the image: {e}"))?.to_rgba8();
-    let (w, h) = img.dimensions();
-    histogram_of_pixels(w, h, img.into_raw(), background).map(Some)
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(u16::MAX as usize)
+        .set_max_height(u16::MAX as usize)
+        .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGBA);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(|e| format!("cannot read the image: {e:?}"))?;
+    let (w, h) = decoder.dimensions().ok_or("cannot read the image: no size")?;
+    check_size(w as u32, h as u32)?;
+    if decoder.output_buffer_size().is_none_or(|n| n as u64 > MAX_ALLOC) {
+        return Err("cannot read the image: too large to decode".into());
+    }
+    let rgba = decoder.decode().map_err(|e| format!("cannot read the image: {e:?}"))?;
+    histogram_of_pixels(w as u32, h as u32, rgba, background).map(Some)
 }
+
+/// How every JPEG file starts (SOI and the first marker's 0xFF).
+const JPEG_MAGIC: [u8; 3] = [0xFF, 0xD8, 0xFF];
 
 /// Refuses images of more than [`MAX_PIXELS`] pixels.
 pub fn check_size(w: u32, h: u32) -> Result<(), String> {
@@ -55,6 +61,31 @@ mod tests {
         let img = image::RgbImage::from_pixel(w, h, image::Rgb(rgb));
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 100).encode_image(&img).unwrap();
         out
+    }
+
+    /// The pixels this decodes to are the `image` crate's (which it used before): color and
+    /// grayscale, baseline and progressive, over the demo photos.
+    #[test]
+    fn same_pixels_as_the_image_crate() {
+        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo-images");
+        let mut files: Vec<Vec<u8>> = std::fs::read_dir(demo)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg")))
+            .take(40)
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        assert!(files.len() >= 20);
+        let gray = image::GrayImage::from_fn(33, 17, |x, y| image::Luma([(x * 7 + y * 3) as u8]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&gray).unwrap();
+        files.push(out);
+        for bytes in files {
+            let expected = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap().to_rgba8();
+            let options = zune_core::options::DecoderOptions::default().jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGBA);
+            let got = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(&bytes), options).decode().unwrap();
+            assert!(got == expected.as_raw().as_slice(), "pixels differ from the image crate's");
+        }
     }
 
     #[test]
