@@ -17,7 +17,7 @@ use crate::preview::{HEIGHT as PREVIEW_HEIGHT, PREVIEW_FILE, WIDTH as PREVIEW_WI
 use crate::site_info::{SiteInfo, DEFAULT_TAGLINE};
 use anyhow::Result;
 use chromatica_core::page::{DEFAULT_AVOID, EAGER_THUMBS, K_CHOICES, PRESETS};
-use chromatica_core::query::UrlState;
+use chromatica_core::query::{UrlState, MAX_K};
 use chromatica_core::search::{ResultItem, SearchResponse};
 use std::fmt::Write as _;
 
@@ -166,7 +166,7 @@ fn query_panel(out: &mut String, state: &UrlState) {
         let _ = write!(out, "</span>{name}</button>");
     }
     out.push_str(r#"<button class="chip"><svg class="die" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><rect x="1.5" y="1.5" width="13" height="13" rx="3.5" fill="none" stroke="currentColor" stroke-width="1.5"></rect><circle cx="5.3" cy="5.3" r="1.3" fill="currentColor"></circle><circle cx="8" cy="8" r="1.3" fill="currentColor"></circle><circle cx="10.7" cy="10.7" r="1.3" fill="currentColor"></circle></svg>Random</button></div>"#);
-    out.push_str(r#"<canvas class="viz" width="720" height="260" aria-hidden="true"></canvas><div class="drop"><label class="file"><input type="file" accept="image/*" aria-label="Search by an example image"><span>Search by example image</span></label><span class="hint"> or drop one here — it never leaves your browser</span></div></section>"#);
+    out.push_str(r#"<canvas class="viz" width="720" height="260" aria-hidden="true"></canvas><div class="export" role="group" aria-label="Take this palette away"><span class="export-label">Palette</span><button class="chip">Hex</button><button class="chip">CSS</button><button class="chip">JSON</button><button class="chip">.ase</button><span class="export-status"></span></div><div class="drop"><label class="file"><input type="file" accept="image/*" aria-label="Search by an example image"><span>Search by example image</span></label><span class="hint"> or drop one here — it never leaves your browser</span></div></section>"#);
 }
 
 /// The results panel as `ResultsPanel` (results.rs) draws `first.response`.
@@ -181,7 +181,12 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
     for (i, item) in first.response.results.iter().enumerate() {
         card(out, item, i);
     }
-    out.push_str("</ol></section>");
+    out.push_str("</ol>");
+    let k = first.state.options.k;
+    if first.response.results.len() >= k && k < MAX_K {
+        out.push_str(r#"<div class="more" inert><button class="secondary">Show more</button></div>"#);
+    }
+    out.push_str("</section>");
 }
 
 /// One result as `ResultCard` (results.rs) draws it; the `i`th on the page.
@@ -249,6 +254,8 @@ mod tests {
                 distance: 12.34,
                 rank: 1,
                 palette: vec![("E4572E".into(), 1.0)],
+                width: 64,
+                height: 48,
             }],
             warnings: vec![],
             metadata: Metadata {

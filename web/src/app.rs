@@ -4,13 +4,14 @@
 
 use crate::backend::{self, IndexInfo};
 use crate::color_row::Rows;
+use crate::detail::{DetailView, Open};
 use crate::history;
 use crate::query_panel::QueryPanel;
 use crate::results::ResultsPanel;
 use crate::state::{self, ColorRow};
 use chromatica_core::color::to_hex;
 use chromatica_core::histogram::{dominant_colors, Histogram};
-use chromatica_core::query::{SearchOptions, UrlState, MAX_COLORS};
+use chromatica_core::query::{SearchOptions, UrlState, MAX_COLORS, MAX_K};
 use chromatica_core::search::{self, SearchRequest, SearchResponse};
 use leptos::prelude::*;
 use std::time::Duration;
@@ -18,6 +19,8 @@ use std::time::Duration;
 /// How long an edit must rest before it is searched (ms), so slider drags stay smooth. The URL
 /// follows after a longer pause (history.rs).
 const SEARCH_DEBOUNCE_MS: u64 = 120;
+/// Results "Show more" adds.
+const SHOW_MORE: usize = 50;
 
 /// How a widget behaves: the full page keeps its state in the URL; an embedded widget does not.
 #[derive(Clone)]
@@ -68,6 +71,10 @@ struct Widget {
     status: RwSignal<String>,
     info: RwSignal<Option<IndexInfo>>,
     loaded: RwSignal<bool>,
+    /// The result open in the detail view.
+    opened: RwSignal<Option<u32>>,
+    /// The next search only asks for more of the same results ("Show more"): what is shown stays.
+    more: StoredValue<bool>,
     /// The example image's histogram, searched while `source` is `Source::Image`.
     image_histogram: StoredValue<Option<Histogram>, LocalStorage>,
     /// The pending recording of the query in the URL (history.rs).
@@ -95,6 +102,8 @@ pub fn App(options: Options) -> impl IntoView {
         status: RwSignal::new("Loading index…".to_string()),
         info: RwSignal::new(None),
         loaded: RwSignal::new(false),
+        opened: RwSignal::new(if url_state { history::initial_open() } else { None }),
+        more: StoredValue::new(false),
         image_histogram: StoredValue::new_local(None),
         pending_url: StoredValue::new_local(None),
     };
@@ -104,8 +113,19 @@ pub fn App(options: Options) -> impl IntoView {
         take_over(w, first);
     }
     if url_state {
-        history::follow(w.rows, w.options, w.source, w.pending_url);
+        history::follow(w.rows, w.options, w.source, w.opened, w.pending_url);
     }
+    // Opening, moving in and closing the detail view; on the full page the URL follows.
+    let open: Open = Callback::new(move |id: Option<u32>| {
+        let was = w.opened.get_untracked();
+        if was == id {
+            return;
+        }
+        w.opened.set(id);
+        if url_state {
+            history::record_open(was, id);
+        }
+    });
     // An example image: its dominant colors become the (editable) rows; its histogram is searched.
     let on_image = move |name: String, h: Histogram| {
         let colors = dominant_colors(&h, MAX_COLORS);
@@ -116,6 +136,15 @@ pub fn App(options: Options) -> impl IntoView {
         w.source.set(Source::Image(name));
     };
 
+    // "Show more": the same query with a larger k, its new results after the shown ones.
+    let more = Callback::new(move |()| {
+        w.more.set_value(true);
+        w.options.update(|o| o.k = (o.k + SHOW_MORE).min(MAX_K));
+    });
+    let can_more = Signal::derive(move || {
+        let k = w.options.with(|o| o.k);
+        k < MAX_K && w.response.with(|r| r.as_ref().is_some_and(|r| r.results.len() >= k))
+    });
     view! {
         <div class="chromatica" class:compact=compact>
             {(!compact).then(|| view! {
@@ -126,8 +155,9 @@ pub fn App(options: Options) -> impl IntoView {
             })}
             <main class="layout">
                 <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
-                <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error base=base />
+                <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error open=open more=more can_more=can_more base=base.clone() />
             </main>
+            <DetailView opened=w.opened open=open response=w.response source=w.source rows=w.rows base=base />
             {(!compact).then(|| view! { <footer class="credit">"Color search by Chromatica: it runs entirely in your browser."</footer> })}
         </div>
     }
@@ -199,6 +229,8 @@ fn search_on_change(w: Widget) {
             let Some(request) = request_of(w, &src, &rows_now, options.clone()) else { return };
             let ticket = latest.get_value() + 1;
             latest.set_value(ticket);
+            let appending = w.more.get_value();
+            w.more.set_value(false);
             let request = match request {
                 Ok(r) => r,
                 Err(e) => return w.error.set(Some(e)),
@@ -212,7 +244,11 @@ fn search_on_change(w: Widget) {
                     Ok(r) => {
                         w.error.set(None);
                         w.prerendered.set(false);
-                        w.response.set(Some(r));
+                        let shown = if appending { w.response.get_untracked() } else { None };
+                        w.response.set(Some(match shown {
+                            Some(shown) => shown.followed_by(r),
+                            None => r,
+                        }));
                     }
                     Err(e) => w.error.set(Some(e.to_string())),
                 }

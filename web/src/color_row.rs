@@ -150,7 +150,7 @@ pub fn ColorRowEditor(row_key: u32, rows: Rows, percentages: Memo<Vec<f64>>, dra
                 on:dragend=move |_| dragged.set(None)></span>
             <input type="color" data-testid="color-picker" prop:value=move || picker.get()
                 aria-label=move || format!("Color {} picker", index())
-                on:input=move |ev| { let v = event_target_value(&ev); rows.edit(key, move |r| r.hex = v.trim_start_matches('#').to_uppercase()); } />
+                on:input=move |ev| { let v = event_target_value(&ev); rows.edit(key, move |r| r.hex = v.trim_start_matches('#').to_ascii_uppercase()); } />
             <input type="text" class="hex" data-testid="hex" prop:value=move || hex.get() maxlength="7" spellcheck="false"
                 autocomplete="off" aria-keyshortcuts="Alt+ArrowUp Alt+ArrowDown"
                 title="Hex color; paste a list like “#E4572E, #F3A712 …” to set all colors"

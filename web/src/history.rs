@@ -24,7 +24,7 @@ fn invalid_link(error: impl std::fmt::Display) -> String {
 
 /// The message for an invalid link the page was opened with.
 pub fn initial_error() -> Option<String> {
-    let f = current_fragment();
+    let f = state::split_open(&current_fragment()).0;
     if f.is_empty() {
         return None;
     }
@@ -41,7 +41,7 @@ pub fn push_later(fragment: String) -> Option<TimeoutHandle> {
 /// A page opened without a query gets it in place, so Back leaves the site instead of landing
 /// on the same page without a fragment.
 fn push_fragment(fragment: &str) {
-    let current = current_fragment();
+    let current = state::split_open(&current_fragment()).0;
     if current == fragment {
         return;
     }
@@ -55,14 +55,59 @@ fn push_fragment(fragment: &str) {
     }
 }
 
+thread_local! {
+    /// Whether the open detail view has a history entry of its own (pushed when it was opened
+    /// from the page), which closing it takes back.
+    static OPEN_PUSHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the URL's `open=ID` in step with the detail view going from `was` to `now`: opening
+/// adds a history entry (so Back closes it), moving to another result replaces it, closing goes
+/// back over it (or, for a view a link opened, drops it in place).
+pub fn record_open(was: Option<u32>, now: Option<u32>) {
+    let Some(window) = web_sys::window() else { return };
+    let Ok(history) = window.history() else { return };
+    let (query, _) = state::split_open(&current_fragment());
+    let with = |id: u32| if query.is_empty() { format!("#open={id}") } else { format!("#{query}&open={id}") };
+    let _ = match (was, now) {
+        (None, Some(id)) => {
+            OPEN_PUSHED.with(|p| p.set(true));
+            history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&with(id)))
+        }
+        (Some(_), Some(id)) => history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&with(id))),
+        (Some(_), None) if OPEN_PUSHED.with(|p| p.replace(false)) => history.back(),
+        (Some(_), None) => history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{query}"))),
+        (None, None) => Ok(()),
+    };
+}
+
+/// The result the page's URL opens in the detail view.
+pub fn initial_open() -> Option<u32> {
+    state::split_open(&current_fragment()).1
+}
+
 /// Back/forward and edited URLs restore the query they name (a URL recording is cancelled
-/// first); an invalid one replaces the results by its error message.
-pub fn follow(rows: Rows, options: RwSignal<SearchOptions>, source: RwSignal<Source>, pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>) {
+/// first), and the detail view they open; an invalid query replaces the results by its error
+/// message.
+pub fn follow(
+    rows: Rows,
+    options: RwSignal<SearchOptions>,
+    source: RwSignal<Source>,
+    opened: RwSignal<Option<u32>>,
+    pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>,
+) {
     let apply = move || {
         if let Some(h) = pending_url.get_value() {
             h.clear();
         }
         let fragment = current_fragment();
+        let open = state::split_open(&fragment).1;
+        if open.is_none() {
+            OPEN_PUSHED.with(|p| p.set(false));
+        }
+        if opened.get_untracked() != open {
+            opened.set(open);
+        }
         match state::parse_fragment(&fragment) {
             Ok(s) => {
                 let same =
@@ -73,7 +118,7 @@ pub fn follow(rows: Rows, options: RwSignal<SearchOptions>, source: RwSignal<Sou
                     source.set(Source::Colors);
                 }
             }
-            Err(e) if !fragment.is_empty() => source.set(Source::InvalidLink(invalid_link(e))),
+            Err(e) if !state::split_open(&fragment).0.is_empty() => source.set(Source::InvalidLink(invalid_link(e))),
             Err(_) => {}
         }
     };

@@ -7,6 +7,8 @@ mod backend;
 mod canvas;
 mod collage;
 mod color_row;
+mod detail;
+mod export;
 mod history;
 mod image_picker;
 mod query_panel;

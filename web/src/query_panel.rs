@@ -4,6 +4,7 @@
 
 use crate::backend::IndexInfo;
 use crate::color_row::{ColorRowEditor, Rows};
+use crate::export::PaletteExport;
 use crate::image_picker::ImagePicker;
 use crate::refine::{AnyColorRow, AvoidColors};
 use crate::state::{self, ColorRow};
@@ -53,6 +54,7 @@ pub fn QueryPanel(
             <AvoidColors options=options />
             <Palettes rows=rows />
             <QueryViz rows=rows.list options=options />
+            <PaletteExport palette=std::rc::Rc::new(move || query_swatches(&rows.list.get_untracked())) name="chromatica-query".to_string() />
             <ImagePicker on_image=on_image info=info />
             <p class="error" data-testid="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
         </section>
@@ -107,6 +109,13 @@ fn Palettes(rows: Rows) -> impl IntoView {
             </button>
         </div>
     }
+}
+
+/// The query's colors as swatches, with their shares of the query.
+fn query_swatches(rows: &[ColorRow]) -> Vec<chromatica_core::swatches::Swatch> {
+    let shares = state::percentages(rows);
+    let colors: Vec<(String, f64)> = rows.iter().zip(shares).map(|(r, p)| (r.hex.clone(), p / 100.0)).collect();
+    crate::export::swatches_of(&colors)
 }
 
 /// A few random colors with random weights.

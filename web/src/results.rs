@@ -5,6 +5,7 @@
 use crate::app::Source;
 use crate::backend::IndexInfo;
 use crate::collage::Collage;
+use crate::detail::Open;
 use chromatica_core::page::EAGER_THUMBS;
 use chromatica_core::search::{Metadata, ResultItem, SearchResponse};
 use chromatica_core::BackgroundMode;
@@ -22,6 +23,10 @@ pub fn ResultsPanel(
     prerendered: RwSignal<bool>,
     info: RwSignal<Option<IndexInfo>>,
     error: RwSignal<Option<String>>,
+    open: Open,
+    /// "Show more", and whether there may be more.
+    more: Callback<()>,
+    can_more: Signal<bool>,
     base: String,
 ) -> impl IntoView {
     let card_base = StoredValue::new(base.clone());
@@ -49,22 +54,35 @@ pub fn ResultsPanel(
                 </Show>
                 <For each=move || response.get().map(|r| r.results).unwrap_or_default()
                     key=|r| (r.id, r.rank, (r.distance * CARD_KEY_DISTANCE_SCALE) as i64)
-                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source /> } />
+                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source open=open /> } />
             </ol>
+            <Show when=move || can_more.get()>
+                <div class="more"><button class="secondary" data-testid="show-more" on:click=move |_| more.run(())>"Show more"</button></div>
+            </Show>
+            // What screen readers hear after each search.
+            <p class="sr-only" role="status" data-testid="announce">
+                {move || response.get().map(|r| format!("{} result{}", r.results.len(), if r.results.len() == 1 { "" } else { "s" })).unwrap_or_default()}
+            </p>
         </section>
     }
 }
 
-/// One result: thumbnail (opening the original), rank, distance, path, the image's dominant
-/// colors, and "More like this".
+/// One result: thumbnail (opening the detail view; with a modifier key or the middle button, the
+/// original in a new tab), rank, distance, path, the image's dominant colors, and "More like this".
 #[component]
-fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>) -> impl IntoView {
+fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Open) -> impl IntoView {
     let (id, path) = (item.id, item.path.clone());
     let href = format!("{}{}", base, item.original);
     let src = format!("{}{}", base, item.thumb);
     view! {
         <li class="card" data-testid="result">
-            <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone()>
+            <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone() data-testid="open-detail"
+                on:click=move |ev: web_sys::MouseEvent| {
+                    if !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() || ev.button() != 0) {
+                        ev.prevent_default();
+                        open.run(Some(id));
+                    }
+                }>
                 <img src=src alt=item.path.clone() loading=if item.rank <= EAGER_THUMBS { "eager" } else { "lazy" } decoding="async" width="256" height="256" />
             </a>
             <div class="card-body">

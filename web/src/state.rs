@@ -19,8 +19,26 @@ pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
     Query::from_strings(&colors, Some(&weights))
 }
 
+/// The query in a URL fragment; the open result (`open=ID`, the detail view's) is not part of it.
 pub fn parse_fragment(fragment: &str) -> Result<UrlState, QueryError> {
-    UrlState::parse(fragment)
+    UrlState::parse(&split_open(fragment).0)
+}
+
+/// A URL fragment without its `open=ID` pair, and that id (when it is a number).
+pub fn split_open(fragment: &str) -> (String, Option<u32>) {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    let mut open = None;
+    let rest: Vec<&str> = fragment
+        .split('&')
+        .filter(|pair| match pair.strip_prefix("open=") {
+            Some(id) => {
+                open = id.parse().ok();
+                false
+            }
+            None => !pair.is_empty(),
+        })
+        .collect();
+    (rest.join("&"), open)
 }
 
 /// Shares of the total weight, in percent, for display.
@@ -31,7 +49,7 @@ pub fn percentages(rows: &[ColorRow]) -> Vec<f64> {
 
 /// `#RRGGBB` for a color input, or black when the text is not (yet) a color.
 pub fn picker_value(hex: &str) -> String {
-    parse_hex(hex).map(|c| format!("#{}", to_hex(c).to_lowercase())).unwrap_or_else(|| "#000000".into())
+    parse_hex(hex).map(|c| format!("#{}", to_hex(c).to_ascii_lowercase())).unwrap_or_else(|| "#000000".into())
 }
 
 pub fn can_add(rows: &[ColorRow]) -> bool {

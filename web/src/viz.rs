@@ -73,7 +73,7 @@ const NAMES: &[(&str, [u8; 3])] = &[
     ("rose", [230, 90, 130]),
 ];
 
-fn color_name(rgb: [u8; 3]) -> &'static str {
+pub fn color_name(rgb: [u8; 3]) -> &'static str {
     let lab = srgb_to_lab(rgb);
     NAMES
         .iter()

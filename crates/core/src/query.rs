@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 /// Most colors in one query.
 pub const MAX_COLORS: usize = 5;
-/// Upper bound on results per query (a 10 x 10 collage).
-pub const MAX_K: usize = 100;
+/// Upper bound on results per query (a page browses this far with "Show more"; each result
+/// beyond the site's `rerank_k` costs one more Sinkhorn).
+pub const MAX_K: usize = 1000;
 pub const DEFAULT_K: usize = 10;
 /// Upper bound on candidates reranked per query (each costs one Sinkhorn).
 pub const MAX_RERANK_K: usize = 5000;
@@ -226,7 +227,7 @@ fn parse_excluded_list(text: &str) -> Result<Vec<Excluded>, QueryError> {
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchOptions {
-    /// Number of results (1 to 100).
+    /// Number of results (1 to 1000).
     #[cfg_attr(feature = "cli", arg(short, default_value_t = DEFAULT_K, value_parser = parse_k))]
     pub k: usize,
     /// Candidates reranked with Sinkhorn (1 to 5000); default: the site's build setting.
@@ -283,7 +284,7 @@ impl SearchOptions {
     pub fn validate(&self) -> Result<(), QueryError> {
         let range = QueryError::OutOfRange;
         if !(1..=MAX_K).contains(&self.k) {
-            return Err(range("k must be a whole number from 1 to 100"));
+            return Err(range("k must be a whole number from 1 to 1000"));
         }
         if self.rerank_k.is_some_and(|r| !(1..=MAX_RERANK_K).contains(&r)) {
             return Err(range("rerank_k must be a whole number from 1 to 5000"));
@@ -426,7 +427,8 @@ mod tests {
         assert_eq!(encoded.query.colors(), &[[255, 0, 0]]);
         assert_eq!(encoded.options, SearchOptions::default());
         assert!(matches!(UrlState::parse("colors=FF0000&k=0"), Err(QueryError::BadK(_))));
-        assert!(matches!(UrlState::parse("colors=FF0000&k=101"), Err(QueryError::BadK(_))));
+        assert!(matches!(UrlState::parse("colors=FF0000&k=1001"), Err(QueryError::BadK(_))));
+        assert_eq!(UrlState::parse("colors=FF0000&k=1000").unwrap().options.k, 1000);
         assert!(matches!(UrlState::parse("colours=FF0000"), Err(QueryError::UnknownParameter(_))));
         assert!(UrlState::parse("colors=%").is_err());
         assert!(UrlState::parse("colors=%E2%82").is_err());

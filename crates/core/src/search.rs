@@ -158,6 +158,11 @@ pub struct ResultItem {
     pub rank: usize,
     /// Dominant colors of the image (hex) and their shares.
     pub palette: Vec<(String, f64)>,
+    /// The image's size in pixels, as displayed (EXIF orientation applied).
+    #[serde(default)]
+    pub width: u32,
+    #[serde(default)]
+    pub height: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,6 +188,23 @@ pub struct SearchResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub metadata: Metadata,
+}
+
+impl SearchResponse {
+    /// `next`, an answer to the same query with a larger `k`, after the results already shown:
+    /// those keep their places and ranks (browsing on never reorders what the visitor has seen),
+    /// and the ones `next` adds follow in its order. Timings and warnings are `next`'s.
+    pub fn followed_by(mut self, next: SearchResponse) -> SearchResponse {
+        let shown: std::collections::HashSet<u32> = self.results.iter().map(|r| r.id).collect();
+        for mut r in next.results.into_iter().filter(|r| !shown.contains(&r.id)) {
+            r.rank = self.results.len() + 1;
+            self.results.push(r);
+        }
+        self.results_count = self.results.len();
+        self.warnings = next.warnings;
+        self.metadata = next.metadata;
+        self
+    }
 }
 
 /// What a search looks for. The worker protocol carries it as JSON (`{"op": "colors", …}`).
@@ -906,6 +928,8 @@ impl Engine {
                     distance: hit.distance,
                     rank: i + 1,
                     palette: self.palette(hit.id).into_iter().map(|(c, s)| (to_hex(c), s)).collect(),
+                    width: meta.width,
+                    height: meta.height,
                 })
             })
             .collect();

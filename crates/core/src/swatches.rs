@@ -44,7 +44,7 @@ pub fn hex_list(swatches: &[Swatch]) -> String {
 pub fn css(swatches: &[Swatch]) -> String {
     let mut out = String::from(":root {\n");
     for (i, s) in swatches.iter().enumerate() {
-        out.push_str(&format!("  --color-{}: #{}; /* {:.0}% */\n", i + 1, to_hex(s.rgb).to_lowercase(), s.share * 100.0));
+        out.push_str(&format!("  --color-{}: #{}; /* {:.0}% */\n", i + 1, to_hex(s.rgb).to_ascii_lowercase(), s.share * 100.0));
     }
     out.push_str("}\n");
     out

@@ -557,3 +557,24 @@ fn a_head_naming_one_file_twice_is_refused() {
     let bad = bundle::encode_head(&head.params, &shards, &head.centroids, 0);
     assert!(Head::from_bytes(&bad).err().unwrap().to_string().contains("same file"));
 }
+
+#[test]
+fn browsing_on_keeps_what_is_shown_and_adds_the_rest() {
+    let hs = collection(3000, 11);
+    let s = site(&hs);
+    let mut engine = s.engine();
+    let first = s.search(&mut engine, &colors("2E86AB,F3A712", 20)).unwrap();
+    let mut shown = first.clone();
+    for k in [70, 120, 1000] {
+        let more = s.search(&mut engine, &colors("2E86AB,F3A712", k)).unwrap();
+        assert_eq!(more.results.len(), k);
+        shown = shown.followed_by(more);
+        assert_eq!(shown.results.len(), k, "no image twice, none lost");
+    }
+    assert_eq!(shown.results[..20], first.results[..], "what was shown keeps its places");
+    assert!(shown.results.iter().enumerate().all(|(i, r)| r.rank == i + 1));
+    let ids: std::collections::HashSet<u32> = shown.results.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 1000);
+    // A thousand results, ranked by distance after the first 20 the page showed.
+    assert!(shown.results[20..].windows(2).filter(|w| w[0].distance > w[1].distance).count() < 50);
+}

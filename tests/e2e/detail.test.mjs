@@ -1,0 +1,249 @@
+// The detail view and palettes to take away: a result opens large (click or Enter), ←/→ move
+// through the results, Esc closes it and gives the focus back, the URL carries it (Back closes it,
+// a link opens it), it works on a phone and inside an embedded widget; palettes are copied as hex,
+// CSS and JSON and downloaded as .ase files that parse back to the same colors. "Show more" browses
+// on to 1,000 results without reordering what is shown.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { launchBrowser, startPlainServer, siteDir, watchErrors, screenshot, cli } from './lib.mjs';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let browser, server;
+before(async () => {
+  browser = await launchBrowser();
+  server = await startPlainServer(siteDir());
+});
+after(async () => { await server?.stop(); await browser?.close(); });
+
+const engineAnswered = (page) => page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+const isOpen = (page) => page.evaluate(() => document.querySelector('[data-testid=detail]').open);
+const openId = (page) => new URL(page.url()).hash.match(/[#&]open=(\d+)/)?.[1] ?? null;
+
+/** An Adobe Swatch Exchange file's colors, read independently of the app: [[name, 'RRGGBB']]. */
+function parseAse(buf) {
+  assert.equal(buf.toString('latin1', 0, 4), 'ASEF');
+  const blocks = buf.readUInt32BE(8);
+  const out = [];
+  let at = 12;
+  for (let b = 0; b < blocks; b++) {
+    const kind = buf.readUInt16BE(at), len = buf.readUInt32BE(at + 2);
+    const block = buf.subarray(at + 6, at + 6 + len);
+    at += 6 + len;
+    assert.equal(kind, 1);
+    const units = block.readUInt16BE(0);
+    let name = '';
+    for (let i = 0; i < units - 1; i++) name += String.fromCharCode(block.readUInt16BE(2 + 2 * i));
+    const m = 2 + 2 * units;
+    assert.equal(block.toString('latin1', m, m + 4), 'RGB ');
+    const hex = [0, 1, 2].map((c) => Math.round(block.readFloatBE(m + 4 + 4 * c) * 255).toString(16).padStart(2, '0')).join('').toUpperCase();
+    out.push([name, hex]);
+  }
+  assert.equal(at, buf.length);
+  return out;
+}
+
+test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors = watchErrors(page);
+  await page.goto(server.url);
+  await engineAnswered(page);
+  const results = await page.evaluate(() => window.chromatica.search({ colors: ['E4572E', 'F3A712'], weights: [0.6, 0.4], k: 20 }));
+  const paths = results.results.map((r) => r.path);
+  assert.deepEqual(await page.$$eval('[data-testid=results] [data-testid=path]', (els) => els.map((e) => e.textContent)), paths);
+  // Enter on the second result's thumbnail.
+  await page.locator('[data-testid=open-detail]').nth(1).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+  assert.equal(await page.textContent('[data-testid=detail-title]'), paths[1]);
+  assert.equal(await page.textContent('[data-testid=detail-rank]'), '#2');
+  assert.ok((await page.getAttribute('[data-testid=detail-image]', 'src')).endsWith(results.results[1].original));
+  assert.equal(await page.locator('[data-testid=detail-palette] li').count(), results.results[1].palette.length);
+  assert.equal(openId(page), String(results.results[1].id));
+  const entries = await page.evaluate(() => history.length);
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction((p) => document.querySelector('[data-testid=detail-title]')?.textContent === p, paths[2]);
+  assert.equal(openId(page), String(results.results[2].id));
+  assert.equal(await page.evaluate(() => history.length), entries, 'moving replaces the entry');
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail-rank]')?.textContent === '#1');
+  assert.ok(await page.isDisabled('[data-testid=detail-prev]'));
+  // The focus stays inside while open.
+  for (let i = 0; i < 12; i++) await page.keyboard.press('Tab');
+  assert.ok(await page.evaluate(() => document.querySelector('[data-testid=detail]').contains(document.activeElement)));
+  assert.deepEqual(await axeViolations(page), [], 'axe-core on the detail view');
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  assert.equal(openId(page), null);
+  assert.ok(await page.evaluate(() => document.activeElement === document.querySelectorAll('[data-testid=open-detail]')[1]), 'the focus is back on the result it was opened from');
+  // Opened by a click, closed by Back.
+  await page.locator('[data-testid=open-detail]').nth(4).click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+  await page.goBack();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  assert.equal(openId(page), null);
+  // A link opens it.
+  const link = `${server.url}#colors=E4572E,F3A712&weights=0.6,0.4&k=20&open=${results.results[3].id}`;
+  const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await other.goto(link);
+  await other.waitForFunction(() => document.querySelector('[data-testid=detail]')?.open, null, { timeout: 30000 });
+  assert.equal(await other.textContent('[data-testid=detail-title]'), paths[3]);
+  await screenshot(other, 'detail');
+  await other.click('[data-testid=detail-close]');
+  await other.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  assert.equal(openId(other), null);
+  assert.deepEqual(errors, []);
+  await other.close();
+  await page.close();
+});
+
+async function axeViolations(page) {
+  await page.evaluate(AXE);
+  return page.evaluate(async () => (await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }))
+    .violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')}`));
+}
+
+test('on a phone the detail view fits and its buttons move through the results', async () => {
+  const page = await browser.newPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });
+  await page.goto(server.url);
+  await engineAnswered(page);
+  await page.locator('[data-testid=open-detail]').first().tap();
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+  const box = await page.locator('[data-testid=detail]').boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 375, `the view fits the screen: ${JSON.stringify(box)}`);
+  await page.tap('[data-testid=detail-next]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail-rank]')?.textContent === '#2');
+  await screenshot(page, 'detail-phone');
+  await page.tap('[data-testid=detail-close]');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  await page.close();
+});
+
+test('palettes are copied as hex, CSS and JSON and downloaded as .ase that parses back', async () => {
+  const context = await browser.newContext({ acceptDownloads: true });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await engineAnswered(page);
+  const clipboard = () => page.evaluate(() => navigator.clipboard.readText());
+  // The query's palette.
+  await page.click('.query [data-testid=copy-hex]');
+  await page.waitForFunction(() => document.querySelector('.query [data-testid=export-status]').textContent.startsWith('Copied'));
+  assert.equal(await clipboard(), '#E4572E, #F3A712');
+  // A result's palette, in its detail view.
+  const first = (await page.evaluate(() => window.chromatica.search({ colors: ['E4572E', 'F3A712'], weights: [0.6, 0.4], k: 20 }))).results[0];
+  const hexes = first.palette.map(([hex]) => hex.toUpperCase());
+  await page.locator('[data-testid=open-detail]').first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+  const detail = '[data-testid=detail]';
+  await page.click(`${detail} [data-testid=copy-hex]`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail] [data-testid=export-status]').textContent.includes('hex'));
+  assert.equal(await clipboard(), hexes.map((h) => `#${h}`).join(', '));
+  await page.click(`${detail} [data-testid=copy-json]`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail] [data-testid=export-status]').textContent.includes('JSON'));
+  const json = JSON.parse(await clipboard());
+  assert.deepEqual(json.map((c) => c.hex), hexes.map((h) => `#${h}`));
+  assert.ok(Math.abs(json.reduce((s, c) => s + c.share, 0) - first.palette.reduce((s, [, share]) => s + share, 0)) < 1e-3);
+  await page.click(`${detail} [data-testid=copy-css]`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail] [data-testid=export-status]').textContent.includes('CSS'));
+  assert.match(await clipboard(), new RegExp(`--color-1: #${hexes[0].toLowerCase()};`));
+  const download = page.waitForEvent('download');
+  await page.click(`${detail} [data-testid=download-ase]`);
+  const file = await download;
+  assert.match(file.suggestedFilename(), /-palette\.ase$/);
+  const ase = parseAse(readFileSync(await file.path()));
+  assert.deepEqual(ase.map(([, hex]) => hex), hexes);
+  assert.deepEqual(ase.map(([name]) => name), hexes.map((h) => `#${h}`));
+  // "Search these colors": the palette becomes the query.
+  await page.click(`${detail} [data-testid=detail-search-colors]`);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  const rows = await page.$$eval('[data-testid=hex]', (els) => els.map((e) => e.value.toUpperCase()));
+  assert.deepEqual(rows, hexes.slice(0, 5));
+  await context.close();
+});
+
+test('in an embedded widget the detail view opens and closes without touching the host URL', async () => {
+  const root = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-detail-embed-'));
+  try {
+    cpSync(siteDir(), join(root, 'gallery'), { recursive: true });
+    writeFileSync(join(root, 'index.html'), '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Docs</title></head>' +
+      '<body><div data-chromatica="gallery/" id="w"></div><script src="gallery/embed.js"></script></body></html>');
+    const host = await startPlainServer(root);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+      await page.goto(host.url);
+      const results = page.locator('#w [data-testid=open-detail]');
+      await results.first().waitFor({ timeout: 30000 });
+      await results.nth(2).click();
+      const dialog = page.locator('#w [data-testid=detail]');
+      await page.waitForFunction(() => document.getElementById('w').shadowRoot.querySelector('[data-testid=detail]').open);
+      assert.equal(await page.locator('#w [data-testid=detail-rank]').textContent(), '#3');
+      await page.keyboard.press('ArrowLeft');
+      await page.waitForFunction(() => document.getElementById('w').shadowRoot.querySelector('[data-testid=detail-rank]')?.textContent === '#2');
+      await page.keyboard.press('Escape');
+      await page.waitForFunction(() => !document.getElementById('w').shadowRoot.querySelector('[data-testid=detail]').open);
+      assert.equal(await dialog.isVisible(), false);
+      assert.equal(new URL(page.url()).hash, '');
+      await page.close();
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('"Show more" browses to 1,000 results without reordering what is shown, and scrolling them stays smooth', async () => {
+  const work = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-more-'));
+  try {
+    const synth = join(work, 'synth');
+    execFileSync(cli, ['synth', siteDir(), '--out', synth, '--count', '3000']);
+    const host = await startPlainServer(synth);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors = watchErrors(page);
+      await page.goto(host.url + '#colors=2E86AB,F3A712&weights=0.7,0.3&k=50');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 50, null, { timeout: 30000 });
+      const paths = () => page.$$eval('[data-testid=results] [data-testid=path]', (els) => els.map((e) => e.textContent));
+      const first = await paths();
+      let count = 50;
+      while (count < 1000) {
+        await page.click('[data-testid=show-more]');
+        count = Math.min(count + 50, 1000);
+        await page.waitForFunction((n) => document.querySelectorAll('[data-testid=result]').length === n, count, { timeout: 30000 });
+      }
+      assert.equal(await page.$('[data-testid=show-more]'), null, 'no more after 1,000');
+      const all = await paths();
+      assert.deepEqual(all.slice(0, 50), first, 'what was shown keeps its places');
+      assert.equal(new Set(all).size, 1000, 'no image twice');
+      assert.deepEqual(await page.$$eval('[data-testid=rank]', (els) => els.map((e) => e.textContent)), all.map((_, i) => `#${i + 1}`));
+      assert.equal(await page.textContent('[data-testid=announce]'), '1000 results');
+      await page.waitForFunction(() => /[#&]k=1000(&|$)/.test(location.hash), null, { timeout: 5000 });
+      // Scroll through all of them; the page thread never blocks for more than 50 ms.
+      const longest = await page.evaluate(async () => {
+        const tasks = [];
+        const observer = new PerformanceObserver((list) => { for (const e of list.getEntries()) tasks.push(e.duration); });
+        observer.observe({ type: 'longtask' });
+        const end = document.documentElement.scrollHeight;
+        for (let y = 0; y < end; y += 600) {
+          window.scrollTo(0, y);
+          await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 16)));
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        observer.disconnect();
+        return Math.max(0, ...tasks);
+      });
+      assert.ok(longest <= 50, `a ${longest} ms task while scrolling`);
+      assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
