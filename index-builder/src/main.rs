@@ -108,7 +108,7 @@ enum Command {
         /// Where the site is published, e.g. https://example.org/gallery/ (link previews need it).
         #[arg(long)]
         base_url: Option<String>,
-        /// The accent color of buttons, sliders and focus rings, e.g. "#1f6f8f".
+        /// The accent color of sliders, focus rings and hover borders, e.g. "#1f6f8f".
         #[arg(long)]
         accent: Option<String>,
     },

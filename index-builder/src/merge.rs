@@ -38,7 +38,13 @@ fn site_info(parts: &[std::path::PathBuf]) -> Result<SiteInfo> {
     for part in parts {
         let manifest: serde_json::Value =
             fs::read(part.join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        let info: SiteInfo = serde_json::from_value(manifest["site"].clone()).unwrap_or_default();
+        let info: SiteInfo = match manifest.get("site") {
+            None => SiteInfo::default(),
+            Some(value) => serde_json::from_value::<SiteInfo>(value.clone())
+                .map_err(anyhow::Error::from)
+                .and_then(SiteInfo::checked)
+                .with_context(|| format!("the site settings in {} are not valid", part.join(site::MANIFEST_FILE).display()))?,
+        };
         match &found {
             Some(first) if *first != info => bail!(
                 "{} was built with another title, description, base URL or accent than {}: build every part with the same ones",

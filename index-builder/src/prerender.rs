@@ -76,8 +76,9 @@ pub fn index_html(template: &str, first: &FirstScreen) -> Result<String> {
         }
     }
     if let Some(accent) = &site.accent {
-        // A checked #RRGGBB (site_info.rs): nothing to escape.
-        let _ = write!(head, r#"<meta name="theme-color" content="{accent}"><style>html:root{{--accent:{accent}}}</style>"#);
+        // A checked #RRGGBB (site_info.rs); escaped all the same.
+        let accent = escape(accent);
+        let _ = write!(head, r#"<meta name="theme-color" content="{accent}"><style>html:root{{--accent:{accent};--accent-2:{accent}}}</style>"#);
     }
     let html = template.replacen(DESCRIPTION_PLACEHOLDER, &head, 1).replacen(TITLE_PLACEHOLDER, &format!("<title>{}</title>", escape(&title)), 1);
     let html = html.replacen(APP_START, &format!("{APP_START}{}", identity_attributes(site)), 1);
@@ -311,7 +312,7 @@ mod tests {
         assert!(html.contains(r#"<meta property="og:image" content="https://example.org/h/preview.jpg">"#));
         assert!(html.contains(r#"<meta name="twitter:card" content="summary_large_image">"#));
         assert!(html.contains(r#"<link rel="canonical" href="https://example.org/h/">"#));
-        assert!(html.contains("html:root{--accent:#1F6F8F}"), "the accent wins over style.css's :root");
+        assert!(html.contains("html:root{--accent:#1F6F8F;--accent-2:#1F6F8F}"), "the accent wins over style.css's :root");
         assert!(html.contains(&format!(r#"<h1>{escaped}</h1>"#)) && html.contains(&format!(r#"data-title="{escaped}""#)));
         // Without a base URL there is no (relative, hence invalid) preview address.
         let local = SiteInfo { base_url: None, ..site };

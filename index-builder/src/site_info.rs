@@ -1,15 +1,16 @@
 //! The site's own identity: its title, description, public address and accent color. They come
 //! from `chromatica build` flags or from a `chromatica.toml` beside the images (so a rebuild needs
-//! no flags; a flag wins over the file), are kept in the site's manifest (so `merge` and later
-//! builds know them), and end up in `index.html`: the header, `<title>`, the meta description, Open
-//! Graph and Twitter card tags with a preview image (prerender.rs, preview.rs).
+//! no flags; a flag wins over the file and applies to that build only), are kept in the site's
+//! manifest (which `merge` reads back), and end up in `index.html`: the header, `<title>`, the meta
+//! description, Open Graph and Twitter card tags with a preview image (prerender.rs, preview.rs).
+//! The accent colors the sliders, focus rings and hover borders, and is the browser's theme color.
 //!
 //! ```toml
 //! # chromatica.toml, in the images folder
 //! title = "Harbour photographs, 1890–1930"
 //! description = "The museum's harbour collection, searchable by color."
 //! base_url = "https://example.org/harbour/"   # where the site is published (for link previews)
-//! accent = "#1f6f8f"                          # buttons, sliders, focus
+//! accent = "#1f6f8f"                          # sliders, focus rings, hover borders
 //! ```
 //! All four are optional. Every value is checked here, with a message that says what is wrong.
 
@@ -80,7 +81,10 @@ impl SiteInfo {
             Some(url) => {
                 let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
                 let host = rest.and_then(|r| r.split('/').next()).unwrap_or("");
-                if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\')) {
+                // The address of a folder: no query, fragment or user name, nothing to escape.
+                if host.is_empty()
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '?' | '#' | '@'))
+                {
                     bail!("the base URL {url:?} is not an http(s) address like https://example.org/gallery/");
                 }
                 Some(if url.ends_with('/') { url } else { format!("{url}/") })
@@ -127,7 +131,17 @@ mod tests {
         assert_eq!(info("", "", "").unwrap(), SiteInfo::default());
         assert!(info("a\nb", "", "").unwrap_err().to_string().contains("control characters"));
         assert!(info(&"x".repeat(121), "", "").unwrap_err().to_string().contains("121 characters"));
-        for bad in ["javascript:alert(1)", "ftp://x/", "https://", "https://a b/", "//example.org/", "https://x/\"><script>"] {
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/",
+            "https://",
+            "https://a b/",
+            "//example.org/",
+            "https://x/\"><script>",
+            "https://x/?a=1",
+            "https://x/#top",
+            "https://me@x/",
+        ] {
             assert!(info("", bad, "").is_err(), "{bad}");
         }
         assert!(format!("{:#}", info("", "", "teal").unwrap_err()).contains("not a color"));

@@ -96,6 +96,12 @@ test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', 
   await other.click('[data-testid=detail-close]');
   await other.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
   assert.equal(openId(other), null);
+  // A link to a result that is not among the results opens nothing, and loses its `open`.
+  await other.goto(`${server.url}#colors=E4572E&k=5&open=999999`);
+  await other.reload();
+  await engineAnswered(other);
+  await other.waitForFunction(() => !/open=/.test(location.hash));
+  assert.equal(await isOpen(other), false);
   assert.deepEqual(errors, []);
   await other.close();
   await page.close();
@@ -158,11 +164,22 @@ test('palettes are copied as hex, CSS and JSON and downloaded as .ase that parse
   const ase = parseAse(readFileSync(await file.path()));
   assert.deepEqual(ase.map(([, hex]) => hex), hexes);
   assert.deepEqual(ase.map(([name]) => name), hexes.map((h) => `#${h}`));
-  // "Search these colors": the palette becomes the query.
+  // "Search these colors": the palette becomes the query, and stays it once the view's history
+  // entry is gone (closing goes Back over it).
   await page.click(`${detail} [data-testid=detail-search-colors]`);
   await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  await page.waitForTimeout(800);
   const rows = await page.$$eval('[data-testid=hex]', (els) => els.map((e) => e.value.toUpperCase()));
   assert.deepEqual(rows, hexes.slice(0, 5));
+  await page.waitForFunction((h) => location.hash.includes(`colors=${h}`), hexes[0]);
+  // "More like this" from the view, likewise.
+  await page.locator('[data-testid=open-detail]').first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+  const similarTo = await page.textContent(`${detail} [data-testid=detail-title]`);
+  await page.click(`${detail} [data-testid=detail-similar]`);
+  await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
+  await page.waitForTimeout(800);
+  assert.equal(await page.textContent('[data-testid=source]'), `More like “${similarTo}”`);
   await context.close();
 });
 
@@ -178,7 +195,8 @@ test('in an embedded widget the detail view opens and closes without touching th
       await page.goto(host.url);
       const results = page.locator('#w [data-testid=open-detail]');
       await results.first().waitFor({ timeout: 30000 });
-      await results.nth(2).click();
+      await results.nth(2).focus();
+      await page.keyboard.press('Enter');
       const dialog = page.locator('#w [data-testid=detail]');
       await page.waitForFunction(() => document.getElementById('w').shadowRoot.querySelector('[data-testid=detail]').open);
       assert.equal(await page.locator('#w [data-testid=detail-rank]').textContent(), '#3');
@@ -187,6 +205,8 @@ test('in an embedded widget the detail view opens and closes without touching th
       await page.keyboard.press('Escape');
       await page.waitForFunction(() => !document.getElementById('w').shadowRoot.querySelector('[data-testid=detail]').open);
       assert.equal(await dialog.isVisible(), false);
+      assert.ok(await page.evaluate(() => { const root = document.getElementById('w').shadowRoot; return root.activeElement === root.querySelectorAll('[data-testid=open-detail]')[2]; }),
+        'the focus is back on the result it was opened from, inside the widget');
       assert.equal(new URL(page.url()).hash, '');
       await page.close();
     } finally {

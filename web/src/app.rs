@@ -73,8 +73,11 @@ struct Widget {
     loaded: RwSignal<bool>,
     /// The result open in the detail view.
     opened: RwSignal<Option<u32>>,
-    /// The next search only asks for more of the same results ("Show more"): what is shown stays.
+    /// "Show more" was asked for: if the next search is the shown one's with a larger k, its new
+    /// results come after what is shown, which stays.
     more: StoredValue<bool>,
+    /// The search whose answer is shown.
+    shown: StoredValue<Option<SearchRequest>>,
     /// The example image's histogram, searched while `source` is `Source::Image`.
     image_histogram: StoredValue<Option<Histogram>, LocalStorage>,
     /// The pending recording of the query in the URL (history.rs).
@@ -104,6 +107,7 @@ pub fn App(options: Options) -> impl IntoView {
         loaded: RwSignal::new(false),
         opened: RwSignal::new(if url_state { history::initial_open() } else { None }),
         more: StoredValue::new(false),
+        shown: StoredValue::new(None),
         image_histogram: StoredValue::new_local(None),
         pending_url: StoredValue::new_local(None),
     };
@@ -123,7 +127,21 @@ pub fn App(options: Options) -> impl IntoView {
         }
         w.opened.set(id);
         if url_state {
-            history::record_open(was, id);
+            // Only color queries are in the URL; the detail view of other results is not.
+            let query = match w.source.get_untracked() {
+                Source::Colors => state::query_of(&w.rows.list.get_untracked())
+                    .ok()
+                    .map(|q| UrlState { query: q, options: w.options.get_untracked() }.to_fragment()),
+                _ => None,
+            };
+            history::record_open(was, id, query, w.pending_url);
+        }
+    });
+    // A link may name a result that is not among the results: then nothing is open.
+    Effect::new(move |_| {
+        let stale = w.response.with(|r| r.as_ref().is_some_and(|r| w.opened.get_untracked().is_some_and(|id| !r.results.iter().any(|x| x.id == id))));
+        if stale && !w.prerendered.get_untracked() {
+            open.run(None);
         }
     });
     // An example image: its dominant colors become the (editable) rows; its histogram is searched.
@@ -157,7 +175,7 @@ pub fn App(options: Options) -> impl IntoView {
                 <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
                 <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error open=open more=more can_more=can_more base=base.clone() />
             </main>
-            <DetailView opened=w.opened open=open response=w.response source=w.source rows=w.rows base=base />
+            <DetailView widget=w.id opened=w.opened open=open response=w.response source=w.source rows=w.rows base=base />
             {(!compact).then(|| view! { <footer class="credit">"Color search by Chromatica: it runs entirely in your browser."</footer> })}
         </div>
     }
@@ -229,12 +247,19 @@ fn search_on_change(w: Widget) {
             let Some(request) = request_of(w, &src, &rows_now, options.clone()) else { return };
             let ticket = latest.get_value() + 1;
             latest.set_value(ticket);
-            let appending = w.more.get_value();
+            let more = w.more.get_value();
             w.more.set_value(false);
             let request = match request {
                 Ok(r) => r,
                 Err(e) => return w.error.set(Some(e)),
             };
+            // Only the shown search with a larger k appends (any other edit since starts afresh).
+            let appending = more
+                && w.shown.with_value(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| s.source == request.source && SearchOptions { k: request.options.k, ..s.options.clone() } == request.options)
+                });
+            let searched = request.clone();
             leptos::task::spawn_local(async move {
                 let result = backend::search(w.id, request).await;
                 if latest.get_value() != ticket {
@@ -245,6 +270,7 @@ fn search_on_change(w: Widget) {
                         w.error.set(None);
                         w.prerendered.set(false);
                         let shown = if appending { w.response.get_untracked() } else { None };
+                        w.shown.set_value(Some(searched));
                         w.response.set(Some(match shown {
                             Some(shown) => shown.followed_by(r),
                             None => r,

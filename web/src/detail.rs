@@ -20,6 +20,8 @@ pub type Open = Callback<Option<u32>>;
 
 #[component]
 pub fn DetailView(
+    /// Makes the element ids unique when several widgets share a page.
+    widget: usize,
     opened: RwSignal<Option<u32>>,
     open: Open,
     response: RwSignal<Option<SearchResponse>>,
@@ -29,6 +31,7 @@ pub fn DetailView(
 ) -> impl IntoView {
     let dialog = NodeRef::<leptos::html::Dialog>::new();
     let base = StoredValue::new(base);
+    let title_id = StoredValue::new(format!("detail-title-{widget}"));
     // Where the open result is among the results (none: closed). (Plain types for memos and
     // signals here: each new type costs the wasm its own copy of the reactive machinery.)
     let current = Memo::new(move |_| {
@@ -41,7 +44,13 @@ pub fn DetailView(
         let Some(d) = dialog.get() else { return };
         match (current.with(Option::is_some), d.open()) {
             (true, false) => {
-                let active = d.owner_document().and_then(|doc| doc.active_element()).and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                // Inside an embedded widget's shadow root, the document only sees the host element.
+                let root = d.get_root_node();
+                let active = match root.dyn_ref::<web_sys::ShadowRoot>() {
+                    Some(shadow) => shadow.active_element(),
+                    None => d.owner_document().and_then(|doc| doc.active_element()),
+                };
+                let active = active.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
                 opener.set_value(active);
                 let _ = d.show_modal();
             }
@@ -70,12 +79,12 @@ pub fn DetailView(
         }
     };
     view! {
-        <dialog class="detail" node_ref=dialog data-testid="detail" aria-labelledby="detail-title" on:close=on_close on:keydown=on_key>
+        <dialog class="detail" node_ref=dialog data-testid="detail" aria-labelledby=title_id.get_value() on:close=on_close on:keydown=on_key>
             {move || {
                 let i = current.get()?;
                 let item = response.with(|r| r.as_ref().and_then(|r| r.results.get(i).cloned()))?;
                 let (prev, next) = (i.checked_sub(1).and_then(|j| neighbour(response, j)), neighbour(response, i + 1));
-                Some(view! { <Detail item=item prev=prev next=next open=open source=source rows=rows base=base.get_value() /> })
+                Some(view! { <Detail item=item prev=prev next=next open=open source=source rows=rows base=base.get_value() title_id=title_id.get_value() /> })
             }}
         </dialog>
     }
@@ -87,7 +96,16 @@ fn neighbour(response: RwSignal<Option<SearchResponse>>, i: usize) -> Option<u32
 }
 
 #[component]
-fn Detail(item: ResultItem, prev: Option<u32>, next: Option<u32>, open: Open, source: RwSignal<Source>, rows: Rows, base: String) -> impl IntoView {
+fn Detail(
+    item: ResultItem,
+    prev: Option<u32>,
+    next: Option<u32>,
+    open: Open,
+    source: RwSignal<Source>,
+    rows: Rows,
+    base: String,
+    title_id: String,
+) -> impl IntoView {
     let (id, path) = (item.id, item.path.clone());
     let palette = item.palette.clone();
     let swatches = swatches_of(&item.palette);
@@ -105,7 +123,7 @@ fn Detail(item: ResultItem, prev: Option<u32>, next: Option<u32>, open: Open, so
                     <button class="icon" data-testid="detail-next" aria-label="Next result" disabled=next.is_none() on:click=move |_| open.run(next)>"→"</button>
                     <button class="icon detail-close" data-testid="detail-close" aria-label="Close" autofocus on:click=move |_| open.run(None)>"×"</button>
                 </div>
-                <h2 id="detail-title" class="detail-title" data-testid="detail-title">{item.path.clone()}</h2>
+                <h2 id=title_id class="detail-title" data-testid="detail-title">{item.path.clone()}</h2>
                 <p class="muted">{format!("ΔE {:.1} from the query{size}", item.distance)}</p>
                 <ul class="detail-palette" data-testid="detail-palette">
                     {item.palette.iter().map(|(hex, share)| {

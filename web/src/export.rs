@@ -70,6 +70,7 @@ fn save(bytes: &[u8], file: &str) -> bool {
     a.set_href(&url);
     a.set_download(file);
     a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
+    // Later: some browsers cancel a download whose URL is revoked at once.
+    set_timeout(move || drop(web_sys::Url::revoke_object_url(&url)), std::time::Duration::from_secs(30));
     true
 }

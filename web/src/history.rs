@@ -10,6 +10,8 @@ use chromatica_core::query::{SearchOptions, UrlState};
 use leptos::prelude::*;
 use std::time::Duration;
 
+/// How long after the page's own Back its events are taken for that Back's (ms).
+const OWN_BACK_MS: f64 = 1000.0;
 /// How long the query must stay unchanged before it becomes a history entry (ms), so dragging a
 /// slider adds one entry, not fifty.
 const URL_DELAY_MS: u64 = 400;
@@ -59,24 +61,40 @@ thread_local! {
     /// Whether the open detail view has a history entry of its own (pushed when it was opened
     /// from the page), which closing it takes back.
     static OPEN_PUSHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// When the page last went Back itself (closing the detail view, `Date.now()` ms): that Back
+    /// (its popstate and its hashchange) must only close the view, never restore the entry's
+    /// query over what the visitor has moved on to since ("Search these colors").
+    static OWN_BACK: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::NEG_INFINITY) };
 }
 
-/// Keeps the URL's `open=ID` in step with the detail view going from `was` to `now`: opening
-/// adds a history entry (so Back closes it), moving to another result replaces it, closing goes
-/// back over it (or, for a view a link opened, drops it in place).
-pub fn record_open(was: Option<u32>, now: Option<u32>) {
+/// Keeps the URL's `open=ID` in step with the detail view going from `was` to `now`, for results
+/// of `query` (the page's color query as a fragment; `None` for results the URL cannot name:
+/// "More like this", an example image): opening adds a history entry (so Back closes it), moving
+/// to another result replaces it, closing goes back over it (or, for a view a link opened, drops
+/// it in place). A query recording still pending is written now, as part of the entry.
+pub fn record_open(was: Option<u32>, now: Option<u32>, query: Option<String>, pending_url: StoredValue<Option<TimeoutHandle>, LocalStorage>) {
     let Some(window) = web_sys::window() else { return };
     let Ok(history) = window.history() else { return };
-    let (query, _) = state::split_open(&current_fragment());
-    let with = |id: u32| if query.is_empty() { format!("#open={id}") } else { format!("#{query}&open={id}") };
+    if let Some(h) = pending_url.get_value() {
+        h.clear();
+    }
+    let in_url = state::split_open(&current_fragment()).0;
+    let with = |id: u32| match &query {
+        Some(q) if !q.is_empty() => format!("#{q}&open={id}"),
+        Some(_) => format!("#open={id}"),
+        None => format!("#{in_url}"),
+    };
     let _ = match (was, now) {
         (None, Some(id)) => {
             OPEN_PUSHED.with(|p| p.set(true));
             history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&with(id)))
         }
         (Some(_), Some(id)) => history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&with(id))),
-        (Some(_), None) if OPEN_PUSHED.with(|p| p.replace(false)) => history.back(),
-        (Some(_), None) => history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{query}"))),
+        (Some(_), None) if OPEN_PUSHED.with(|p| p.replace(false)) => {
+            OWN_BACK.with(|b| b.set(js_sys::Date::now()));
+            history.back()
+        }
+        (Some(_), None) => history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("#{in_url}"))),
         (None, None) => Ok(()),
     };
 }
@@ -107,6 +125,9 @@ pub fn follow(
         }
         if opened.get_untracked() != open {
             opened.set(open);
+        }
+        if open.is_none() && js_sys::Date::now() - OWN_BACK.with(|b| b.get()) < OWN_BACK_MS {
+            return;
         }
         match state::parse_fragment(&fragment) {
             Ok(s) => {

@@ -193,8 +193,12 @@ pub struct SearchResponse {
 impl SearchResponse {
     /// `next`, an answer to the same query with a larger `k`, after the results already shown:
     /// those keep their places and ranks (browsing on never reorders what the visitor has seen),
-    /// and the ones `next` adds follow in its order. Timings and warnings are `next`'s.
+    /// and the ones `next` adds follow in its order. Timings and warnings are `next`'s. An answer
+    /// to another query is just `next`.
     pub fn followed_by(mut self, next: SearchResponse) -> SearchResponse {
+        if self.query != next.query {
+            return next;
+        }
         let shown: std::collections::HashSet<u32> = self.results.iter().map(|r| r.id).collect();
         for mut r in next.results.into_iter().filter(|r| !shown.contains(&r.id)) {
             r.rank = self.results.len() + 1;
