@@ -9,6 +9,6 @@ bash scripts/build-web.sh
 say "building the chromatica CLI (release)"
 cargo build --release -p index-builder
 say "building the demo site target/demo-site from demo-images/"
-target/release/chromatica build demo-images --out target/demo-site
+target/release/chromatica build demo-images --out target/demo-site --metadata demo-images/metadata.csv
 say "serving target/demo-site (Ctrl-C to stop)"
 exec target/release/chromatica serve target/demo-site --port "${PORT:-8000}"

@@ -42,7 +42,7 @@ stage "build the e2e site (target/e2e-site)"
 # target/release/chromatica was built by `cargo test` above (the CLI tests run it); a separate
 # `cargo build` would recompile dependencies with another feature set (about 3 minutes).
 [ -x target/release/chromatica ] || die "target/release/chromatica was not built by cargo test"
-target/release/chromatica build demo-images --out target/e2e-site
+target/release/chromatica build demo-images --out target/e2e-site --metadata demo-images/metadata.csv
 
 stage "browser tests (headless Chromium)"
 # Chromium's throwaway profiles and the tests' scratch files go here, not to a shared /tmp.

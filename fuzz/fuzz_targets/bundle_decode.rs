@@ -51,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     h.splat_bin(7, 1.0);
     let meta = ImageMeta { path: "a".into(), stem: "0a".into(), ext: String::new(), width: 1, height: 1, background_removed: false };
     let stored = StoredHistogram::of(&h);
-    let valid_page = bundle::encode_page(&[meta.clone(), meta.clone(), meta], &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
+    // With texts, so mutations of the TEXT section are decoded too.
+    let text = bundle::ImageText { title: "t".into(), caption: String::new(), url: "a.html".into(), tags: vec!["x".into()] };
+    let texts = [text.clone(), text.clone(), text];
+    let valid_page = bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
     for (shard, page) in
         [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())]
     {

@@ -3,6 +3,7 @@
 mod cache;
 mod eval;
 mod merge;
+mod metadata;
 mod precompress;
 mod prerender;
 mod preview;
@@ -111,6 +112,10 @@ enum Command {
         /// The accent color of sliders, focus rings and hover borders, e.g. "#1f6f8f".
         #[arg(long)]
         accent: Option<String>,
+        /// Titles, captions, links and tags of the images: a CSV file with a header row, or JSON
+        /// Lines, keyed by `path` relative to the images folder (README "Titles and links").
+        #[arg(long, value_name = "FILE")]
+        metadata: Option<PathBuf>,
     },
     /// Join the parts of a build made with `build --part I/N` (on one machine or many) into one
     /// site: the same index as one `build` of all the images.
@@ -255,6 +260,7 @@ fn run(cli: Cli) -> Result<()> {
             description,
             base_url,
             accent,
+            metadata,
         } => {
             let opts = site_build::BuildOptions {
                 images,
@@ -272,8 +278,12 @@ fn run(cli: Cli) -> Result<()> {
                 original_max,
                 precompress: !no_precompress && part.is_none(),
                 site: site_info::SiteInfo { title, description, base_url, accent },
+                metadata,
             };
             let summary = site_build::build(&opts)?;
+            for warning in &summary.metadata_warnings {
+                eprintln!("warning: {}", terminal::safe(warning));
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {

@@ -9,7 +9,7 @@ use crate::site_build::{index_bytes, vector_of};
 use crate::site_index;
 use crate::site_info::SiteInfo;
 use anyhow::{bail, Context, Result};
-use chromatica_core::bundle::{self, ImageMeta, PaletteEntry, StoredHistogram, PALETTE_SIZE};
+use chromatica_core::bundle::{self, ImageMeta, ImageText, PaletteEntry, StoredHistogram, PALETTE_SIZE};
 use chromatica_core::histogram::Masses;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -28,6 +28,7 @@ pub struct MergeSummary {
 /// One image as a part holds it.
 struct Record {
     meta: ImageMeta,
+    text: ImageText,
     histogram: StoredHistogram,
     palette: [PaletteEntry; PALETTE_SIZE],
 }
@@ -108,6 +109,7 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool, precompress: b
             let Masses::Quantized { counts, .. } = view.mass else { bail!("{}: image {id} has no stored histogram", part.display()) };
             let record = Record {
                 meta: meta.clone(),
+                text: engine.text(id).cloned().unwrap_or_default(),
                 histogram: StoredHistogram { bins: view.bins.to_vec(), counts: counts.to_vec() },
                 palette: bundle::stored_palette(&engine.palette(id)),
             };
@@ -136,7 +138,8 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool, precompress: b
     let stored: Vec<StoredHistogram> = rest.iter().map(|(r, _)| r.histogram.clone()).collect();
     let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = rest.iter().map(|(r, _)| r.palette).collect();
     let vectors: Vec<_> = stored.iter().map(vector_of).collect();
-    let index = site_index::build_for(out, &params, &metas, &stored, &palettes, &vectors);
+    let texts: Vec<ImageText> = rest.iter().map(|(r, _)| r.text.clone()).collect();
+    let index = site_index::build_for(out, &params, &metas, &stored, &palettes, &texts, &vectors);
     let summary = MergeSummary {
         parts: parts.len(),
         images: metas.len(),

@@ -202,10 +202,13 @@ fn card(out: &mut String, item: &ResultItem, i: usize) {
     } else {
         r#" loading="lazy""#
     };
+    // The page the collection links the image to (checked safe by the index), else its original.
+    let href = escape(if item.url.is_empty() { &item.original } else { &item.url });
+    let alt = if item.title.is_empty() { path.clone() } else { escape(&item.title) };
+    let title = if item.title.is_empty() { String::new() } else { format!(r#"<div class="card-title">{}</div>"#, escape(&item.title)) };
     let _ = write!(
         out,
-        r#"<li class="card"><a class="thumb" href="{original}" target="_blank" rel="noopener" title="{path}"><img src="{thumb}" alt="{path}"{loading} decoding="async" width="256" height="256"></a><div class="card-body"><div class="card-line"><span class="rank">#{rank}</span><span class="distance" title="Sinkhorn earth mover's distance in CIE Lab units">ΔE {distance:.1}</span></div><div class="path">{path}</div><div class="swatches" aria-hidden="true">"#,
-        original = escape(&item.original),
+        r#"<li class="card"><a class="thumb" href="{href}" target="_blank" rel="noopener" title="{path}"><img src="{thumb}" alt="{alt}"{loading} decoding="async" width="256" height="256"></a><div class="card-body"><div class="card-line"><span class="rank">#{rank}</span><span class="distance" title="Sinkhorn earth mover's distance in CIE Lab units">ΔE {distance:.1}</span></div>{title}<div class="path">{path}</div><div class="swatches" aria-hidden="true">"#,
         thumb = escape(&item.thumb),
         rank = item.rank,
         distance = item.distance,
@@ -257,6 +260,7 @@ mod tests {
                 palette: vec![("E4572E".into(), 1.0)],
                 width: 64,
                 height: 48,
+                ..Default::default()
             }],
             warnings: vec![],
             metadata: Metadata {
@@ -287,6 +291,15 @@ mod tests {
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(!html.contains("</script><!--"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;&lt;/script&gt;&lt;!--.jpg"));
+        // A collection's hostile title and link, likewise.
+        let mut r2 = response("a.jpg");
+        r2.results[0].title = "<b onmouseover=x>t</b>".into();
+        r2.results[0].url = "photos/a\"><script>.html".into();
+        let html2 =
+            index_html(&template(), &FirstScreen { state: &state, response: &r2, images: 1, shards: 1, site: &SiteInfo::default(), preview: false })
+                .unwrap();
+        assert!(html2.contains(r#"<div class="card-title">&lt;b onmouseover=x&gt;t&lt;/b&gt;</div>"#), "{html2}");
+        assert!(html2.contains(r#"href="photos/a&quot;&gt;&lt;script&gt;.html""#), "{html2}");
         // The JSON copy still decodes to the same response.
         let start = html.find(&format!(r#"id="{FIRST_RESPONSE_ID}">"#)).unwrap() + FIRST_RESPONSE_ID.len() + 6;
         let end = start + html[start..].find("</script>").unwrap();

@@ -3,6 +3,7 @@
 //! the whole build is complete; only files an earlier build wrote are ever replaced (site.rs).
 
 use crate::cache::{Cache, Entry};
+use crate::metadata::Sidecar;
 use crate::site::{self, SiteWriter};
 use crate::site_index;
 use crate::site_info::SiteInfo;
@@ -56,6 +57,8 @@ pub struct BuildOptions {
     pub precompress: bool,
     /// The site's title, description, address and accent given as flags (over `chromatica.toml`).
     pub site: SiteInfo,
+    /// A sidecar of titles, captions, links and tags (metadata.rs).
+    pub metadata: Option<PathBuf>,
 }
 
 /// Whether the image at `rel` belongs to part `i` of `n` (1-based): by a hash of its path, the
@@ -84,6 +87,9 @@ pub struct Summary {
     /// The site's `--background` mode, and how many images were histogrammed without theirs.
     pub background: BackgroundMode,
     pub backgrounds_removed: usize,
+    /// What was wrong with the `--metadata` file (lines skipped, unknown paths, links dropped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata_warnings: Vec<String>,
     pub timings_ms: Timings,
     /// Peak resident memory of the build process, in bytes (0 where the OS does not say).
     pub peak_memory_bytes: u64,
@@ -149,6 +155,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         bail!("the images folder is inside the output folder {}; choose another output folder", out.display());
     }
     let info = SiteInfo::for_build(&images, opts.site.clone())?;
+    let sidecar = opts.metadata.as_deref().map(Sidecar::read).transpose()?;
     let site = SiteWriter::open(&out, opts.force)?;
 
     let (mut files, mut skipped) = scan(&images, opts.follow_symlinks);
@@ -224,7 +231,11 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         .collect();
     let palettes: Vec<_> = processed.iter().map(|p| bundle::stored_palette(&p.entry.palette)).collect();
     let params = Params::new(opts.rerank_k, opts.background);
-    let index = pool.install(|| site_index::build_for(&out, &params, &metas, &stored, &palettes, &vectors));
+    let (texts, metadata_warnings) = match sidecar {
+        Some(sidecar) => sidecar.texts_for(&metas.iter().map(|m| m.path.as_str()).collect::<Vec<_>>()),
+        None => (Vec::new(), Vec::new()),
+    };
+    let index = pool.install(|| site_index::build_for(&out, &params, &metas, &stored, &palettes, &texts, &vectors));
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
@@ -245,6 +256,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         bytes_per_image: index_bytes(&index) as f64 / n as f64,
         background: opts.background,
         backgrounds_removed: metas.iter().filter(|m| m.background_removed).count(),
+        metadata_warnings,
         timings_ms: Timings { scan: scan_ms, decode: decode_ms, index: index_ms, write: write_ms, total: ms(start) },
         peak_memory_bytes: peak_memory_bytes(),
         out: out.display().to_string(),

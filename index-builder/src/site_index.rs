@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
-use chromatica_core::bundle::{self, Head, ImageMeta, PaletteEntry, Params, StoredHistogram, PALETTE_SIZE};
+use chromatica_core::bundle::{self, Head, ImageMeta, ImageText, PaletteEntry, Params, StoredHistogram, PALETTE_SIZE};
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse, Want};
 use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
 use std::collections::HashMap;
@@ -51,6 +51,7 @@ pub fn build_for(
     images: &[ImageMeta],
     histograms: &[StoredHistogram],
     palettes: &[[PaletteEntry; PALETTE_SIZE]],
+    texts: &[ImageText],
     vectors: &[AnnVector],
 ) -> EncodedIndex {
     let previous = previous_layout(out, images);
@@ -59,6 +60,7 @@ pub fn build_for(
         images,
         histograms,
         palettes,
+        texts,
         vectors,
         previous: previous.as_ref().map(|(centroids, shard_of)| Previous { centroids, shard_of }),
     })

@@ -69,7 +69,7 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let t = Instant::now();
     // A new build of new images: today's defaults, with the source site's own settings.
     let params = Params::new(src.head().params.rerank_k as usize, src.head().params.background);
-    let index = site_index::build_for(out, &params, &images, &stored, &palettes, &vectors);
+    let index = site_index::build_for(out, &params, &images, &stored, &palettes, &[], &vectors);
     let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop((vectors, stored, palettes));
     for thumb in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {

@@ -599,3 +599,44 @@ fn a_site_of_its_own_title_from_a_config_file_and_flags() {
     }
     assert_eq!(fs::read(site.join("index.html")).unwrap(), before);
 }
+
+#[test]
+fn a_metadata_sidecar_gives_titles_and_links_and_never_stops_the_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(&images).unwrap();
+    good_images(&images);
+    let sidecar = tmp.path().join("meta.csv");
+    fs::write(
+        &sidecar,
+        "path,title,caption,url,tags\n\
+         nested/deeper/gradient.jpg,A gradient,\"Made, for tests\",https://example.org/g,test; gradient\n\
+         color-0.png,<script>alert(1)</script>,,javascript:alert(1),\n\
+         broken line\n\
+         nowhere.jpg,Gone,,,\n",
+    )
+    .unwrap();
+    let summary = build(&images, &site, &["--metadata", sidecar.to_str().unwrap()]);
+    let warnings: Vec<String> = summary["metadata_warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    let all = warnings.join("\n");
+    assert!(all.contains("line 4: skipped"), "{all}");
+    assert!(all.contains("not among the images (nowhere.jpg)"), "{all}");
+    assert!(all.contains("url of \"color-0.png\" was dropped"), "{all}");
+    let r = search(&site, "808080", "20");
+    let results = r["results"].as_array().unwrap();
+    let gradient = results.iter().find(|x| x["path"] == "nested/deeper/gradient.jpg").unwrap();
+    assert_eq!((gradient["title"].as_str(), gradient["url"].as_str()), (Some("A gradient"), Some("https://example.org/g")));
+    assert_eq!(gradient["tags"], serde_json::json!(["test", "gradient"]));
+    let red = results.iter().find(|x| x["path"] == "color-0.png").unwrap();
+    assert_eq!(red["title"], "<script>alert(1)</script>");
+    assert!(red.get("url").is_none(), "{red}");
+    // Without the sidecar, a rebuild drops the texts.
+    build(&images, &site, &[]);
+    let r = search(&site, "808080", "20");
+    assert!(r["results"].as_array().unwrap().iter().all(|x| x.get("title").is_none()));
+    // A file of another kind is an error that says so.
+    fs::write(tmp.path().join("meta.xlsx"), "x").unwrap();
+    let out =
+        run(&["build", images.to_str().unwrap(), "--out", site.to_str().unwrap(), "--metadata", tmp.path().join("meta.xlsx").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(".csv"), "{}", String::from_utf8_lossy(&out.stderr));
+}

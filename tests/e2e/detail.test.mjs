@@ -2,14 +2,15 @@
 // through the results, Esc closes it and gives the focus back, the URL carries it (Back closes it,
 // a link opens it), it works on a phone and inside an embedded widget; palettes are copied as hex,
 // CSS and JSON and downloaded as .ase files that parse back to the same colors. "Show more" browses
-// on to 1,000 results without reordering what is shown.
+// on to 1,000 results without reordering what is shown. A sidecar's titles, captions, tags and
+// links show as text, and unsafe links are dropped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { launchBrowser, startPlainServer, siteDir, watchErrors, screenshot, cli } from './lib.mjs';
+import { launchBrowser, startPlainServer, siteDir, watchErrors, screenshot, cli, repoRoot } from './lib.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser, server;
@@ -54,18 +55,22 @@ test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', 
   const results = await page.evaluate(() => window.chromatica.search({ colors: ['E4572E', 'F3A712'], weights: [0.6, 0.4], k: 20 }));
   const paths = results.results.map((r) => r.path);
   assert.deepEqual(await page.$$eval('[data-testid=results] [data-testid=path]', (els) => els.map((e) => e.textContent)), paths);
+  // The view is headed by the collection's title of the image (the demo's sidecar), else its path.
+  const heads = results.results.map((r) => r.title || r.path);
+  assert.ok(results.results.some((r) => r.title), 'the demo site has titles');
   // Enter on the second result's thumbnail.
   await page.locator('[data-testid=open-detail]').nth(1).focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
-  assert.equal(await page.textContent('[data-testid=detail-title]'), paths[1]);
+  assert.equal(await page.textContent('[data-testid=detail-title]'), heads[1]);
+  if (results.results[1].caption) assert.equal(await page.textContent('[data-testid=detail-caption]'), results.results[1].caption);
   assert.equal(await page.textContent('[data-testid=detail-rank]'), '#2');
   assert.ok((await page.getAttribute('[data-testid=detail-image]', 'src')).endsWith(results.results[1].original));
   assert.equal(await page.locator('[data-testid=detail-palette] li').count(), results.results[1].palette.length);
   assert.equal(openId(page), String(results.results[1].id));
   const entries = await page.evaluate(() => history.length);
   await page.keyboard.press('ArrowRight');
-  await page.waitForFunction((p) => document.querySelector('[data-testid=detail-title]')?.textContent === p, paths[2]);
+  await page.waitForFunction((p) => document.querySelector('[data-testid=detail-title]')?.textContent === p, heads[2]);
   assert.equal(openId(page), String(results.results[2].id));
   assert.equal(await page.evaluate(() => history.length), entries, 'moving replaces the entry');
   await page.keyboard.press('ArrowLeft');
@@ -91,7 +96,7 @@ test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', 
   const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await other.goto(link);
   await other.waitForFunction(() => document.querySelector('[data-testid=detail]')?.open, null, { timeout: 30000 });
-  assert.equal(await other.textContent('[data-testid=detail-title]'), paths[3]);
+  assert.equal(await other.textContent('[data-testid=detail-title]'), heads[3]);
   await screenshot(other, 'detail');
   await other.click('[data-testid=detail-close]');
   await other.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
@@ -175,7 +180,7 @@ test('palettes are copied as hex, CSS and JSON and downloaded as .ase that parse
   // "More like this" from the view, likewise.
   await page.locator('[data-testid=open-detail]').first().click();
   await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
-  const similarTo = await page.textContent(`${detail} [data-testid=detail-title]`);
+  const similarTo = await page.textContent('[data-testid=results] [data-testid=path]');
   await page.click(`${detail} [data-testid=detail-similar]`);
   await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
   await page.waitForTimeout(800);
@@ -260,6 +265,51 @@ test('"Show more" browses to 1,000 results without reordering what is shown, and
       console.log(`# longest task while scrolling 1,000 results: ${longest} ms`);
       assert.ok(longest <= 50, `a ${longest} ms task while scrolling`);
       assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('titles, captions and links from a sidecar show as text; an unsafe link is never followed', async () => {
+  const work = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'chromatica-meta-'));
+  try {
+    const images = join(work, 'images');
+    cpSync(join(repoRoot, 'demo-images'), images, { recursive: true, filter: (src) => !/\.(md|csv)$/.test(src) });
+    const files = readdirSync(images).filter((f) => f.endsWith('.jpg')).slice(0, 30);
+    for (const f of readdirSync(images)) if (!files.includes(f)) rmSync(join(images, f));
+    const hostile = '<img src=x onerror="window.__pwned=1">';
+    const lines = ['{"path": "' + files[0] + '", "title": ' + JSON.stringify(hostile) + ', "caption": "Caption <b>bold</b>", "url": "javascript:window.__pwned=1", "tags": ["a", "b"]}',
+      '{"path": "' + files[1] + '", "title": "With a page", "url": "pages/one.html"}', 'not json', '{"path": "missing.jpg", "title": "x"}'];
+    writeFileSync(join(work, 'meta.jsonl'), lines.join('\n'));
+    const out = JSON.parse(execFileSync(cli, ['build', images, '--out', join(work, 'site'), '--metadata', join(work, 'meta.jsonl'), '--json']).toString());
+    const warnings = out.metadata_warnings.join('\n');
+    assert.match(warnings, /line 3: skipped/);
+    assert.match(warnings, /not among the images \(missing\.jpg\)/);
+    assert.match(warnings, /url of .* was dropped/);
+    const host = await startPlainServer(join(work, 'site'));
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto(host.url + '#colors=808080&k=30');
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=result]').length === 30, null, { timeout: 30000 });
+      const titles = await page.$$eval('[data-testid=title]', (els) => els.map((e) => e.textContent));
+      assert.ok(titles.includes(hostile) && titles.includes('With a page'), JSON.stringify(titles));
+      assert.equal(await page.$('img[src=x]'), null, 'the title is text, not markup');
+      const hrefs = await page.$$eval('[data-testid=open-detail]', (as) => as.map((a) => a.getAttribute('href')));
+      assert.ok(hrefs.includes('pages/one.html'), 'a card links to the page the sidecar names');
+      assert.ok(hrefs.every((h) => !/^javascript:/i.test(h)));
+      // Its detail view: the title as text, the caption, the tags; no link for the unsafe one.
+      const i = await page.evaluate((t) => [...document.querySelectorAll('[data-testid=result]')].findIndex((li) => li.querySelector('[data-testid=title]')?.textContent === t), hostile);
+      await page.locator('[data-testid=open-detail]').nth(i).click();
+      await page.waitForFunction(() => document.querySelector('[data-testid=detail]').open);
+      assert.equal(await page.textContent('[data-testid=detail-title]'), hostile);
+      assert.equal(await page.textContent('[data-testid=detail-caption]'), 'Caption <b>bold</b>');
+      assert.equal(await page.locator('[data-testid=detail-tags] li').count(), 2);
+      assert.equal(await page.$('[data-testid=detail-link]'), null);
+      assert.equal(await page.evaluate(() => window.__pwned), undefined);
       await page.close();
     } finally {
       await host.stop();

@@ -123,7 +123,13 @@ fn Detail(
                     <button class="icon" data-testid="detail-next" aria-label="Next result" disabled=next.is_none() on:click=move |_| open.run(next)>"→"</button>
                     <button class="icon detail-close" data-testid="detail-close" aria-label="Close" autofocus on:click=move |_| open.run(None)>"×"</button>
                 </div>
-                <h2 id=title_id class="detail-title" data-testid="detail-title">{item.path.clone()}</h2>
+                <h2 id=title_id class="detail-title" data-testid="detail-title">{if item.title.is_empty() { item.path.clone() } else { item.title.clone() }}</h2>
+                {(!item.title.is_empty()).then(|| view! { <p class="muted detail-path" data-testid="detail-path">{item.path.clone()}</p> })}
+                {(!item.caption.is_empty()).then(|| view! { <p class="detail-caption" data-testid="detail-caption">{item.caption.clone()}</p> })}
+                {(!item.tags.is_empty()).then(|| view! {
+                    <ul class="detail-tags" data-testid="detail-tags" aria-label="Tags">{item.tags.iter().map(|t| view! { <li class="chip">{t.clone()}</li> }).collect_view()}</ul>
+                })}
+                {(!item.url.is_empty()).then(|| view! { <a class="detail-link" data-testid="detail-link" href=crate::results::link(&base, &item.url) target="_blank" rel="noopener">"Open its page ↗"</a> })}
                 <p class="muted">{format!("ΔE {:.1} from the query{size}", item.distance)}</p>
                 <ul class="detail-palette" data-testid="detail-palette">
                     {item.palette.iter().map(|(hex, share)| {

@@ -72,8 +72,10 @@ pub fn ResultsPanel(
 #[component]
 fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Open) -> impl IntoView {
     let (id, path) = (item.id, item.path.clone());
-    let href = format!("{}{}", base, item.original);
+    // The page the collection links the image to, else its original.
+    let href = if item.url.is_empty() { format!("{base}{}", item.original) } else { link(&base, &item.url) };
     let src = format!("{}{}", base, item.thumb);
+    let title = (!item.title.is_empty()).then(|| item.title.clone());
     view! {
         <li class="card" data-testid="result">
             <a class="thumb" href=href target="_blank" rel="noopener" title=item.path.clone() data-testid="open-detail"
@@ -83,13 +85,14 @@ fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Op
                         open.run(Some(id));
                     }
                 }>
-                <img src=src alt=item.path.clone() loading=if item.rank <= EAGER_THUMBS { "eager" } else { "lazy" } decoding="async" width="256" height="256" />
+                <img src=src alt=if item.title.is_empty() { item.path.clone() } else { item.title.clone() } loading=if item.rank <= EAGER_THUMBS { "eager" } else { "lazy" } decoding="async" width="256" height="256" />
             </a>
             <div class="card-body">
                 <div class="card-line">
                     <span class="rank" data-testid="rank">{format!("#{}", item.rank)}</span>
                     <span class="distance" data-testid="distance" title="Sinkhorn earth mover's distance in CIE Lab units">{format!("ΔE {:.1}", item.distance)}</span>
                 </div>
+                {title.map(|t| view! { <div class="card-title" data-testid="title">{t}</div> })}
                 <div class="path" data-testid="path">{item.path.clone()}</div>
                 <div class="swatches" aria-hidden="true">
                     {item.palette.iter().map(|(hex, share)| view! {
@@ -99,6 +102,16 @@ fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Op
                 <button class="link" data-testid="more-like-this" on:click=move |_| source.set(Source::Similar(id, path.clone()))>"More like this"</button>
             </div>
         </li>
+    }
+}
+
+/// A link of the collection's (`ResultItem::url`, checked by the index to be http(s) or
+/// site-relative) as the page at `base` follows it: site-relative ones are relative to the site.
+pub fn link(base: &str, url: &str) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/') {
+        url.to_string()
+    } else {
+        format!("{base}{url}")
     }
 }
 

@@ -76,7 +76,8 @@ fn benches(c: &mut Criterion) {
     let vectors: Vec<AnnVector> = hs.iter().map(AnnVector::from_histogram).collect();
     let palettes = vec![bundle::stored_palette(&[]); n];
     let params = Params::new(200, BackgroundMode::Keep);
-    let index = build_index(&IndexInput { params, images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous: None });
+    let index =
+        build_index(&IndexInput { params, images: &images, histograms: &stored, palettes: &palettes, texts: &[], vectors: &vectors, previous: None });
     let files: std::collections::HashMap<u64, Vec<u8>> = index.chunks.into_iter().map(|(c, b)| (c.name, b)).collect();
     // Every file held: these benches time the search itself, not fetching.
     let mut engine = Engine::new(Head::from_bytes(&index.head).unwrap());

@@ -28,7 +28,8 @@
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
 //!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (each
 //!   histogram's ascending bins as gaps: a byte below 255, else 255 and a u16), HIST_MASS (u16 x
-//!   total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]).
+//!   total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]), and TEXT (postcard: per image its
+//!   [`ImageText`], the collection's title, caption, link and tags) when any image has some.
 //!
 //! Image ids are global: shards in head order, each shard's images in its page order. Finding
 //! candidates needs the head and a few shards (≈75 B an image); reranking them needs only their
@@ -76,6 +77,9 @@ const HIST_OFFSETS: u32 = 6;
 const HIST_BINS: u32 = 7;
 const HIST_MASS: u32 = 8;
 const PALETTES: u32 = 9;
+const TEXT: u32 = 10;
+/// Section kinds are 1..=KINDS.
+const KINDS: usize = 10;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,6 +157,52 @@ impl ImageMeta {
         let safe = |s: &str, max: usize| s.len() <= max && s.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
         !self.stem.is_empty() && safe(&self.stem, 64) && safe(&self.ext, 8)
     }
+}
+
+/// What the collection says about an image (`chromatica build --metadata`): untrusted text, only
+/// ever shown as text; `url` is the page a result opens (http(s) or site-relative, [`safe_url`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageText {
+    pub title: String,
+    pub caption: String,
+    pub url: String,
+    pub tags: Vec<String>,
+}
+
+/// Longest title, caption, URL and tag (bytes), and most tags, an index accepts.
+pub const MAX_TITLE: usize = 400;
+pub const MAX_CAPTION: usize = 2000;
+pub const MAX_URL: usize = 2000;
+pub const MAX_TAG: usize = 100;
+pub const MAX_TAGS: usize = 30;
+
+impl ImageText {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn is_safe(&self) -> bool {
+        self.title.len() <= MAX_TITLE
+            && self.caption.len() <= MAX_CAPTION
+            && self.url.len() <= MAX_URL
+            && (self.url.is_empty() || safe_url(&self.url))
+            && self.tags.len() <= MAX_TAGS
+            && self.tags.iter().all(|t| t.len() <= MAX_TAG)
+    }
+}
+
+/// Whether a link may be followed: `http://` or `https://`, or site-relative (no scheme: no `:`
+/// before the first `/`, `?` or `#`, and not `//host`). `javascript:` and `data:` never pass.
+pub fn safe_url(url: &str) -> bool {
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
+    let lower = url.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) {
+        return !rest.is_empty();
+    }
+    let head = url.split(['/', '?', '#']).next().unwrap_or("");
+    !url.is_empty() && !head.contains(':') && !url.starts_with("//") && !url.starts_with("\\")
 }
 
 /// A dominant color and its share of the image (0..=255, 0 = unused slot).
@@ -240,6 +290,8 @@ struct ShardMeta {
 /// A decoded page: the records (name, histogram, palette) of a run of one shard's images.
 pub struct Page {
     pub images: Vec<ImageMeta>,
+    /// One per image, or none at all (no image has any).
+    texts: Vec<ImageText>,
     hist_offsets: Vec<u32>,
     hist_bins: Vec<u16>,
     /// Stored mass of each bin; image `i`'s masses are these over `hist_sums[i]`.
@@ -341,8 +393,8 @@ fn le16(v: &[u16]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// A page of records.
-pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palettes: &[[PaletteEntry; PALETTE_SIZE]]) -> Vec<u8> {
+/// A page of records; `texts` (one per image, or none) what the collection says of them.
+pub fn encode_page(images: &[ImageMeta], texts: &[ImageText], histograms: &[&StoredHistogram], palettes: &[[PaletteEntry; PALETTE_SIZE]]) -> Vec<u8> {
     let mut offsets = vec![0u32];
     let (mut bins, mut counts) = (Vec::new(), Vec::new());
     for h in histograms {
@@ -359,10 +411,12 @@ pub fn encode_page(images: &[ImageMeta], histograms: &[&StoredHistogram], palett
             previous = bin;
         }
     }
-    container(
-        PAGE_MAGIC,
-        &[(META, postcard_bytes(&images)), (HIST_OFFSETS, le32(&offsets)), (HIST_BINS, gaps), (HIST_MASS, le16(&counts)), (PALETTES, flat)],
-    )
+    let mut sections =
+        vec![(META, postcard_bytes(&images)), (HIST_OFFSETS, le32(&offsets)), (HIST_BINS, gaps), (HIST_MASS, le16(&counts)), (PALETTES, flat)];
+    if texts.iter().any(|t| !t.is_empty()) {
+        sections.push((TEXT, postcard_bytes(&texts)));
+    }
+    container(PAGE_MAGIC, &sections)
 }
 
 /// A shard: its vectors, its pages, and its HNSW graph if it has one.
@@ -446,7 +500,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// The sections of a container with this magic, by kind (index = kind - 1), every byte checked.
-fn sections<'a>(bytes: &'a [u8], magic: [u8; 8], kinds: &[u32]) -> Result<[Option<&'a [u8]>; 9], BundleError> {
+fn sections<'a>(bytes: &'a [u8], magic: [u8; 8], kinds: &[u32]) -> Result<[Option<&'a [u8]>; KINDS], BundleError> {
     if bytes.len() < HEADER {
         return Err(if bytes.starts_with(&magic[..bytes.len().min(8)]) { BundleError::Truncated("header") } else { BundleError::NotAnIndex });
     }
@@ -465,7 +519,7 @@ fn sections<'a>(bytes: &'a [u8], magic: [u8; 8], kinds: &[u32]) -> Result<[Optio
     if bytes.len() < table_end {
         return Err(BundleError::Truncated("section table"));
     }
-    let mut found: [Option<&[u8]>; 9] = [None; 9];
+    let mut found: [Option<&[u8]>; KINDS] = [None; KINDS];
     let mut spans = Vec::with_capacity(count);
     for i in 0..count {
         let at = HEADER + ENTRY * i;
@@ -504,7 +558,7 @@ fn sections<'a>(bytes: &'a [u8], magic: [u8; 8], kinds: &[u32]) -> Result<[Optio
     Ok(found)
 }
 
-fn required<'a>(found: &[Option<&'a [u8]>; 9], kind: u32) -> Result<&'a [u8], BundleError> {
+fn required<'a>(found: &[Option<&'a [u8]>; KINDS], kind: u32) -> Result<&'a [u8], BundleError> {
     found[kind as usize - 1].ok_or_else(|| corrupt(format!("section {kind} is missing")))
 }
 
@@ -638,7 +692,7 @@ impl Shard {
 impl Page {
     /// Decodes a page that must hold `count` images; `background` is the site's mode.
     pub fn from_bytes(bytes: &[u8], count: usize, background: BackgroundMode) -> Result<Self, BundleError> {
-        let found = sections(bytes, PAGE_MAGIC, &[META, HIST_OFFSETS, HIST_BINS, HIST_MASS, PALETTES])?;
+        let found = sections(bytes, PAGE_MAGIC, &[META, HIST_OFFSETS, HIST_BINS, HIST_MASS, PALETTES, TEXT])?;
         let images: Vec<ImageMeta> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("page: {e}")))?;
         if images.len() != count {
             return Err(corrupt(format!("a page holds {} images, not {count}", images.len())));
@@ -675,7 +729,22 @@ impl Page {
         }
         let palettes =
             raw.chunks_exact(PALETTE_SIZE * 4).map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3]))).collect();
-        Ok(Self { images, hist_offsets, hist_bins, hist_counts, hist_sums, palettes })
+        let texts: Vec<ImageText> = match found[TEXT as usize - 1] {
+            None => Vec::new(),
+            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("page texts: {e}")))?,
+        };
+        if !texts.is_empty() && texts.len() != count {
+            return Err(corrupt(format!("a page has texts for {} images, not {count}", texts.len())));
+        }
+        if let Some(i) = texts.iter().position(|t| !t.is_safe()) {
+            return Err(corrupt(format!("the text of image {:?} is too long or links somewhere unsafe", images[i].path)));
+        }
+        Ok(Self { images, texts, hist_offsets, hist_bins, hist_counts, hist_sums, palettes })
+    }
+
+    /// What the collection says of image `i` (empty when nothing).
+    pub fn text(&self, i: usize) -> Option<&ImageText> {
+        self.texts.get(i)
     }
 
     pub fn len(&self) -> usize {

@@ -5,7 +5,7 @@
 //! `{query, results_count, results, metadata}`.
 
 use crate::ann::AnnVector;
-use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, Page, Shard};
+use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, ImageText, Page, Shard};
 use crate::color::to_hex;
 use crate::color::Rgb;
 use crate::color::{delta_e, srgb_to_lab};
@@ -148,7 +148,7 @@ pub struct QueryEcho {
     pub similar_to: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultItem {
     pub id: u32,
     pub path: String,
@@ -163,6 +163,16 @@ pub struct ResultItem {
     pub width: u32,
     #[serde(default)]
     pub height: u32,
+    /// What the collection says of it (`chromatica build --metadata`): a title, a caption, the
+    /// page the result opens, tags. Untrusted text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub caption: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -502,6 +512,12 @@ impl Engine {
     pub fn image(&self, id: u32) -> Option<&ImageMeta> {
         let (page, i) = self.page_of(id)?;
         page.images.get(i)
+    }
+
+    /// What the collection says of image `id`, if anything.
+    pub fn text(&self, id: u32) -> Option<&ImageText> {
+        let (page, i) = self.page_of(id)?;
+        page.text(i)
     }
 
     /// Dominant colors of image `id` with their shares (0..1), largest first.
@@ -924,6 +940,7 @@ impl Engine {
             .enumerate()
             .filter_map(|(i, hit)| {
                 let meta = self.image(hit.id)?;
+                let text = self.text(hit.id);
                 Some(ResultItem {
                     id: hit.id,
                     path: meta.path.clone(),
@@ -934,6 +951,10 @@ impl Engine {
                     palette: self.palette(hit.id).into_iter().map(|(c, s)| (to_hex(c), s)).collect(),
                     width: meta.width,
                     height: meta.height,
+                    title: text.map(|t| t.title.clone()).unwrap_or_default(),
+                    caption: text.map(|t| t.caption.clone()).unwrap_or_default(),
+                    url: text.map(|t| t.url.clone()).unwrap_or_default(),
+                    tags: text.map(|t| t.tags.clone()).unwrap_or_default(),
                 })
             })
             .collect();

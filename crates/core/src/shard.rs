@@ -13,7 +13,7 @@
 //! their shards, so shards without changes keep their members, bytes and file names.
 
 use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
-use crate::bundle::{self, ChunkRef, ImageMeta, PaletteEntry, Params, ShardEntry, StoredHistogram, PALETTE_SIZE, SHARD_IMAGES};
+use crate::bundle::{self, ChunkRef, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, PALETTE_SIZE, SHARD_IMAGES};
 use rayon::prelude::*;
 
 /// Lloyd iterations of every k-means.
@@ -166,6 +166,8 @@ pub struct IndexInput<'a> {
     pub images: &'a [ImageMeta],
     pub histograms: &'a [StoredHistogram],
     pub palettes: &'a [[PaletteEntry; PALETTE_SIZE]],
+    /// What the collection says of each image, or nothing (an empty slice).
+    pub texts: &'a [ImageText],
     pub vectors: &'a [AnnVector],
     /// The layout of the site's previous build (see [`layout`]).
     pub previous: Option<Previous<'a>>,
@@ -198,7 +200,8 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
                 let images: Vec<ImageMeta> = run.iter().map(|&m| input.images[m as usize].clone()).collect();
                 let histograms: Vec<&StoredHistogram> = run.iter().map(|&m| &input.histograms[m as usize]).collect();
                 let palettes: Vec<[PaletteEntry; PALETTE_SIZE]> = run.iter().map(|&m| input.palettes[m as usize]).collect();
-                let bytes = bundle::encode_page(&images, &histograms, &palettes);
+                let texts: Vec<ImageText> = run.iter().filter_map(|&m| input.texts.get(m as usize).cloned()).collect();
+                let bytes = bundle::encode_page(&images, &texts, &histograms, &palettes);
                 let chunk = ChunkRef::of(&bytes);
                 pages.push(chunk);
                 chunks.push((chunk, bytes));

@@ -55,8 +55,15 @@ fn build(histograms: &[Histogram], background: BackgroundMode, removed: impl Fn(
     let palettes: Vec<_> = histograms.iter().map(|h| bundle::stored_palette(&dominant_colors(h, 5))).collect();
     let vectors: Vec<AnnVector> = histograms.iter().map(AnnVector::from_histogram).collect();
     let params = Params::new(200, background);
-    let encoded =
-        build_index(&IndexInput { params: params.clone(), images: &images, histograms: &stored, palettes: &palettes, vectors: &vectors, previous });
+    let encoded = build_index(&IndexInput {
+        params: params.clone(),
+        images: &images,
+        histograms: &stored,
+        palettes: &palettes,
+        texts: &[],
+        vectors: &vectors,
+        previous,
+    });
     let mut files: HashMap<String, Vec<u8>> = encoded.chunks.iter().map(|(c, b)| (c.path(), b.clone())).collect();
     files.insert(bundle::HEAD_FILE.into(), encoded.head.clone());
     Site { files, encoded }
@@ -577,4 +584,60 @@ fn browsing_on_keeps_what_is_shown_and_adds_the_rest() {
     assert_eq!(ids.len(), 1000);
     // A thousand results, ranked by distance after the first 20 the page showed.
     assert!(shown.results[20..].windows(2).filter(|w| w[0].distance > w[1].distance).count() < 50);
+}
+
+#[test]
+fn what_the_collection_says_of_an_image_comes_back_with_it_and_unsafe_links_are_refused() {
+    use chromatica_core::bundle::{encode_page, safe_url, ImageText, PALETTE_SIZE};
+    let hs = collection(40, 5);
+    let texts: Vec<ImageText> = (0..40)
+        .map(|i| {
+            if i % 3 == 0 {
+                ImageText::default()
+            } else {
+                ImageText {
+                    title: format!("Harbour <{i}>"),
+                    caption: "by A. N. Other".into(),
+                    url: format!("photos/{i}.html"),
+                    tags: vec!["boats".into(), "sea".into()],
+                }
+            }
+        })
+        .collect();
+    let stored: Vec<StoredHistogram> = hs.iter().map(StoredHistogram::of).collect();
+    let images: Vec<ImageMeta> = (0..40)
+        .map(|i| ImageMeta { path: format!("{i}.jpg"), stem: format!("{i:016x}"), ext: "jpg".into(), width: 4, height: 3, background_removed: false })
+        .collect();
+    let palettes: Vec<[bundle::PaletteEntry; PALETTE_SIZE]> = hs.iter().map(|h| bundle::stored_palette(&dominant_colors(h, 5))).collect();
+    let vectors: Vec<AnnVector> = hs.iter().map(AnnVector::from_histogram).collect();
+    let encoded = build_index(&IndexInput {
+        params: Params::new(200, BackgroundMode::Keep),
+        images: &images,
+        histograms: &stored,
+        palettes: &palettes,
+        texts: &texts,
+        vectors: &vectors,
+        previous: None,
+    });
+    let files: HashMap<String, Vec<u8>> =
+        encoded.chunks.iter().map(|(c, b)| (c.path(), b.clone())).chain([(bundle::HEAD_FILE.to_string(), encoded.head.clone())]).collect();
+    let mut engine = Engine::new(Head::from_bytes(&encoded.head).unwrap());
+    engine.hold_everything(&mut |w| files.get(&w.path()).cloned().ok_or_else(|| "missing".to_string())).unwrap();
+    for id in 0..40u32 {
+        let input = encoded.order[id as usize] as usize;
+        assert_eq!(engine.text(id).cloned().unwrap_or_default(), texts[input], "image {id}");
+    }
+    let r = engine.drive(|e| e.search(&colors("808080", 40), &clock), &mut |_| Err("none".into())).unwrap();
+    let item = r.results.iter().find(|x| x.path == "1.jpg").unwrap();
+    assert_eq!((item.title.as_str(), item.url.as_str(), item.tags.len()), ("Harbour <1>", "photos/1.html", 2));
+    // A page whose links lead anywhere but http(s) or the site is refused.
+    for bad in ["javascript:alert(1)", "JavaScript:alert(1)", "data:text/html,x", "//evil.example/", "vbscript:x", "https://a b"] {
+        assert!(!safe_url(bad), "{bad}");
+        let one = [ImageText { url: bad.into(), ..Default::default() }];
+        let page = encode_page(&images[..1], &one, &[&stored[0]], &palettes[..1]);
+        assert!(Page::from_bytes(&page, 1, BackgroundMode::Keep).is_err(), "{bad}");
+    }
+    for good in ["https://example.org/a?b#c", "http://x/", "photos/1.html", "/gallery/1", "?q=1", "#top", "a/b:c"] {
+        assert!(safe_url(good), "{good}");
+    }
 }
