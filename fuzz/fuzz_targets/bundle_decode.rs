@@ -54,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
     // With texts, so mutations of the TEXT section are decoded too.
     let text = bundle::ImageText { title: "t".into(), caption: String::new(), url: "a.html".into(), tags: vec!["x".into()] };
     let texts = [text.clone(), text.clone(), text];
-    let valid_page = bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
+    let valid_page =
+        bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
     for (shard, page) in
         [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())]
     {
