@@ -7,12 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { launchBrowser, startPlainServer, siteDir, watchErrors, screenshot, cli, repoRoot } from './lib.mjs';
+import { launchBrowser, startPlainServer, siteDir, watchErrors, screenshot, cli, repoRoot, engineAnswered, axeProblems } from './lib.mjs';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser, server;
 before(async () => {
   browser = await launchBrowser();
@@ -20,7 +18,6 @@ before(async () => {
 });
 after(async () => { await server?.stop(); await browser?.close(); });
 
-const engineAnswered = (page) => page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
 const isOpen = (page) => page.evaluate(() => document.querySelector('[data-testid=detail]').open);
 const openId = (page) => new URL(page.url()).hash.match(/[#&]open=(\d+)/)?.[1] ?? null;
 
@@ -80,7 +77,7 @@ test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', 
   // The focus stays inside while open.
   for (let i = 0; i < 12; i++) await page.keyboard.press('Tab');
   assert.ok(await page.evaluate(() => document.querySelector('[data-testid=detail]').contains(document.activeElement)));
-  assert.deepEqual(await axeViolations(page), [], 'axe-core on the detail view');
+  assert.deepEqual(await axeProblems(page), [], 'axe-core on the detail view');
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => !document.querySelector('[data-testid=detail]').open);
   assert.equal(openId(page), null);
@@ -111,12 +108,6 @@ test('a result opens in the detail view; arrows, Esc, focus, the URL and Back', 
   await other.close();
   await page.close();
 });
-
-async function axeViolations(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => (await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }))
-    .violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(' | ')}`));
-}
 
 test('on a phone the detail view fits and its buttons move through the results', async () => {
   const page = await browser.newPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true });

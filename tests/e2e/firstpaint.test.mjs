@@ -6,14 +6,12 @@
 // finds no serious accessibility problem on the page (light and dark) or in an embedded widget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors, cli, repoRoot } from './lib.mjs';
+import { launchBrowser, startServer, startPlainServer, siteDir, cliSearch, watchErrors, cli, repoRoot, engineAnswered, axeProblems } from './lib.mjs';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let browser, plain;
 before(async () => {
   browser = await launchBrowser();
@@ -59,7 +57,7 @@ test('pre-rendered results show before the engine, which replaces them with the 
     const before = await boxes(page);
     release();
     // The engine's own first search has answered (its timings are shown).
-    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    await engineAnswered(page);
     assert.equal(await page.$('[data-testid=prerendered-results]'), null, 'the app replaced the pre-rendered page');
     assert.deepEqual(await cardPaths(page, '[data-testid=results]'), cli, `the engine's ranking at ${viewport.width}px`);
     assert.deepEqual(await boxes(page), before, `nothing moved when the app took over at ${viewport.width}px`);
@@ -85,7 +83,7 @@ test('from file:// the pre-rendered page is taken over the same way', async () =
   const page = await browser.newPage();
   const errors = watchErrors(page);
   await page.goto(pathToFileURL(join(siteDir(), 'index.html')).href);
-  await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+  await engineAnswered(page);
   assert.equal(await page.$('[data-testid=prerendered-results]'), null);
   assert.deepEqual(await cardPaths(page, '[data-testid=results]'), cli);
   assert.deepEqual(errors, []);
@@ -112,7 +110,7 @@ test('chromatica serve sends the precompressed app, and the page runs on it', as
     const wasm = page.waitForResponse((r) => r.url().endsWith('/chromatica_bg.wasm'));
     await page.goto(server.url);
     assert.equal((await wasm).headers()['content-encoding'], 'br');
-    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    await engineAnswered(page);
     assert.equal(await page.locator('[data-testid=result]').count(), 20);
     await page.close();
   } finally {
@@ -137,7 +135,7 @@ test('a site of its own: title, description and accent in the page, before and a
       const expected = ['Harbour <photos>', 'Harbour <photos>', 'Boats & water, by color', '#1F6F8F', 'Color search by Chromatica: it runs entirely in your browser.'];
       assert.deepEqual(await header(), expected, 'pre-rendered');
       release();
-      await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+      await engineAnswered(page);
       assert.deepEqual(await header(), expected, 'the app');
       const og = await page.$$eval('meta[property^="og:"]', (ms) => Object.fromEntries(ms.map((m) => [m.getAttribute('property'), m.content])));
       assert.equal(og['og:image'], 'https://example.org/harbour/preview.jpg');
@@ -152,21 +150,11 @@ test('a site of its own: title, description and accent in the page, before and a
   }
 });
 
-/** axe-core's serious and critical violations on `page` (WCAG 2.x A/AA rules), as readable lines. */
-async function axeProblems(page) {
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return result.violations.filter((v) => ['serious', 'critical'].includes(v.impact))
-      .map((v) => `${v.id}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\n').slice(1).join(' ')).join(' | ')}`);
-  });
-}
-
 test('axe-core finds no serious accessibility problem on the page, light and dark, or in a widget', async () => {
   for (const colorScheme of ['light', 'dark']) {
     const page = await browser.newPage({ colorScheme, viewport: { width: 1280, height: 900 } });
     await page.goto(plain.url);
-    await page.waitForFunction(() => document.querySelector('[data-testid=timings]')?.textContent.includes('total'), null, { timeout: 30000 });
+    await engineAnswered(page);
     assert.deepEqual(await axeProblems(page), [], `the page (${colorScheme})`);
     await page.close();
   }
