@@ -31,6 +31,7 @@
       var mount = document.createElement('div');
       mount.className = 'chromatica-embed';
       mount.textContent = 'Loading color search…';
+      if (host.hasAttribute('data-filter')) mount.setAttribute('data-filter', host.getAttribute('data-filter'));
       root.appendChild(css);
       root.appendChild(mount);
       ready.then(function () { wasm_bindgen.mount(mount, site); }, function (e) {

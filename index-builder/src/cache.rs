@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// Where caches go: `$CHROMATICA_CACHE_DIR`, else `$XDG_CACHE_HOME/chromatica`, else
 /// `~/.cache/chromatica`.
 pub const CACHE_DIR_VAR: &str = "CHROMATICA_CACHE_DIR";
-const CACHE_VERSION: u32 = 3;
+const CACHE_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
@@ -34,6 +34,8 @@ pub struct Entry {
     pub bins: Vec<u16>,
     pub mass: Vec<f64>,
     pub palette: Vec<([u8; 3], f64)>,
+    /// The EXIF date taken (`YYYY-MM-DD`), or empty.
+    pub date: String,
 }
 
 impl Entry {
@@ -120,6 +122,7 @@ mod tests {
             bins: vec![3, 9],
             mass,
             palette: vec![([1, 2, 3], 1.0)],
+            date: String::new(),
         }
     }
 

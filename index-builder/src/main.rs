@@ -15,7 +15,7 @@ mod site_info;
 mod synth;
 mod terminal;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use chromatica_core::bundle;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::query::{parse_k, parse_rerank_k, Query, SearchOptions};
@@ -137,8 +137,9 @@ enum Command {
         no_precompress: bool,
     },
     /// Search a built site by colors, by an example image or for images like one of the site's,
-    /// with the same code, ranking and JSON as the browser app.
-    #[command(group = clap::ArgGroup::new("source").required(true).args(["colors", "image", "similar"]))]
+    /// with the same code, ranking and JSON as the browser app; filters (--text, --folder, --tags,
+    /// --from, --to, --orientation) narrow any of them, or alone list the images they pass.
+    #[command(group = clap::ArgGroup::new("source").required(false).args(["colors", "image", "similar"]))]
     Search {
         site: PathBuf,
         /// Comma-separated hex colors: FF0000,#00ff00 (1 to 5).
@@ -321,7 +322,10 @@ fn run(cli: Cli) -> Result<()> {
                 // An example image is described as the site's images are: with its background mode.
                 (_, Some(image), _) => Source::histogram(&image_histogram(&image, engine.head().params.background)?),
                 (_, _, Some(image)) => Source::Similar { image },
-                _ => unreachable!("clap requires one of --colors, --image, --similar"),
+                _ if options.filter.is_empty() => {
+                    bail!("give --colors, --image or --similar, or a filter (--text, --folder, --tags, --from, --to, --orientation)")
+                }
+                _ => Source::Browse,
             };
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
@@ -333,7 +337,15 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
                 for r in &response.results {
-                    println!("{:>3}  ΔE {:>6.2}  {}", r.rank, r.distance, terminal::safe(&r.path));
+                    let title = if r.title.is_empty() { String::new() } else { format!("  ({})", terminal::safe(&r.title)) };
+                    if response.query.mode == "filter" {
+                        println!("{:>3}  {}{title}", r.rank, terminal::safe(&r.path));
+                    } else {
+                        println!("{:>3}  ΔE {:>6.2}  {}{title}", r.rank, r.distance, terminal::safe(&r.path));
+                    }
+                }
+                if let Some(matching) = response.metadata.matching {
+                    println!("{matching} images pass the filter");
                 }
                 let m = &response.metadata;
                 println!(

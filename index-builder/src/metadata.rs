@@ -10,19 +10,36 @@
 //! {"path": "2023/iceland/falls.jpg", "title": "Skógafoss", "tags": ["waterfall", "iceland"]}
 //! ```
 //! Columns/keys: `path` (required), `title`, `caption` (or `alt`), `url` (the page a result opens:
-//! http(s) or site-relative), `tags` (a list, or text separated by `;`). Others are ignored (said
-//! once). The file is untrusted text: nothing in it is ever HTML. Nothing in it stops a build:
+//! http(s) or site-relative), `tags` (a list, or text separated by `;`), `date` (`YYYY`, `YYYY-MM`
+//! or `YYYY-MM-DD`; a time after it, or EXIF's `YYYY:MM:DD`, is accepted and cut; it wins over the
+//! EXIF date taken). Any other column or key is kept as an extra field: shown in the detail view,
+//! and its words are searchable (up to 16 per image). The file is untrusted text: nothing in it is ever HTML. Nothing in it stops a build:
 //! a malformed line is skipped and reported by its number, a path that is not among the images is
 //! reported, a `javascript:`/`data:` or other unsafe link is dropped, over-long text is cut, each
 //! with a warning.
 
 use anyhow::{bail, Context, Result};
-use chromatica_core::bundle::{safe_url, ImageText, MAX_CAPTION, MAX_TAG, MAX_TAGS, MAX_TITLE, MAX_URL};
+use chromatica_core::bundle::{safe_url, ImageText, MAX_CAPTION, MAX_EXTRA, MAX_FIELD_NAME, MAX_TAG, MAX_TAGS, MAX_TITLE, MAX_URL};
+use chromatica_core::filter::valid_date;
 use std::collections::HashMap;
 use std::path::Path;
 
 /// At most this many warnings are kept (a broken file would otherwise print one per line).
 const MAX_WARNINGS: usize = 50;
+/// The fields with a meaning of their own; any other is an extra field.
+const KNOWN: [&str; 7] = ["path", "title", "caption", "alt", "url", "tags", "date"];
+
+/// One line of a sidecar, as read.
+#[derive(Default)]
+struct Fields {
+    path: String,
+    title: String,
+    caption: String,
+    url: String,
+    tags: Vec<String>,
+    date: String,
+    extra: Vec<(String, String)>,
+}
 
 /// A sidecar read: the text of each image by path, and what was wrong with the file.
 #[derive(Default)]
@@ -62,7 +79,6 @@ impl Sidecar {
         if !headers.iter().any(|h| h == "path") {
             return self.warn("metadata: the header row has no `path` column; nothing was read".into());
         }
-        self.unknown_keys(headers.iter().map(String::as_str));
         for record in reader.records() {
             let record = match record {
                 Ok(r) => r,
@@ -76,12 +92,13 @@ impl Sidecar {
             let field = |name: &str| headers.iter().position(|h| h == name).and_then(|i| record.get(i)).unwrap_or("").to_string();
             let caption = if headers.iter().any(|h| h == "caption") { field("caption") } else { field("alt") };
             let tags = field("tags").split(';').map(str::to_string).collect();
-            self.add(line, field("path"), field("title"), caption, field("url"), tags);
+            let extra = headers.iter().filter(|h| !KNOWN.contains(&h.as_str())).map(|h| (h.clone(), field(h))).collect();
+            let fields = Fields { path: field("path"), title: field("title"), caption, url: field("url"), tags, date: field("date"), extra };
+            self.add(line, fields);
         }
     }
 
     fn read_jsonl(&mut self, text: &str) {
-        let mut seen_keys = std::collections::BTreeSet::new();
         for (i, line) in text.lines().enumerate() {
             let n = i as u64 + 1;
             if line.trim().is_empty() {
@@ -98,7 +115,6 @@ impl Sidecar {
                     continue;
                 }
             };
-            seen_keys.extend(object.keys().cloned());
             let text_of = |key: &str| match object.get(key) {
                 Some(serde_json::Value::String(s)) => s.trim().to_string(),
                 Some(serde_json::Value::Number(x)) => x.to_string(),
@@ -110,19 +126,14 @@ impl Sidecar {
                 Some(serde_json::Value::String(s)) => s.split(';').map(str::to_string).collect(),
                 _ => Vec::new(),
             };
-            self.add(n, text_of("path"), text_of("title"), caption, text_of("url"), tags);
-        }
-        self.unknown_keys(seen_keys.iter().map(String::as_str));
-    }
-
-    fn unknown_keys<'a>(&mut self, keys: impl Iterator<Item = &'a str>) {
-        let unknown: Vec<&str> = keys.filter(|k| !["path", "title", "caption", "alt", "url", "tags"].contains(k)).collect();
-        if !unknown.is_empty() {
-            self.warn(format!("metadata: ignored the fields {} (known: path, title, caption or alt, url, tags)", unknown.join(", ")));
+            let extra = object.keys().filter(|k| !KNOWN.contains(&k.as_str())).map(|k| (k.clone(), text_of(k))).collect();
+            let fields = Fields { path: text_of("path"), title: text_of("title"), caption, url: text_of("url"), tags, date: text_of("date"), extra };
+            self.add(n, fields);
         }
     }
 
-    fn add(&mut self, line: u64, path: String, title: String, caption: String, url: String, tags: Vec<String>) {
+    fn add(&mut self, line: u64, fields: Fields) {
+        let Fields { path, title, caption, url, tags, date, extra } = fields;
         let path = path.trim().trim_start_matches("./").replace('\\', "/");
         if path.is_empty() {
             return self.warn(format!("metadata line {line}: skipped (no path)"));
@@ -147,7 +158,27 @@ impl Sidecar {
                 kept.push(tag);
             }
         }
-        let text = ImageText { title, caption, url, tags: kept };
+        let date = date.trim();
+        let day = date.get(..10).unwrap_or(date).replace(':', "-");
+        let date = if date.is_empty() || valid_date(&day) {
+            day
+        } else {
+            self.warn(format!(
+                "metadata line {line}: the date {:?} of {path:?} was dropped (use YYYY, YYYY-MM or YYYY-MM-DD)",
+                date.chars().take(40).collect::<String>()
+            ));
+            String::new()
+        };
+        let mut fields = Vec::new();
+        for (name, value) in extra.into_iter().filter(|(_, v)| !v.trim().is_empty()) {
+            if fields.len() == MAX_EXTRA || name.len() > MAX_FIELD_NAME {
+                self.warn(format!("metadata line {line}: the field {:?} of {path:?} was dropped (at most {MAX_EXTRA} other fields, names up to {MAX_FIELD_NAME} bytes)", name.chars().take(40).collect::<String>()));
+                continue;
+            }
+            let value = self.cut(line, &name, value, MAX_CAPTION);
+            fields.push((name, value));
+        }
+        let text = ImageText { title, caption, url, tags: kept, date, extra: fields };
         if self.by_path.insert(path.clone(), text).is_some() {
             self.warn(format!("metadata line {line}: {path:?} appears again; this line wins"));
         }
@@ -205,11 +236,11 @@ mod tests {
     fn csv_with_bad_lines_links_and_lengths() {
         let long = "x".repeat(MAX_TITLE + 10);
         let csv = format!(
-            "path,title,alt,url,tags,credit\n\
-             a.jpg,  Harbour ,\"Boats, at dawn\",https://example.org/a,boats; sea ;boats,me\n\
-             b.jpg,<script>alert(1)</script>,,javascript:alert(1),,\n\
+            "path,title,alt,url,tags,credit,date\n\
+             a.jpg,  Harbour ,\"Boats, at dawn\",https://example.org/a,boats; sea ;boats,me,2023:07:14 10:00:00\n\
+             b.jpg,<script>alert(1)</script>,,javascript:alert(1),,,July\n\
              c.jpg,only two\n\
-             d.jpg,{long},,/gallery/d.html,,\n"
+             d.jpg,{long},,/gallery/d.html,,,2021\n"
         );
         let s = read("m.csv", &csv);
         let (texts, warnings) = s.texts_for(&["a.jpg", "b.jpg", "d.jpg", "e.jpg"]);
@@ -219,15 +250,18 @@ mod tests {
                 title: "Harbour".into(),
                 caption: "Boats, at dawn".into(),
                 url: "https://example.org/a".into(),
-                tags: vec!["boats".into(), "sea".into()]
+                tags: vec!["boats".into(), "sea".into()],
+                date: "2023-07-14".into(),
+                extra: vec![("credit".into(), "me".into())],
             }
         );
         assert_eq!(texts[1].title, "<script>alert(1)</script>", "kept as text; the page never parses it");
         assert_eq!(texts[1].url, "", "the javascript: link is dropped");
         assert_eq!(texts[2].title.len(), MAX_TITLE);
+        assert_eq!((texts[1].date.as_str(), texts[2].date.as_str()), ("", "2021"));
         assert_eq!(texts[3], ImageText::default());
         let all = warnings.join("\n");
-        assert!(all.contains("ignored the fields credit"), "{all}");
+        assert!(all.contains("the date \"July\" of \"b.jpg\" was dropped"), "{all}");
         assert!(all.contains("url of \"b.jpg\" was dropped"), "{all}");
         assert!(all.contains("longer than"), "{all}");
         assert!(all.contains("metadata line 4: skipped"), "{all}");

@@ -16,7 +16,8 @@
 use crate::preview::{HEIGHT as PREVIEW_HEIGHT, PREVIEW_FILE, WIDTH as PREVIEW_WIDTH};
 use crate::site_info::{SiteInfo, DEFAULT_TAGLINE};
 use anyhow::Result;
-use chromatica_core::page::{DEFAULT_AVOID, EAGER_THUMBS, K_CHOICES, PRESETS};
+use chromatica_core::filter::Facet;
+use chromatica_core::page::{self, DEFAULT_AVOID, EAGER_THUMBS, PRESETS};
 use chromatica_core::query::{UrlState, MAX_K};
 use chromatica_core::search::{ResultItem, SearchResponse};
 use std::fmt::Write as _;
@@ -126,32 +127,25 @@ fn app(first: &FirstScreen) -> Result<String> {
 
 /// The query panel as `QueryPanel` (query_panel.rs) draws it for `state`, inert.
 fn query_panel(out: &mut String, state: &UrlState) {
-    let query = &state.query;
     out.push_str(r#"<section class="panel query" aria-label="Color query" inert><h2>Colors</h2><ul class="rows">"#);
-    let weights = query.weights();
+    let (hexes, weights) = state.query.as_ref().map(|q| (q.hex_colors(), q.weights().to_vec())).unwrap_or_default();
     let total: f64 = weights.iter().sum();
     let named = 1.0 - state.options.any;
-    for (i, (hex, weight)) in query.hex_colors().iter().zip(weights).enumerate() {
+    for (i, (hex, weight)) in hexes.iter().zip(&weights).enumerate() {
         let n = i + 1;
         let pct = if total > 0.0 { weight / total * 100.0 * named } else { 0.0 };
         let slider = (weight * 100.0).clamp(1.0, 100.0);
         let _ = write!(
             out,
-            r##"<li class="row"><span class="grip" aria-hidden="true"></span><input type="color" value="#{lower}" aria-label="Color {n} picker"><input class="hex" type="text" value="{hex}" maxlength="7" aria-label="Color {n} hex code"><input class="weight" type="range" min="1" max="100" step="1" value="{slider}" aria-label="Color {n} weight"><output class="pct">{pct:.0}%</output><button class="icon remove" aria-label="Remove color {n}"{disabled}>×</button></li>"##,
+            r##"<li class="row"><span class="grip" aria-hidden="true"></span><input type="color" value="#{lower}" aria-label="Color {n} picker"><input class="hex" type="text" value="{hex}" maxlength="7" aria-label="Color {n} hex code"><input class="weight" type="range" min="1" max="100" step="1" value="{slider}" aria-label="Color {n} weight"><output class="pct">{pct:.0}%</output><button class="icon remove" aria-label="Remove color {n}">×</button></li>"##,
             lower = hex.to_lowercase(),
-            disabled = if weights.len() <= 1 { " disabled" } else { "" },
         );
     }
     out.push_str(r#"</ul><div class="any-row"><label class="any-switch"><input type="checkbox"><span class="any-swatch" aria-hidden="true"></span>Any other color</label></div>"#);
     out.push_str(
         r#"<div class="actions"><button class="secondary">+ Add color</button><label class="k">Results <select aria-label="Number of results">"#,
     );
-    let mut choices = K_CHOICES.to_vec();
-    if !choices.contains(&state.options.k) {
-        choices.push(state.options.k);
-        choices.sort_unstable();
-    }
-    for k in choices {
+    for k in page::k_choices(state.options.k) {
         let _ = write!(out, r#"<option value="{k}"{}>{k}</option>"#, if k == state.options.k { " selected" } else { "" });
     }
     let _ = write!(
@@ -174,10 +168,11 @@ fn query_panel(out: &mut String, state: &UrlState) {
 fn results_panel(out: &mut String, first: &FirstScreen) {
     let _ = write!(
         out,
-        r#"<section class="panel results-panel" aria-label="Results"><div class="meta"><span class="status" role="status">Loading the search engine…</span><span class="source"></span><span class="timings"></span><span class="index-info">{} images · {} shard{}</span></div><div class="collage-bar" inert><button class="secondary">Collage</button><span class="muted"></span></div><ol class="grid" data-testid="prerendered-results">"#,
+        r#"<section class="panel results-panel" aria-label="Results"><div class="meta"><span class="status" role="status">Loading the search engine…</span><span class="source"></span><span class="timings"></span><span class="index-info">{} images · {} shard{}</span></div>{filters}<div class="collage-bar" inert><button class="secondary">Collage</button><span class="muted"></span></div><ol class="grid" data-testid="prerendered-results">"#,
         first.images,
         first.shards,
-        if first.shards == 1 { "" } else { "s" }
+        if first.shards == 1 { "" } else { "s" },
+        filters = filter_bar(first),
     );
     for (i, item) in first.response.results.iter().enumerate() {
         card(out, item, i);
@@ -188,6 +183,33 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
         out.push_str(r#"<div class="more" inert><button class="secondary">Show more</button></div>"#);
     }
     out.push_str("</section>");
+}
+
+/// The filter bar as `FilterBar` (filters.rs) draws it for `first`, inert.
+fn filter_bar(first: &FirstScreen) -> String {
+    let filter = &first.state.options.filter;
+    let mut out = format!(
+        r#"<div class="filters" role="search" aria-label="Filter images" inert><input type="search" class="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words" value="{}"><select class="filter-shape" aria-label="Shape"><option value="">Any shape</option><option value="landscape">Landscape</option><option value="portrait">Portrait</option><option value="square">Square</option></select><label class="filter-date">From <input type="date" aria-label="From date"></label><label class="filter-date">To <input type="date" aria-label="To date"></label><span class="matching"></span></div>"#,
+        escape(&filter.text)
+    );
+    let chips = page::chips(&first.response.facets, filter);
+    let _ = write!(out, r#"<div class="facets" role="group" aria-label="Folders and tags" inert{}>"#, if chips.is_empty() { " hidden" } else { "" });
+    for chip in chips {
+        let (mark, title) = match &chip.facet {
+            Facet::Folder(f) => ("▸ ", format!("Folder {}", f.trim_end_matches('/'))),
+            Facet::Tag(_) => ("#", format!("Tag {}", chip.label)),
+        };
+        let count = chip.count.map(|n| format!(r#"<span class="count">{n}</span>"#)).unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<button class="chip facet" aria-pressed="{}" title="{}">{mark}{}{count}</button>"#,
+            chip.pressed,
+            escape(&title),
+            escape(&chip.label)
+        );
+    }
+    out.push_str("</div>");
+    out
 }
 
 /// One result as `ResultCard` (results.rs) draws it; the `i`th on the page.
@@ -263,6 +285,7 @@ mod tests {
                 ..Default::default()
             }],
             warnings: vec![],
+            facets: vec![],
             metadata: Metadata {
                 query_time_ms: 0.0,
                 ann_time_ms: 0.0,
@@ -270,6 +293,7 @@ mod tests {
                 total_time_ms: 0.0,
                 index_size: 1,
                 candidates: 1,
+                matching: None,
                 memory_bytes: None,
             },
         }

@@ -517,7 +517,7 @@ fn verify(index: &EncodedIndex) -> Result<Engine> {
 fn index_html(engine: &mut Engine, images: usize, shards: usize, site: &SiteInfo, preview: bool) -> Result<String> {
     let template = APP_FILES.iter().find(|(name, _)| *name == INDEX_HTML).map(|(_, b)| String::from_utf8_lossy(b)).unwrap_or_default();
     let state = page::default_state()?;
-    let request = SearchRequest { source: search::Source::colors(&state.query), options: state.options.clone() };
+    let request = SearchRequest { source: search::Source::of_state(&state), options: state.options.clone() };
     // Every file is held (verify), so the search asks for none; and no clock: the build's timings
     // mean nothing to a visitor.
     let response = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want| Err(format!("{} is not held", want.path())))?;

@@ -15,7 +15,7 @@ use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, Sp
 use chromatica_core::shard::EncodedIndex;
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
-use index_builder::decode::{decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
+use index_builder::decode::{date_taken, decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -231,10 +231,19 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         .collect();
     let palettes: Vec<_> = processed.iter().map(|p| bundle::stored_palette(&p.entry.palette)).collect();
     let params = Params::new(opts.rerank_k, opts.background);
-    let (texts, metadata_warnings) = match sidecar {
+    let (mut texts, metadata_warnings) = match sidecar {
         Some(sidecar) => sidecar.texts_for(&metas.iter().map(|m| m.path.as_str()).collect::<Vec<_>>()),
         None => (Vec::new(), Vec::new()),
     };
+    // The EXIF date taken, where the sidecar gives no date.
+    if processed.iter().any(|p| !p.entry.date.is_empty()) {
+        texts.resize(processed.len(), Default::default());
+        for (text, p) in texts.iter_mut().zip(&processed) {
+            if text.date.is_empty() {
+                text.date = p.entry.date.clone();
+            }
+        }
+    }
     let index = pool.install(|| site_index::build_for(&out, &params, &metas, &stored, &palettes, &texts, &vectors));
     let index_ms = ms(t_index);
 
@@ -456,6 +465,7 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         palette: dominant_colors(&histogram, bundle::PALETTE_SIZE),
         bins: sparse.bins,
         mass: sparse.mass,
+        date: date_taken(&bytes),
     };
     cx.site.write_once(&thumb_of(&entry), &thumb)?;
     if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {

@@ -54,7 +54,7 @@ const SEARCH_USAGE: &str = "search({colors: ['FF0000', …], weights: [1, …], 
 
 fn parse_query(value: &JsValue) -> Result<SearchRequest, JsValue> {
     let state = UrlState::from_pairs(pairs_of(value, SEARCH_USAGE)?).map_err(fail)?;
-    Ok(SearchRequest { source: Source::colors(&state.query), options: state.options })
+    Ok(SearchRequest { source: Source::of_state(&state), options: state.options })
 }
 
 /// `searchSimilar(id, k)` or `searchSimilar(id, {k, …options})`.

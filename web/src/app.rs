@@ -11,7 +11,7 @@ use crate::results::ResultsPanel;
 use crate::state::{self, ColorRow};
 use chromatica_core::color::to_hex;
 use chromatica_core::histogram::{dominant_colors, Histogram};
-use chromatica_core::query::{SearchOptions, UrlState, MAX_COLORS, MAX_K};
+use chromatica_core::query::{SearchOptions, MAX_COLORS, MAX_K};
 use chromatica_core::search::{self, SearchRequest, SearchResponse};
 use leptos::prelude::*;
 use std::time::Duration;
@@ -33,6 +33,8 @@ pub struct Options {
     pub first: Option<First>,
     /// The site's title and tagline (`None`: Chromatica's own).
     pub identity: (Option<String>, Option<String>),
+    /// A filter every search of this widget keeps (an embed's `data-filter`), under the visitor's.
+    pub fixed: chromatica_core::filter::Filter,
 }
 
 /// What a pre-rendered page hands the app (lib.rs): the results it shows, which the app draws
@@ -86,7 +88,7 @@ struct Widget {
 
 #[component]
 pub fn App(options: Options) -> impl IntoView {
-    let Options { widget, base, url_state, compact, first, identity: (title, tagline) } = options;
+    let Options { widget, base, url_state, compact, first, identity: (title, tagline), fixed } = options;
     let initial = if url_state { history::current_fragment() } else { String::new() };
     let initial = state::parse_fragment(&initial).or_else(|_| chromatica_core::page::default_state()).expect("the default query is valid");
     let source = RwSignal::new(match if url_state { history::initial_error() } else { None } {
@@ -96,7 +98,7 @@ pub fn App(options: Options) -> impl IntoView {
     let w = Widget {
         id: widget,
         url_state,
-        rows: Rows::new(&initial.query, source),
+        rows: Rows::new(initial.query.as_ref(), source),
         options: RwSignal::new(initial.options),
         source,
         prerendered: RwSignal::new(first.is_some()),
@@ -112,7 +114,7 @@ pub fn App(options: Options) -> impl IntoView {
         pending_url: StoredValue::new_local(None),
     };
     load_index(w, base.clone());
-    search_on_change(w);
+    search_on_change(w, fixed);
     if let Some(first) = first {
         take_over(w, first);
     }
@@ -129,9 +131,7 @@ pub fn App(options: Options) -> impl IntoView {
         if url_state {
             // Only color queries are in the URL; the detail view of other results is not.
             let query = match w.source.get_untracked() {
-                Source::Colors => state::query_of(&w.rows.list.get_untracked())
-                    .ok()
-                    .map(|q| UrlState { query: q, options: w.options.get_untracked() }.to_fragment()),
+                Source::Colors => state::state_of(&w.rows.list.get_untracked(), &w.options.get_untracked()).ok().map(|s| s.to_fragment()),
                 _ => None,
             };
             history::record_open(was, id, query, w.pending_url);
@@ -173,7 +173,7 @@ pub fn App(options: Options) -> impl IntoView {
             })}
             <main class="layout">
                 <QueryPanel rows=w.rows options=w.options error=w.error on_image=on_image info=w.info />
-                <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error open=open more=more can_more=can_more base=base.clone() />
+                <ResultsPanel status=w.status source=w.source response=w.response prerendered=w.prerendered info=w.info error=w.error open=open more=more can_more=can_more base=base.clone() filters=(!compact).then_some(w.options) />
             </main>
             <DetailView widget=w.id opened=w.opened open=open response=w.response source=w.source rows=w.rows base=base />
             {(!compact).then(|| view! { <footer class="credit">"Color search by Chromatica: it runs entirely in your browser."</footer> })}
@@ -221,7 +221,7 @@ fn load_index(w: Widget, base: String) {
 /// Runs a search whenever the query changes: the first one (the index just loaded) at once, later
 /// ones once the edit has rested `SEARCH_DEBOUNCE_MS`. Only the newest search may update the page
 /// (answers can arrive out of order).
-fn search_on_change(w: Widget) {
+fn search_on_change(w: Widget, fixed: chromatica_core::filter::Filter) {
     let pending = StoredValue::new_local(None::<TimeoutHandle>);
     let latest = StoredValue::new(0u64);
     let searched = StoredValue::new(false);
@@ -243,8 +243,9 @@ fn search_on_change(w: Widget) {
         if !ready {
             return;
         }
+        let fixed = fixed.clone();
         let run = move || {
-            let Some(request) = request_of(w, &src, &rows_now, options.clone()) else { return };
+            let Some(request) = request_of(w, &src, &rows_now, options.clone(), &fixed) else { return };
             let ticket = latest.get_value() + 1;
             latest.set_value(ticket);
             let more = w.more.get_value();
@@ -291,14 +292,14 @@ fn search_on_change(w: Widget) {
 
 /// The search `src` asks for (`None` for an invalid link), or why there is none. A color query
 /// that is searched is also recorded in the URL (later, see history.rs), on the full page.
-fn request_of(w: Widget, src: &Source, rows: &[ColorRow], options: SearchOptions) -> Option<Result<SearchRequest, String>> {
+fn request_of(w: Widget, src: &Source, rows: &[ColorRow], mut options: SearchOptions, fixed: &chromatica_core::filter::Filter) -> Option<Result<SearchRequest, String>> {
+    options.filter = options.filter.under(fixed);
     let source = match src {
-        Source::Colors => state::query_of(rows).map_err(|e| e.to_string()).map(|q| {
+        Source::Colors => state::state_of(rows, &options).map_err(|e| e.to_string()).map(|s| {
             if w.url_state {
-                let fragment = UrlState { query: q.clone(), options: options.clone() }.to_fragment();
-                w.pending_url.set_value(history::push_later(fragment));
+                w.pending_url.set_value(history::push_later(s.to_fragment()));
             }
-            search::Source::colors(&q)
+            search::Source::of_state(&s)
         }),
         Source::Similar(id, _) => Ok(search::Source::Similar { image: *id }),
         Source::Image(_) => w.image_histogram.get_value().map(|h| search::Source::histogram(&h)).ok_or_else(|| "no image chosen".to_string()),

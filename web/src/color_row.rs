@@ -32,8 +32,8 @@ pub fn color_row(key: u32, hex: String, share: f64) -> ColorRow {
 }
 
 /// A query's colors as `(hex, share)` pairs, ready for [`Rows::replace`].
-pub fn colors_of(query: &Query) -> Vec<(String, f64)> {
-    query.colors().iter().zip(query.weights()).map(|(c, w)| (to_hex(*c), *w)).collect()
+pub fn colors_of(query: Option<&Query>) -> Vec<(String, f64)> {
+    query.map(|q| q.colors().iter().zip(q.weights()).map(|(c, w)| (to_hex(*c), *w)).collect()).unwrap_or_default()
 }
 
 /// The editor's rows and the operations on them. Every edit the user makes turns the rows back
@@ -47,7 +47,7 @@ pub struct Rows {
 }
 
 impl Rows {
-    pub fn new(query: &Query, source: RwSignal<Source>) -> Self {
+    pub fn new(query: Option<&Query>, source: RwSignal<Source>) -> Self {
         let rows = Self { list: RwSignal::new(Vec::new()), next_key: StoredValue::new(0), source };
         rows.replace(colors_of(query));
         rows
@@ -172,7 +172,6 @@ pub fn ColorRowEditor(row_key: u32, rows: Rows, percentages: Memo<Vec<f64>>, dra
             <output class="pct" data-testid="weight-pct">{move || format!("{:.0}%", pct())}</output>
             <button class="icon remove" data-testid="remove-color" title="Remove color"
                 aria-label=move || format!("Remove color {}", index())
-                disabled=move || rows.list.get().len() <= 1
                 on:click=move |_| rows.remove(key)>"×"</button>
         </li>
     }

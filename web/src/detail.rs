@@ -129,6 +129,12 @@ fn Detail(
                 {(!item.tags.is_empty()).then(|| view! {
                     <ul class="detail-tags" data-testid="detail-tags" aria-label="Tags">{item.tags.iter().map(|t| view! { <li class="chip">{t.clone()}</li> }).collect_view()}</ul>
                 })}
+                {(!item.date.is_empty() || !item.extra.is_empty()).then(|| view! {
+                    <dl class="detail-fields" data-testid="detail-fields">
+                        {(!item.date.is_empty()).then(|| view! { <dt>"Date"</dt><dd>{item.date.clone()}</dd> })}
+                        {item.extra.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                    </dl>
+                })}
                 {(!item.url.is_empty()).then(|| view! { <a class="detail-link" data-testid="detail-link" href=crate::results::link(&base, &item.url) target="_blank" rel="noopener">"Open its page ↗"</a> })}
                 <p class="muted">{format!("ΔE {:.1} from the query{size}", item.distance)}</p>
                 <ul class="detail-palette" data-testid="detail-palette">

@@ -6,7 +6,7 @@
 use crate::app::Source;
 use crate::color_row::{colors_of, Rows};
 use crate::state;
-use chromatica_core::query::{SearchOptions, UrlState};
+use chromatica_core::query::SearchOptions;
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -131,10 +131,9 @@ pub fn follow(
         }
         match state::parse_fragment(&fragment) {
             Ok(s) => {
-                let same =
-                    state::query_of(&rows.list.get_untracked()).ok().map(|q| UrlState { query: q, options: options.get_untracked() }.to_fragment());
+                let same = state::state_of(&rows.list.get_untracked(), &options.get_untracked()).ok().map(|s| s.to_fragment());
                 if same.as_deref() != Some(s.to_fragment().as_str()) || source.get_untracked() != Source::Colors {
-                    rows.replace(colors_of(&s.query));
+                    rows.replace(colors_of(s.query.as_ref()));
                     options.set(s.options);
                     source.set(Source::Colors);
                 }

@@ -9,6 +9,7 @@ mod collage;
 mod color_row;
 mod detail;
 mod export;
+mod filters;
 mod history;
 mod image_picker;
 mod query_panel;
@@ -27,7 +28,7 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
     let first = url_state.then(|| prerendered(&element)).flatten();
     let Some(first) = first else {
         element.set_inner_html("");
-        let options = app::Options { widget, base, url_state, compact, first: None, identity: identity(&element) };
+        let options = app::Options { widget, base, url_state, compact, first: None, identity: identity(&element), fixed: fixed_filter(&element) };
         leptos::mount::mount_to(element, move || leptos::view! { <app::App options=options.clone() /> }).forget();
         return;
     };
@@ -35,6 +36,7 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
     // the same results (app.rs): the page never goes blank, and the work is split over several
     // short tasks instead of one that would block the page.
     let identity = identity(&element);
+    let fixed = fixed_filter(&element);
     let Some(stage) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.create_element("div").ok()) else { return };
     let staged = stage.clone();
     let show: std::rc::Rc<dyn Fn()> = std::rc::Rc::new(move || {
@@ -42,10 +44,28 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
             element.replace_children_with_node_1(&app);
         }
     });
-    let options = app::Options { widget, base, url_state, compact, first: Some(app::First { response: first, show }), identity };
+    let options = app::Options { widget, base, url_state, compact, first: Some(app::First { response: first, show }), identity, fixed };
     if let Ok(stage) = stage.dyn_into::<web_sys::HtmlElement>() {
         leptos::mount::mount_to(stage, move || leptos::view! { <app::App options=options.clone() /> }).forget();
     }
+}
+
+/// The filter an embed fixes for its widget: `data-filter="folder=docs/intro&tags=diagram"` (the
+/// URL's filter keys: q, folder, tags, from, to, orientation). A bad one is reported on the console
+/// and ignored, rather than showing nothing.
+fn fixed_filter(element: &web_sys::HtmlElement) -> chromatica_core::filter::Filter {
+    let Some(text) = element.get_attribute("data-filter") else { return Default::default() };
+    let mut options = chromatica_core::SearchOptions::default();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = js_sys::decode_uri_component(value).ok().and_then(|v| v.as_string()).unwrap_or_else(|| value.to_string());
+        let known = ["q", "text", "folder", "tags", "from", "to", "orientation"].contains(&key);
+        if let Err(e) = if known { options.set(key, &value).map(|_| ()) } else { Err(chromatica_core::QueryError::UnknownParameter(key.to_string())) } {
+            web_sys::console::warn_1(&format!("Chromatica: data-filter {text:?}: {e}").into());
+            return Default::default();
+        }
+    }
+    options.filter
 }
 
 /// The site's title and tagline for the page header, as the build wrote them on the mount point

@@ -10,7 +10,7 @@ use crate::refine::{AnyColorRow, AvoidColors};
 use crate::state::{self, ColorRow};
 use crate::viz::QueryViz;
 use chromatica_core::histogram::Histogram;
-use chromatica_core::page::{K_CHOICES, PRESETS};
+use chromatica_core::page::{self, PRESETS};
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 
@@ -70,20 +70,10 @@ fn ResultCount(options: RwSignal<SearchOptions>) -> impl IntoView {
         <label class="k">"Results "
             <select data-testid="k" aria-label="Number of results" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { options.update(|o| o.k = v); } }
                 prop:value=move || k().to_string()>
-                {move || k_choices(k()).into_iter().map(|n| view! { <option value=n.to_string() selected=move || k() == n>{n.to_string()}</option> }).collect_view()}
+                {move || page::k_choices(k()).into_iter().map(|n| view! { <option value=n.to_string() selected=move || k() == n>{n.to_string()}</option> }).collect_view()}
             </select>
         </label>
     }
-}
-
-/// `K_CHOICES`, plus `k` in its place when it is not one of them.
-fn k_choices(k: usize) -> Vec<usize> {
-    let mut choices = K_CHOICES.to_vec();
-    if !choices.contains(&k) {
-        choices.push(k);
-        choices.sort_unstable();
-    }
-    choices
 }
 
 /// The preset palettes and a random one, each replacing the whole query.

@@ -8,7 +8,9 @@ use crate::collage::Collage;
 use crate::detail::Open;
 use chromatica_core::page::EAGER_THUMBS;
 use chromatica_core::search::{Metadata, ResultItem, SearchResponse};
+use crate::filters::FilterBar;
 use chromatica_core::BackgroundMode;
+use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 
 /// Result cards are keyed by image, rank and distance, the distance to this many parts of a ΔE,
@@ -28,6 +30,8 @@ pub fn ResultsPanel(
     more: Callback<()>,
     can_more: Signal<bool>,
     base: String,
+    /// The widget's options, whose filter the bar edits (`None`: no filter bar, as in embeds).
+    filters: Option<RwSignal<SearchOptions>>,
 ) -> impl IntoView {
     let card_base = StoredValue::new(base.clone());
     view! {
@@ -38,6 +42,7 @@ pub fn ResultsPanel(
                 <span data-testid="timings" class="timings">{move || response.get().filter(|_| !prerendered.get()).map(|r| timings_line(&r.metadata)).unwrap_or_default()}</span>
                 <span data-testid="index-info" class="index-info">{move || info.get().map(|i| index_line(&i)).unwrap_or_default()}</span>
             </div>
+            {filters.map(|options| view! { <FilterBar options=options response=response /> })}
             <Show when=move || response.get().is_some_and(|r| !r.warnings.is_empty())>
                 <p class="warning" role="status" data-testid="warnings">
                     "Some of the index could not be loaded, so these results leave out part of the collection: "

@@ -1,7 +1,7 @@
 //! The query being edited, and its round trip through the URL fragment.
 
 use chromatica_core::color::{parse_hex, to_hex};
-use chromatica_core::query::{UrlState, MAX_COLORS};
+use chromatica_core::query::{SearchOptions, UrlState, MAX_COLORS};
 use chromatica_core::{Query, QueryError};
 
 /// One color row of the editor; `weight` is the slider value (1..=100), normalised when searching.
@@ -17,6 +17,13 @@ pub fn query_of(rows: &[ColorRow]) -> Result<Query, QueryError> {
     let colors: Vec<&str> = rows.iter().map(|r| r.hex.as_str()).collect();
     let weights: Vec<f64> = rows.iter().map(|r| r.weight).collect();
     Query::from_strings(&colors, Some(&weights))
+}
+
+/// Rows and options -> what the URL and the JS API describe: no rows is no colors (valid only
+/// with a filter: its images in the index's order).
+pub fn state_of(rows: &[ColorRow], options: &SearchOptions) -> Result<UrlState, QueryError> {
+    let query = if rows.is_empty() && !options.filter.is_empty() { None } else { Some(query_of(rows)?) };
+    Ok(UrlState { query, options: options.clone() })
 }
 
 /// The query in a URL fragment; the open result (`open=ID`, the detail view's) is not part of it.

@@ -2,8 +2,10 @@
 //! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
-//! index/head.bin                 the head: build parameters, the shard table, one centroid per shard
-//! index/<hh>/<hash>.bin          a chunk: a shard's vectors, or a page of image records
+//! index/head.bin                 the head: build parameters, the shard table, one centroid per shard,
+//!                                the term table and the facets
+//! index/<hh>/<hash>.bin          a chunk: a shard's vectors, its page table, a page of image records,
+//!                                or a run of terms with their posting lists
 //! index/head.js, index/<hh>/<hash>.js   the same bytes as classic scripts, for file:// pages
 //! ```
 //! A chunk's name is the xxh3-64 of its bytes (16 hex digits; `<hh>` is its first two), so an
@@ -13,23 +15,31 @@
 //!
 //! Every file is one container:
 //! ```text
-//! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPAG" page
-//! 8   format version (u32 LE)               currently 3
+//! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPGT" page table, "CHROMPAG" page,
+//!     "CHROMTRM" terms
+//! 8   format version (u32 LE)               currently 4
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
 //! ..  sections, each at an 8-byte aligned offset, zero padding between
 //! ```
-//! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count and
-//!   vectors chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each shard).
-//! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): META (postcard: its
-//!   pages' chunk refs), VECTORS (n x [`ANN_DIMS`]/2 bytes: 4 bits a dimension,
-//!   `AnnVector::to_nibbles`), and, only on a site of a single shard,
-//!   ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
+//! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count, vectors
+//!   chunk and page table chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each
+//!   shard), TERMS (postcard: per term chunk its first term and its ref, ascending) and FACETS
+//!   (postcard: the most common folders and tags, [`FacetEntry`]).
+//! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
+//!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), and, only on a site of a
+//!   single shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
+//! - **Page table** (one per shard): META (postcard: its pages' chunk refs). Apart from the vectors,
+//!   so that a filtered search can reach a few images' pages without their shards' vectors.
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
 //!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (each
 //!   histogram's ascending bins as gaps: a byte below 255, else 255 and a u16), HIST_MASS (u16 x
 //!   total, mass * 65535), PALETTES (n x 5 x [r,g,b,share]), and TEXT (postcard: per image its
-//!   [`ImageText`], the collection's title, caption, link and tags) when any image has some.
+//!   [`ImageText`], the collection's title, caption, link, tags, date and other fields) when any
+//!   image has some.
+//! - **Terms** (a run of the sorted terms, about [`TERM_CHUNK_BYTES`]): META (postcard: per term
+//!   its text and its posting list, the ascending global ids of the images that have it, as gaps
+//!   from the id before). What a term is: filter.rs. A filter fetches the chunks of its terms only.
 //!
 //! Image ids are global: shards in head order, each shard's images in its page order. Finding
 //! candidates needs the head and a few shards (≈75 B an image); reranking them needs only their
@@ -43,10 +53,16 @@ use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 pub const HEAD_MAGIC: [u8; 8] = *b"CHROMHED";
 pub const SHARD_MAGIC: [u8; 8] = *b"CHROMSHD";
 pub const PAGE_MAGIC: [u8; 8] = *b"CHROMPAG";
+pub const PAGE_TABLE_MAGIC: [u8; 8] = *b"CHROMPGT";
+pub const TERMS_MAGIC: [u8; 8] = *b"CHROMTRM";
+/// Posting bytes a term chunk holds, about (a term is never split, so one may hold more).
+pub const TERM_CHUNK_BYTES: usize = 16 << 10;
+/// Folders, and tags, the head lists as facets (the most common of each).
+pub const FACETS: usize = 256;
 /// The head's path in a site.
 pub const HEAD_FILE: &str = "index/head.bin";
 /// The head as a classic script, for `file://` pages where `fetch` is refused.
@@ -78,8 +94,10 @@ const HIST_BINS: u32 = 7;
 const HIST_MASS: u32 = 8;
 const PALETTES: u32 = 9;
 const TEXT: u32 = 10;
+const TERMS: u32 = 11;
+const FACET_LIST: u32 = 12;
 /// Section kinds are 1..=KINDS.
-const KINDS: usize = 10;
+const KINDS: usize = 12;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -167,6 +185,10 @@ pub struct ImageText {
     pub caption: String,
     pub url: String,
     pub tags: Vec<String>,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (the sidecar's, else the EXIF date taken), or empty.
+    pub date: String,
+    /// The sidecar's other fields, by name (shown, and their words searched).
+    pub extra: Vec<(String, String)>,
 }
 
 /// Longest title, caption, URL and tag (bytes), and most tags, an index accepts.
@@ -175,6 +197,9 @@ pub const MAX_CAPTION: usize = 2000;
 pub const MAX_URL: usize = 2000;
 pub const MAX_TAG: usize = 100;
 pub const MAX_TAGS: usize = 30;
+/// Most other fields per image, and the longest name of one.
+pub const MAX_EXTRA: usize = 16;
+pub const MAX_FIELD_NAME: usize = 64;
 
 impl ImageText {
     pub fn is_empty(&self) -> bool {
@@ -188,6 +213,9 @@ impl ImageText {
             && (self.url.is_empty() || safe_url(&self.url))
             && self.tags.len() <= MAX_TAGS
             && self.tags.iter().all(|t| t.len() <= MAX_TAG)
+            && (self.date.is_empty() || crate::filter::valid_date(&self.date))
+            && self.extra.len() <= MAX_EXTRA
+            && self.extra.iter().all(|(k, v)| k.len() <= MAX_FIELD_NAME && v.len() <= MAX_CAPTION)
     }
 }
 
@@ -249,6 +277,25 @@ impl ChunkRef {
 pub struct ShardEntry {
     pub images: u32,
     pub vectors: ChunkRef,
+    /// Its page table.
+    pub pages: ChunkRef,
+}
+
+/// One term chunk in the head: the first term it holds (terms are ascending across chunks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermChunkEntry {
+    pub first: String,
+    pub chunk: ChunkRef,
+}
+
+/// A folder or tag a page may offer as a chip, with how many images have it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FacetEntry {
+    /// Its term (filter.rs): `\u{1}f` + folder, or `\u{1}t` + folded tag.
+    pub term: String,
+    /// As the collection writes it (a tag's first spelling; a folder's path).
+    pub label: String,
+    pub images: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -272,19 +319,22 @@ pub struct Head {
     pub first_ids: Vec<u32>,
     /// Images histogrammed without their plain background.
     pub backgrounds_removed: usize,
+    /// The term chunks, by first term (ascending).
+    pub terms: Vec<TermChunkEntry>,
+    pub facets: Vec<FacetEntry>,
     pub byte_len: usize,
 }
 
-/// A decoded shard: the vectors of its images, where its pages are, and maybe an HNSW graph.
+/// A decoded shard: the vectors of its images, and maybe an HNSW graph.
 pub struct Shard {
     pub vectors: Vec<AnnVector>,
-    pub pages: Vec<ChunkRef>,
     pub ann: Option<AnnIndex>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct ShardMeta {
-    pages: Vec<ChunkRef>,
+/// A run of terms and their posting lists (ascending global ids).
+pub struct TermChunk {
+    pub terms: Vec<String>,
+    pub postings: Vec<Vec<u32>>,
 }
 
 /// A decoded page: the records (name, histogram, palette) of a run of one shard's images.
@@ -419,10 +469,9 @@ pub fn encode_page(images: &[ImageMeta], texts: &[ImageText], histograms: &[&Sto
     container(PAGE_MAGIC, &sections)
 }
 
-/// A shard: its vectors, its pages, and its HNSW graph if it has one.
-pub fn encode_shard(vectors: &[AnnVector], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
-    let mut sections =
-        vec![(META, postcard_bytes(&ShardMeta { pages: pages.to_vec() })), (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
+/// A shard: its vectors, and its HNSW graph if it has one.
+pub fn encode_shard(vectors: &[AnnVector], ann: Option<&AnnIndex>) -> Vec<u8> {
+    let mut sections = vec![(VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
     if let Some(ann) = ann {
         let (graph, ids) = ann.encode_graph();
         sections.push((ANN_GRAPH, graph));
@@ -431,11 +480,38 @@ pub fn encode_shard(vectors: &[AnnVector], pages: &[ChunkRef], ann: Option<&AnnI
     container(SHARD_MAGIC, &sections)
 }
 
+/// A shard's page table: where its pages are.
+pub fn encode_page_table(pages: &[ChunkRef]) -> Vec<u8> {
+    container(PAGE_TABLE_MAGIC, &[(META, postcard_bytes(&pages))])
+}
+
+/// A run of terms (ascending) with their posting lists (ascending ids), stored as gaps.
+pub fn encode_terms(terms: &[(&str, &[u32])]) -> Vec<u8> {
+    let gapped: Vec<(&str, Vec<u32>)> =
+        terms.iter().map(|(t, ids)| (*t, ids.iter().scan(0u32, |prev, &id| Some(id - std::mem::replace(prev, id))).collect())).collect();
+    container(TERMS_MAGIC, &[(META, postcard_bytes(&gapped))])
+}
+
 /// The head.
-pub fn encode_head(params: &Params, shards: &[ShardEntry], centroids: &[AnnVector], backgrounds_removed: u32) -> Vec<u8> {
+pub fn encode_head(
+    params: &Params,
+    shards: &[ShardEntry],
+    centroids: &[AnnVector],
+    backgrounds_removed: u32,
+    terms: &[TermChunkEntry],
+    facets: &[FacetEntry],
+) -> Vec<u8> {
     let images = shards.iter().map(|s| s.images).sum();
     let meta = HeadMeta { params: params.clone(), images, backgrounds_removed, shards: shards.to_vec() };
-    container(HEAD_MAGIC, &[(META, postcard_bytes(&meta)), (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect())])
+    container(
+        HEAD_MAGIC,
+        &[
+            (META, postcard_bytes(&meta)),
+            (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect()),
+            (TERMS, postcard_bytes(&terms)),
+            (FACET_LIST, postcard_bytes(&facets)),
+        ],
+    )
 }
 
 /// A histogram's bins are stored as gaps from the bin before (from 0 for the first): one byte
@@ -586,7 +662,7 @@ fn le_u16s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u16>, BundleErr
 impl Head {
     /// Decodes and validates `index/head.bin`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS])?;
+        let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS, TERMS, FACET_LIST])?;
         let meta: HeadMeta = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("head: {e}")))?;
         let p = &meta.params;
         if p.ann_dims as usize != ANN_DIMS || p.m as usize != crate::ann::M {
@@ -606,7 +682,7 @@ impl Head {
             if s.images == 0 {
                 return Err(corrupt("an empty shard"));
             }
-            if !names.insert(s.vectors.name) {
+            if !names.insert(s.vectors.name) || !names.insert(s.pages.name) {
                 return Err(corrupt("two shards name the same file"));
             }
             total += s.images as u64;
@@ -623,6 +699,22 @@ impl Head {
         if meta.backgrounds_removed as usize > total || (meta.params.background == BackgroundMode::Keep && meta.backgrounds_removed > 0) {
             return Err(corrupt("background counts do not fit the site"));
         }
+        let terms: Vec<TermChunkEntry> = match found[TERMS as usize - 1] {
+            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("head terms: {e}")))?,
+            None => Vec::new(),
+        };
+        if terms.windows(2).any(|w| w[0].first >= w[1].first) || terms.iter().any(|t| !names.insert(t.chunk.name)) {
+            return Err(corrupt("the term table is out of order or names a file twice"));
+        }
+        let facets: Vec<FacetEntry> = match found[FACET_LIST as usize - 1] {
+            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("head facets: {e}")))?,
+            None => Vec::new(),
+        };
+        if facets.len() > 2 * FACETS
+            || facets.iter().any(|f| f.images as usize > total || f.label.len() > 1024 || crate::filter::Facet::of_term(&f.term).is_none())
+        {
+            return Err(corrupt("the facet list does not fit the site"));
+        }
         Ok(Self {
             params: meta.params,
             images: total,
@@ -630,6 +722,8 @@ impl Head {
             centroids,
             first_ids,
             backgrounds_removed: meta.backgrounds_removed as usize,
+            terms,
+            facets,
             byte_len: bytes.len(),
         })
     }
@@ -662,11 +756,7 @@ impl Shard {
     pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
         let entry = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?;
         let n = entry.images as usize;
-        let found = sections(bytes, SHARD_MAGIC, &[META, VECTORS, ANN_GRAPH, ANN_IDS])?;
-        let meta: ShardMeta = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("shard: {e}")))?;
-        if meta.pages.len() != head.page_count(n) {
-            return Err(corrupt(format!("a shard of {n} images lists {} pages", meta.pages.len())));
-        }
+        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, ANN_GRAPH, ANN_IDS])?;
         let packed = required(&found, VECTORS)?;
         if Some(packed.len()) != n.checked_mul(ANN_DIMS / 2) {
             return Err(corrupt("shard vectors have the wrong size"));
@@ -680,12 +770,61 @@ impl Shard {
             (None, None) => None,
             _ => return Err(corrupt("an HNSW graph without its ids, or ids without a graph")),
         };
-        Ok(Self { vectors, pages: meta.pages, ann })
+        Ok(Self { vectors, ann })
+    }
+
+    /// Decodes the page table of shard `index` of `head`.
+    pub fn page_table(bytes: &[u8], head: &Head, index: usize) -> Result<Vec<ChunkRef>, BundleError> {
+        let n = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?.images as usize;
+        let found = sections(bytes, PAGE_TABLE_MAGIC, &[META])?;
+        let pages: Vec<ChunkRef> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("page table: {e}")))?;
+        if pages.len() != head.page_count(n) {
+            return Err(corrupt(format!("a shard of {n} images lists {} pages", pages.len())));
+        }
+        Ok(pages)
     }
 
     /// Bytes this shard holds in memory, about (for the chunk cache's budget).
     pub fn memory(&self) -> usize {
         self.vectors.len() * (ANN_DIMS + 8) + self.ann.as_ref().map_or(0, |a| a.len() * 300)
+    }
+}
+
+impl TermChunk {
+    /// Decodes term chunk `index` of `head`: its terms ascending, within the chunk's run of the
+    /// term table, each with a non-empty list of ascending ids of the site's images.
+    pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
+        let entry = head.terms.get(index).ok_or_else(|| corrupt("no such term chunk"))?;
+        let next = head.terms.get(index + 1).map(|e| e.first.as_str());
+        let found = sections(bytes, TERMS_MAGIC, &[META])?;
+        let gapped: Vec<(String, Vec<u32>)> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("terms: {e}")))?;
+        let (mut terms, mut postings) = (Vec::with_capacity(gapped.len()), Vec::with_capacity(gapped.len()));
+        for (i, (term, gaps)) in gapped.into_iter().enumerate() {
+            let in_order = if i == 0 { term == entry.first } else { terms.last().is_some_and(|t: &String| *t < term) };
+            if !in_order || next.is_some_and(|n| term.as_str() >= n) || gaps.is_empty() {
+                return Err(corrupt("terms out of order, outside their chunk, or without images"));
+            }
+            let mut id = 0u64;
+            let mut ids = Vec::with_capacity(gaps.len());
+            for (j, gap) in gaps.into_iter().enumerate() {
+                id += gap as u64;
+                if (j > 0 && gap == 0) || id >= head.len() as u64 {
+                    return Err(corrupt(format!("the images of term {:?} are out of order or out of range", crate::query::clip(&term))));
+                }
+                ids.push(id as u32);
+            }
+            terms.push(term);
+            postings.push(ids);
+        }
+        if terms.is_empty() {
+            return Err(corrupt("an empty term chunk"));
+        }
+        Ok(Self { terms, postings })
+    }
+
+    /// Bytes it holds in memory, about.
+    pub fn memory(&self) -> usize {
+        self.terms.iter().map(|t| t.len() + 48).sum::<usize>() + self.postings.iter().map(|p| p.len() * 4).sum::<usize>()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod collage;
 pub mod color;
 pub mod emd;
+pub mod filter;
 pub mod histogram;
 pub mod page;
 pub mod query;

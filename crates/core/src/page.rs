@@ -3,7 +3,9 @@
 //! build pre-renders the page's first screen (the default query's results) from the same values,
 //! so the two cannot drift apart.
 
+use crate::filter::{fold_tag, Facet, Filter};
 use crate::query::{QueryError, UrlState};
+use crate::search::FacetCount;
 
 /// The query of a page whose URL names none (a URL fragment, see [`UrlState`]).
 pub const DEFAULT_FRAGMENT: &str = "colors=E4572E,F3A712&weights=0.6,0.4&k=20";
@@ -26,6 +28,52 @@ pub const EAGER_THUMBS: usize = 6;
 
 /// The color the "avoid" picker starts at (a color input's value).
 pub const DEFAULT_AVOID: &str = "#2E8B57";
+
+/// The result counts offered: [`K_CHOICES`], plus `k` in its place when it is not one of them (a
+/// link may name any valid k; the select then shows it instead of going blank).
+pub fn k_choices(k: usize) -> Vec<usize> {
+    let mut choices = K_CHOICES.to_vec();
+    if !choices.contains(&k) {
+        choices.push(k);
+        choices.sort_unstable();
+    }
+    choices
+}
+
+/// One folder or tag button of the filter bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chip {
+    pub facet: Facet,
+    /// What the button says: a folder's last part, a tag as the collection spells it.
+    pub label: String,
+    /// Images it would show (`None`: a chosen tag the response does not count).
+    pub count: Option<u32>,
+    /// A tag the filter has chosen.
+    pub pressed: bool,
+}
+
+/// The filter bar's chips for a response's facets under `filter`: the chosen tags first (pressed),
+/// then the subfolders and the other tags, as the response counts them.
+pub fn chips(facets: &[FacetCount], filter: &Filter) -> Vec<Chip> {
+    let chosen: Vec<String> = filter.tags.iter().map(|t| fold_tag(t)).filter(|t| !t.is_empty()).collect();
+    let mut out: Vec<Chip> = chosen
+        .iter()
+        .map(|tag| {
+            let counted = facets.iter().find(|f| f.facet == Facet::Tag(tag.clone()));
+            let label = counted.map_or_else(|| tag.clone(), |f| f.label.clone());
+            Chip { facet: Facet::Tag(tag.clone()), label, count: counted.map(|f| f.count), pressed: true }
+        })
+        .collect();
+    for f in facets {
+        let label = match &f.facet {
+            Facet::Tag(t) if chosen.contains(t) => continue,
+            Facet::Tag(_) => f.label.clone(),
+            Facet::Folder(path) => path.trim_end_matches('/').rsplit('/').next().unwrap_or(path).to_string(),
+        };
+        out.push(Chip { facet: f.facet.clone(), label, count: Some(f.count), pressed: false });
+    }
+    out
+}
 
 /// [`DEFAULT_FRAGMENT`], parsed.
 pub fn default_state() -> Result<UrlState, QueryError> {

@@ -5,6 +5,7 @@
 //! messages, and both refuse unknown keys.
 
 use crate::color::{parse_hex, srgb_to_lab, to_hex, Rgb};
+use crate::filter::{Filter, Orientation};
 use crate::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,7 @@ const MAX_TEXT: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
-    #[error("give at least one color")]
+    #[error("give at least one color, or a filter (text, folder, tags, dates, orientation)")]
     NoColors,
     #[error("at most {MAX_COLORS} colors, got {0}")]
     TooManyColors(usize),
@@ -60,6 +61,9 @@ pub enum QueryError {
     TooLong,
     #[error("unknown query parameter {0:?}")]
     UnknownParameter(String),
+    /// A filter value is not valid; the text says which and why.
+    #[error("{0}")]
+    BadFilter(String),
 }
 
 /// A validated color query: 1..=5 colors with weights that sum to 1.
@@ -146,7 +150,7 @@ fn parse_weights(text: &str) -> Result<Vec<f64>, QueryError> {
 }
 
 /// Error messages quote user text, but never unbounded amounts of it.
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     const MAX: usize = 32;
     match text.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}…", &text[..end]),
@@ -241,11 +245,14 @@ pub struct SearchOptions {
     /// than 1% of its pixels within the tolerance of one is left out (URL `not`).
     #[cfg_attr(feature = "cli", arg(long, value_delimiter = ',', value_parser = Excluded::parse))]
     pub exclude: Vec<Excluded>,
+    /// Which images may be returned (text, folder, tags, dates, orientation; filter.rs).
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub filter: Filter,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: DEFAULT_K, rerank_k: None, any: 0.0, exclude: Vec::new() }
+        Self { k: DEFAULT_K, rerank_k: None, any: 0.0, exclude: Vec::new(), filter: Filter::default() }
     }
 }
 
@@ -259,7 +266,25 @@ impl SearchOptions {
             "any" => self.any = parse_any(value)?,
             // `not` in URLs, `exclude` in the JS API and the CLI.
             "not" | "exclude" => self.exclude = parse_excluded_list(value)?,
+            // `q` in URLs, `text` in the JS API and the CLI.
+            "q" | "text" => self.filter.text = value.to_string(),
+            "folder" => self.filter.folder = value.to_string(),
+            "tags" => self.filter.tags = split_list(value).into_iter().map(str::to_string).collect(),
+            "from" => self.filter.from = value.trim().to_string(),
+            "to" => self.filter.to = value.trim().to_string(),
+            "orientation" => {
+                self.filter.orientation = match value.trim() {
+                    "" | "any" => None,
+                    v => Some(
+                        Orientation::parse(v)
+                            .ok_or_else(|| QueryError::BadFilter(format!("orientation must be landscape, portrait or square, got {:?}", clip(v))))?,
+                    ),
+                }
+            }
             _ => return Ok(false),
+        }
+        if let Some(problem) = self.filter.problem() {
+            return Err(QueryError::BadFilter(problem));
         }
         Ok(true)
     }
@@ -275,6 +300,18 @@ impl SearchOptions {
         }
         if !self.exclude.is_empty() {
             pairs.push(("not", self.exclude.iter().map(Excluded::to_text).collect::<Vec<_>>().join(",")));
+        }
+        let f = &self.filter;
+        for (key, value) in [("q", &f.text), ("folder", &f.folder), ("from", &f.from), ("to", &f.to)] {
+            if !value.is_empty() {
+                pairs.push((key, percent_encode(value)));
+            }
+        }
+        if !f.tags.is_empty() {
+            pairs.push(("tags", f.tags.iter().map(|t| percent_encode(t)).collect::<Vec<_>>().join(",")));
+        }
+        if let Some(o) = f.orientation {
+            pairs.push(("orientation", o.as_str().to_string()));
         }
         pairs
     }
@@ -298,15 +335,19 @@ impl SearchOptions {
         if self.exclude.iter().any(|e| !(1.0..=100.0).contains(&e.tolerance)) {
             return Err(range("the tolerance of a color to avoid must be from 1 to 100 ΔE"));
         }
-        Ok(())
+        match self.filter.problem() {
+            Some(problem) => Err(QueryError::BadFilter(problem)),
+            None => Ok(()),
+        }
     }
 }
 
 /// A color query and its options: what the page's URL fragment and the JS API describe,
-/// `#colors=FF0000,00FF00&weights=0.7,0.3&k=20`.
+/// `#colors=FF0000,00FF00&weights=0.7,0.3&k=20&q=iceland`. The colors may be left out when a
+/// filter is given: the filter's images then come in the index's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UrlState {
-    pub query: Query,
+    pub query: Option<Query>,
     pub options: SearchOptions,
 }
 
@@ -325,8 +366,8 @@ impl UrlState {
         Self::from_pairs(pairs)
     }
 
-    /// The one parser of keyed queries (URL fragment, JS API object): `colors` (required),
-    /// `weights`, and the [`SearchOptions`] keys. Unknown keys are refused, so a typo is reported
+    /// The one parser of keyed queries (URL fragment, JS API object): `colors` (required unless
+    /// a filter is given), `weights`, and the [`SearchOptions`] keys. Unknown keys are refused, so a typo is reported
     /// instead of silently ignored.
     pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, QueryError> {
         let (mut colors, mut weights, mut options) = (None, None, SearchOptions::default());
@@ -345,18 +386,23 @@ impl UrlState {
                 }
             }
         }
-        let colors = colors.ok_or(QueryError::NoColors)?;
-        Ok(Self { query: Query::parse(&colors, weights.as_deref())?, options })
+        let query = match colors {
+            Some(colors) => Some(Query::parse(&colors, weights.as_deref())?),
+            None if options.filter.is_empty() => return Err(QueryError::NoColors),
+            None => None,
+        };
+        Ok(Self { query, options })
     }
 
     /// The canonical fragment (without `#`), weights rounded to 4 decimals.
     pub fn to_fragment(&self) -> String {
-        let weights: Vec<String> = self.query.weights.iter().map(|w| format_weight(*w)).collect();
-        let mut fragment = format!("colors={}&weights={}", self.query.hex_colors().join(","), weights.join(","));
-        for (key, value) in self.options.to_pairs() {
-            fragment.push_str(&format!("&{key}={value}"));
+        let mut pairs: Vec<String> = Vec::new();
+        if let Some(query) = &self.query {
+            let weights: Vec<String> = query.weights.iter().map(|w| format_weight(*w)).collect();
+            pairs.push(format!("colors={}&weights={}", query.hex_colors().join(","), weights.join(",")));
         }
-        fragment
+        pairs.extend(self.options.to_pairs().into_iter().map(|(key, value)| format!("{key}={value}")));
+        pairs.join("&")
     }
 }
 
@@ -372,6 +418,19 @@ fn format_weight(w: f64) -> String {
 
 /// Decodes `%XX` escapes; invalid escapes and non-UTF-8 results are kept literally (then rejected
 /// by validation with a message quoting them).
+/// Text as a fragment value: bytes other than letters, digits and `-_.~/` as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -424,7 +483,7 @@ mod tests {
         assert_eq!(s.options.k, 20);
         assert_eq!(s.to_fragment(), "colors=FF0000,00FF00&weights=0.7,0.3&k=20");
         let encoded = UrlState::parse("colors=%23ff0000").unwrap();
-        assert_eq!(encoded.query.colors(), &[[255, 0, 0]]);
+        assert_eq!(encoded.query.unwrap().colors(), &[[255, 0, 0]]);
         assert_eq!(encoded.options, SearchOptions::default());
         assert!(matches!(UrlState::parse("colors=FF0000&k=0"), Err(QueryError::BadK(_))));
         assert!(matches!(UrlState::parse("colors=FF0000&k=1001"), Err(QueryError::BadK(_))));
@@ -457,5 +516,23 @@ mod tests {
         assert!(SearchOptions { exclude: avoid(15.0), ..Default::default() }.validate().is_ok());
         let json: Result<SearchOptions, _> = serde_json::from_str(r#"{"k": 5, "rerankk": 3}"#);
         assert!(json.is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn filters_ride_in_the_fragment() {
+        let s = UrlState::parse("q=Sk%C3%B3gafoss%20falls&folder=2023/iceland&tags=sea,sky&from=2023&to=2024-06&orientation=portrait").unwrap();
+        assert!(s.query.is_none(), "colors are optional with a filter");
+        assert_eq!(s.options.filter.text, "Skógafoss falls");
+        assert_eq!(s.options.filter.tags, ["sea", "sky"]);
+        assert_eq!(s.options.filter.orientation, Some(Orientation::Portrait));
+        let again = UrlState::parse(&s.to_fragment()).unwrap();
+        assert_eq!(again, s);
+        assert_eq!(s.to_fragment(), "k=10&q=Sk%C3%B3gafoss%20falls&folder=2023/iceland&from=2023&to=2024-06&tags=sea,sky&orientation=portrait");
+        assert_eq!(UrlState::parse("k=5"), Err(QueryError::NoColors));
+        assert!(matches!(UrlState::parse("q=a&from=2023-13-01"), Err(QueryError::BadFilter(_))));
+        assert!(matches!(UrlState::parse("q=a&orientation=round"), Err(QueryError::BadFilter(_))));
+        let with_colors = UrlState::parse("colors=FF0000&q=a%26b%3Dc").unwrap();
+        assert_eq!(with_colors.options.filter.text, "a&b=c");
+        assert_eq!(UrlState::parse(&with_colors.to_fragment()).unwrap(), with_colors);
     }
 }

@@ -1,15 +1,19 @@
 //! The two-stage search: query histogram -> routing to the nearest shards -> candidates (their
-//! nearest vectors) -> Sinkhorn-EMD rerank -> top k.
+//! nearest vectors) -> Sinkhorn-EMD rerank -> top k. With a filter (filter.rs), the images that
+//! pass it come first, from the term chunks: a few of them are all reranked (the exhaustive
+//! ranking of the passing set), more are routed to as above with only passing images as
+//! candidates, and without colors they come in the index's order.
 //! Shared by the CLI and the browser, so both rank identically; the response ([`SearchResponse`])
 //! is the JSON that `chromatica search --json` prints and `window.chromatica.search` returns:
 //! `{query, results_count, results, metadata}`.
 
 use crate::ann::AnnVector;
-use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, ImageText, Page, Shard};
+use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, ImageText, Page, Shard, TermChunk};
 use crate::color::to_hex;
 use crate::color::Rgb;
 use crate::color::{delta_e, srgb_to_lab};
 use crate::emd::{lower_bound, Marginals, NearestBound, Sinkhorn};
+use crate::filter::{self, Facet, TermSpan};
 use crate::histogram::bin_center;
 use crate::histogram::SparseView;
 use crate::histogram::BINS;
@@ -39,6 +43,15 @@ pub const WILDCARD_SCAN_LIMIT: usize = 2_000;
 /// to this many times `rerank_k` candidates in all: they cost no more bytes, and make up for
 /// what routing misses (docs/TUNING.md).
 pub const PAGE_MATES: usize = 2;
+/// A filter that at most this many times `max(rerank_k, k)` images pass reranks all of them: the
+/// exhaustive ranking of the passing set (docs/TUNING.md).
+pub const FILTER_SCAN: usize = 4;
+/// A filter that more images pass routes as an unfiltered query does, but keeps probing shards
+/// until they hold this many passing images (or all of them): a filter leaves fewer candidates
+/// in each shard, and the nearest passing images are spread over more shards (docs/TUNING.md).
+pub const FILTER_PROBE_PASSING: usize = 2048;
+/// Folder chips and tag chips a response offers, at most (each kind).
+pub const FACET_CHIPS: usize = 12;
 
 thread_local! {
     /// Sinkhorn scratch buffers, one set per thread (the rerank may run on a rayon pool).
@@ -173,6 +186,22 @@ pub struct ResultItem {
     pub url: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub date: String,
+    /// The collection's other fields, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<(String, String)>,
+}
+
+/// A chip the page may offer: a folder or tag, and how many images pass the query's filter with
+/// it (a tag chip counts under the other criteria, not the tags chosen: tags are "any of").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FacetCount {
+    #[serde(flatten)]
+    pub facet: Facet,
+    /// As the collection writes it.
+    pub label: String,
+    pub count: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -183,6 +212,9 @@ pub struct Metadata {
     pub total_time_ms: f64,
     pub index_size: usize,
     pub candidates: usize,
+    /// Images that pass the query's filter, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<usize>,
     /// Linear memory of the wasm instance holding the engine, in bytes, where it runs in a
     /// browser (set by the browser's shell; the engine itself cannot know it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +229,9 @@ pub struct SearchResponse {
     /// Index files that could not be loaded, so their images were left out (empty: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Folder and tag chips with their counts (sites whose images have folders or tags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facets: Vec<FacetCount>,
     pub metadata: Metadata,
 }
 
@@ -216,6 +251,7 @@ impl SearchResponse {
         }
         self.results_count = self.results.len();
         self.warnings = next.warnings;
+        self.facets = next.facets;
         self.metadata = next.metadata;
         self
     }
@@ -231,6 +267,9 @@ pub enum Source {
     Similar { image: u32 },
     /// An example image's dense histogram ([`BINS`] masses, normalised here).
     Histogram { bins: Vec<f64> },
+    /// No colors: the images that pass the options' filter, in the index's order (which keeps
+    /// images of similar colors together).
+    Browse,
 }
 
 impl Source {
@@ -240,6 +279,12 @@ impl Source {
 
     pub fn histogram(h: &Histogram) -> Self {
         Self::Histogram { bins: h.as_slice().to_vec() }
+    }
+
+    /// What a keyed query (URL fragment, JS API) searches for: its colors, or without colors the
+    /// images its filter passes.
+    pub fn of_state(state: &crate::query::UrlState) -> Self {
+        state.query.as_ref().map_or(Self::Browse, Self::colors)
     }
 }
 
@@ -279,6 +324,11 @@ struct Plan {
     any: f64,
     /// Colors to avoid, in Lab, with their ΔE tolerance.
     exclude: Vec<([f64; 3], f64)>,
+    /// The filter's criteria (filter.rs; empty: none), and which one is the tags'.
+    criteria: Vec<Vec<TermSpan>>,
+    tag_criterion: Option<usize>,
+    /// The folder whose subfolders the chips offer (`a/b/`, or `""` for the top).
+    folder: String,
 }
 
 impl Plan {
@@ -325,7 +375,9 @@ pub struct RankStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChunkKind {
     Shard(u32),
+    PageTable(u32),
     Page { shard: u32, page: u32 },
+    Terms(u32),
 }
 
 /// An index file a search needs and the engine does not hold: the shell fetches it (a file, an
@@ -353,7 +405,9 @@ pub enum Step<T> {
 
 enum Chunk {
     Shard(Shard),
+    PageTable(Vec<ChunkRef>),
     Page(Page),
+    Terms(TermChunk),
 }
 
 struct Cached {
@@ -450,6 +504,8 @@ impl Engine {
             let error = |e: BundleError| format!("{}: {e}", want.path());
             match want.kind {
                 ChunkKind::Shard(s) => Shard::from_bytes(bytes, &self.head, s as usize).map(Chunk::Shard).map_err(error),
+                ChunkKind::PageTable(s) => Shard::page_table(bytes, &self.head, s as usize).map(Chunk::PageTable).map_err(error),
+                ChunkKind::Terms(t) => TermChunk::from_bytes(bytes, &self.head, t as usize).map(Chunk::Terms).map_err(error),
                 ChunkKind::Page { shard, page } => {
                     let images = self.head.shards.get(shard as usize).map_or(0, |e| e.images as usize);
                     let per = self.head.params.page_images as usize;
@@ -462,7 +518,9 @@ impl Engine {
             Ok(chunk) => {
                 let memory = match &chunk {
                     Chunk::Shard(s) => s.memory(),
+                    Chunk::PageTable(p) => p.len() * 24 + 64,
                     Chunk::Page(p) => p.memory(),
+                    Chunk::Terms(t) => t.memory(),
                 };
                 self.chunks.insert(name, Cached { want: *want, chunk, memory, used: self.searches });
                 self.failed.remove(&name);
@@ -481,16 +539,29 @@ impl Engine {
         }
     }
 
-    /// The pages of shard `s`, if the shard is held.
+    /// The pages of shard `s`, if its page table is held.
     pub fn shard_pages(&self, s: usize) -> Option<&[ChunkRef]> {
-        self.shard(s).map(|shard| shard.pages.as_slice())
+        let cached = self.chunks.get(&self.head.shards.get(s)?.pages.name)?;
+        match &cached.chunk {
+            Chunk::PageTable(pages) if cached.want.kind == ChunkKind::PageTable(s as u32) => Some(pages),
+            _ => None,
+        }
+    }
+
+    /// Term chunk `t`, if held.
+    fn terms(&self, t: usize) -> Option<&TermChunk> {
+        let cached = self.chunks.get(&self.head.terms.get(t)?.chunk.name)?;
+        match &cached.chunk {
+            Chunk::Terms(terms) if cached.want.kind == ChunkKind::Terms(t as u32) => Some(terms),
+            _ => None,
+        }
     }
 
     /// The page holding image `id`, and its index there.
     fn page_of(&self, id: u32) -> Option<(&Page, usize)> {
         let (s, local) = self.head.locate(id)?;
         let per = self.head.params.page_images as usize;
-        let chunk = self.shard(s)?.pages.get(local / per)?;
+        let chunk = self.shard_pages(s)?.get(local / per)?;
         let cached = self.chunks.get(&chunk.name)?;
         match &cached.chunk {
             Chunk::Page(page) if cached.want.kind == (ChunkKind::Page { shard: s as u32, page: (local / per) as u32 }) => Some((page, local % per)),
@@ -560,12 +631,36 @@ impl Engine {
         }
     }
 
-    /// Needs the page of image `id` (its shard must be held). Returns whether it is held.
+    fn need_page_table(&mut self, s: usize, needs: &mut Needs) -> bool {
+        match self.head.shards.get(s) {
+            Some(entry) => {
+                let want = Want { chunk: entry.pages, kind: ChunkKind::PageTable(s as u32) };
+                self.need(want, needs)
+            }
+            None => false,
+        }
+    }
+
+    fn need_terms(&mut self, t: usize, needs: &mut Needs) -> bool {
+        match self.head.terms.get(t) {
+            Some(entry) => {
+                let want = Want { chunk: entry.chunk, kind: ChunkKind::Terms(t as u32) };
+                self.need(want, needs)
+            }
+            None => false,
+        }
+    }
+
+    /// Needs the page of image `id`: its shard's page table first, then the page. Returns whether
+    /// the page is held.
     fn need_page(&mut self, id: u32, needs: &mut Needs) -> bool {
         let Some((s, local)) = self.head.locate(id) else { return false };
+        if !self.need_page_table(s, needs) {
+            return false;
+        }
         let page = local / self.head.params.page_images as usize;
-        let Some(&chunk) = self.shard(s).and_then(|shard| shard.pages.get(page)) else {
-            // Shard validation guarantees the page, so only a shard that failed gets here (warned).
+        let Some(&chunk) = self.shard_pages(s).and_then(|pages| pages.get(page)) else {
+            // Validation guarantees the page, so only a table that failed gets here (warned).
             return false;
         };
         self.need(Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } }, needs)
@@ -577,6 +672,10 @@ impl Engine {
         let mut needs = Needs::default();
         for s in 0..self.head.shards.len() {
             self.need_shard(s, &mut needs);
+            self.need_page_table(s, &mut needs);
+        }
+        for t in 0..self.head.terms.len() {
+            self.need_terms(t, &mut needs);
         }
         if needs.wants.is_empty() {
             for id in 0..self.head.len() as u32 {
@@ -652,33 +751,151 @@ impl Engine {
     }
 
     /// The engine's parameters for `options`: `k`, and `rerank_k`, which is the site's build
-    /// setting unless the query names one.
+    /// setting unless the query names one; the filter's criteria.
     fn plan(&self, options: &SearchOptions) -> Result<Plan, SearchError> {
         options.validate()?;
         let rerank_k = options.rerank_k.unwrap_or(self.head.params.rerank_k as usize).max(1);
         let exclude = options.exclude.iter().map(|e| (srgb_to_lab(e.color), e.tolerance)).collect();
-        Ok(Plan { k: options.k, rerank_k, any: options.any, exclude })
+        let criteria = options.filter.criteria();
+        let tag_criterion = criteria.iter().position(|c| c.first().is_some_and(|span| matches!(Facet::of_term(&span.lo), Some(Facet::Tag(_)))));
+        let folder = filter::folder_key(&options.filter.folder);
+        Ok(Plan { k: options.k, rerank_k, any: options.any, exclude, criteria, tag_criterion, folder })
+    }
+
+    /// The term chunks that may hold terms of `span`.
+    fn term_chunks(&self, span: &TermSpan) -> std::ops::Range<usize> {
+        let terms = &self.head.terms;
+        let start = terms.partition_point(|e| e.first.as_str() <= span.lo.as_str()).saturating_sub(1);
+        let end = terms.partition_point(|e| span.reaches(&e.first));
+        start..end.max(start)
+    }
+
+    /// The images with a term in one of `spans` (ascending), from the held term chunks.
+    fn images_with(&self, spans: &[TermSpan]) -> Vec<u32> {
+        let mut lists: Vec<&[u32]> = Vec::new();
+        for span in spans {
+            for t in self.term_chunks(span) {
+                let Some(chunk) = self.terms(t) else { continue };
+                let from = chunk.terms.partition_point(|term| term.as_str() < span.lo.as_str());
+                for (term, ids) in chunk.terms[from..].iter().zip(&chunk.postings[from..]) {
+                    if !span.contains(term) {
+                        break;
+                    }
+                    lists.push(ids);
+                }
+            }
+        }
+        filter::union(&lists)
+    }
+
+    /// The chips a response offers: the subfolders of the query's folder and the tags, the most
+    /// common first (the head lists them so).
+    fn chips(&self, plan: &Plan) -> Vec<(Facet, usize)> {
+        let mut folders = 0;
+        let mut tags = 0;
+        let mut chips = Vec::new();
+        for (i, entry) in self.head.facets.iter().enumerate() {
+            match Facet::of_term(&entry.term) {
+                Some(Facet::Folder(f)) if folders < FACET_CHIPS => {
+                    let rest = f.strip_prefix(plan.folder.as_str()).unwrap_or("");
+                    if !rest.is_empty() && rest.find('/') == Some(rest.len() - 1) {
+                        folders += 1;
+                        chips.push((Facet::Folder(f), i));
+                    }
+                }
+                Some(Facet::Tag(t)) if tags < FACET_CHIPS => {
+                    tags += 1;
+                    chips.push((Facet::Tag(t), i));
+                }
+                _ => {}
+            }
+        }
+        chips
+    }
+
+    /// The images that pass the plan's filter, and its chips with their counts; `None` (with
+    /// `needs` filled) until the term chunks they need are held. A term chunk that failed counts
+    /// as holding no images (and is warned about).
+    fn filtered(&mut self, plan: &Plan, needs: &mut Needs) -> Option<(Vec<u32>, Vec<FacetCount>)> {
+        let chips = self.chips(plan);
+        let chip_spans: Vec<TermSpan> = chips.iter().map(|(f, _)| TermSpan { lo: f.term(), hi: f.term(), prefix: false }).collect();
+        let spans: Vec<TermSpan> =
+            plan.criteria.iter().flatten().cloned().chain(chip_spans.iter().filter(|_| !plan.criteria.is_empty()).cloned()).collect();
+        for span in &spans {
+            for t in self.term_chunks(span) {
+                self.need_terms(t, needs);
+            }
+        }
+        if !needs.wants.is_empty() {
+            return None;
+        }
+        let sets: Vec<Vec<u32>> = plan.criteria.iter().map(|c| self.images_with(c)).collect();
+        let all_but = |skip: Option<usize>| -> Option<Vec<u32>> {
+            let mut kept = sets.iter().enumerate().filter(|(i, _)| Some(*i) != skip).map(|(_, s)| s);
+            let first = kept.next()?.clone();
+            Some(kept.fold(first, |acc, s| filter::intersect(&acc, s)))
+        };
+        let passing = all_but(None).unwrap_or_default();
+        let for_tags = plan.tag_criterion.map(|t| all_but(Some(t)));
+        let mut facets = Vec::new();
+        for ((facet, i), span) in chips.into_iter().zip(&chip_spans) {
+            let entry = &self.head.facets[i];
+            let count = if plan.criteria.is_empty() {
+                entry.images as usize
+            } else {
+                let within = match (&facet, &for_tags) {
+                    (Facet::Tag(_), Some(Some(others))) => others,
+                    (Facet::Tag(_), Some(None)) => {
+                        // Tags are the only criterion: a tag chip counts all of its images.
+                        facets.push(FacetCount { facet, label: entry.label.clone(), count: entry.images });
+                        continue;
+                    }
+                    _ => &passing,
+                };
+                filter::intersect(within, &self.images_with(std::slice::from_ref(span))).len()
+            };
+            if count > 0 {
+                facets.push(FacetCount { facet, label: entry.label.clone(), count: count as u32 });
+            }
+        }
+        Some((passing, facets))
     }
 
     /// The shards a query probes: every shard of a site of at most `probe_images` images (or of
     /// a wildcard query on at most [`WILDCARD_SCAN_LIMIT`]); else the shards nearest to the query
-    /// vector (by centroid), until they hold `probe_images` images.
-    fn route(&self, v: &AnnVector, plan: &Plan) -> Vec<usize> {
+    /// vector (by centroid), until they hold `probe_images` images. With a filter, only shards
+    /// with passing images, until they hold the same share of the passing images, or
+    /// [`FILTER_PROBE_PASSING`] of them, whichever is more.
+    fn route(&self, v: &AnnVector, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
         let n = self.head.len();
         let probe = self.probe_images.unwrap_or(self.head.params.probe_images as usize);
-        if n <= probe || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
-            return (0..self.head.shards.len()).collect();
+        let first = &self.head.first_ids;
+        let counts: Vec<usize> = (0..self.head.shards.len())
+            .map(|s| match passing {
+                None => self.head.shards[s].images as usize,
+                Some(p) => p.partition_point(|&id| id < first[s + 1]) - p.partition_point(|&id| id < first[s]),
+            })
+            .collect();
+        let total: usize = counts.iter().sum();
+        let target = match passing {
+            None => probe,
+            Some(_) => ((probe as u64 * total as u64 / n.max(1) as u64) as usize).max(FILTER_PROBE_PASSING),
+        };
+        if total <= target || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
+            return (0..self.head.shards.len()).filter(|&s| counts[s] > 0).collect();
         }
         let mut order: Vec<(u32, usize)> = self.head.centroids.iter().enumerate().map(|(i, c)| (v.squared_distance(c), i)).collect();
         order.sort_unstable();
         let mut seen = 0;
         let mut probed = Vec::new();
         for (_, s) in order {
-            if seen >= probe {
+            if seen >= target {
                 break;
             }
-            seen += self.head.shards[s].images as usize;
-            probed.push(s);
+            if counts[s] > 0 {
+                seen += counts[s];
+                probed.push(s);
+            }
         }
         probed
     }
@@ -690,7 +907,15 @@ impl Engine {
         let plan = self.plan(options)?;
         self.searches += 1;
         let mut needs = Needs::default();
-        let ranking = self.rank_planned(query, &plan, clock, &mut needs);
+        let passing = if plan.criteria.is_empty() {
+            None
+        } else {
+            match self.filtered(&plan, &mut needs) {
+                Some((passing, _)) => Some(passing),
+                None => return self.step(None, needs),
+            }
+        };
+        let ranking = self.rank_planned(query, &plan, passing.as_deref(), clock, &mut needs);
         self.step(ranking, needs)
     }
 
@@ -712,51 +937,81 @@ impl Engine {
         }
     }
 
-    /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
-    /// a shard with an HNSW graph is searched through it); for a wildcard query on a collection of
-    /// at most [`WILDCARD_SCAN_LIMIT`] images, every image. Images an excluded color rules out are
-    /// dropped; if fewer than `k` candidates remain, every image of the probed shards that
-    /// qualifies is a candidate. `None` (with `needs` filled) until every chunk is held; shards
-    /// and pages that failed are left out, with a warning in `needs`.
-    fn rank_planned(&mut self, query: &Histogram, plan: &Plan, clock: Clock<'_>, needs: &mut Needs) -> Option<Ranking> {
-        let t0 = clock();
-        let v = AnnVector::from_histogram(query);
-        let probed = self.route(&v, plan);
-        for &s in &probed {
-            self.need_shard(s, needs);
-        }
-        if !needs.wants.is_empty() {
-            return None;
-        }
-        // From here on every chunk asked for is held or failed (and warned about).
-        let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some()).collect();
-        let everyone = |head: &Head| -> Vec<u32> { probed.iter().flat_map(|&s| head.first_ids[s]..head.first_ids[s + 1]).collect() };
-        let mut candidates: Vec<u32> = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
-            everyone(&self.head)
-        } else {
-            self.nearest_vectors(&v, &probed, plan.rerank_k.max(plan.k))
-        };
-        for &id in &candidates {
+    /// The first `k` images that pass a filter, in the index's order (a search without colors).
+    fn browse(&mut self, passing: &[u32], k: usize, needs: &mut Needs) -> Option<Ranking> {
+        let ids: Vec<u32> = passing.iter().take(k).copied().collect();
+        for &id in &ids {
             self.need_page(id, needs);
         }
         if !needs.wants.is_empty() {
             return None;
         }
-        if probed.len() < self.head.shards.len() {
-            candidates = self.with_page_mates(&v, candidates, PAGE_MATES * plan.rerank_k.max(plan.k));
-        }
-        if !plan.exclude.is_empty() {
-            let allowed = |engine: &Self, id: &u32| engine.histogram(*id).is_some_and(|h| !plan.excludes(h));
-            candidates.retain(|id| allowed(self, id));
-            if candidates.len() < plan.k {
-                let all = everyone(&self.head);
-                for &id in &all {
+        let hits = ids.into_iter().filter(|&id| self.image(id).is_some()).map(|id| Hit { id, distance: 0.0 }).collect();
+        Some(Ranking { hits, stats: RankStats::default() })
+    }
+
+    /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
+    /// a shard with an HNSW graph is searched through it); for a wildcard query on a collection of
+    /// at most [`WILDCARD_SCAN_LIMIT`] images, every image; with a filter that few images pass
+    /// ([`FILTER_SCAN`]), every one of them, else only passing images. Images an excluded color
+    /// rules out are dropped; if fewer than `k` candidates remain, every image of the probed
+    /// shards that qualifies is a candidate. `None` (with `needs` filled) until every chunk is
+    /// held; chunks that failed are left out, with a warning in `needs`.
+    fn rank_planned(&mut self, query: &Histogram, plan: &Plan, passing: Option<&[u32]>, clock: Clock<'_>, needs: &mut Needs) -> Option<Ranking> {
+        let t0 = clock();
+        let v = AnnVector::from_histogram(query);
+        let passes = |id: &u32| passing.is_none_or(|p| p.binary_search(id).is_ok());
+        let wanted = plan.rerank_k.max(plan.k);
+        let (mut candidates, everyone): (Vec<u32>, Vec<u32>) = match passing {
+            Some(p) if p.len() <= FILTER_SCAN * wanted => {
+                for &id in p {
                     self.need_page(id, needs);
                 }
                 if !needs.wants.is_empty() {
                     return None;
                 }
-                candidates = all.into_iter().filter(|id| allowed(self, id)).collect();
+                (p.to_vec(), p.to_vec())
+            }
+            _ => {
+                let probed = self.route(&v, plan, passing);
+                for &s in &probed {
+                    self.need_shard(s, needs);
+                    self.need_page_table(s, needs);
+                }
+                if !needs.wants.is_empty() {
+                    return None;
+                }
+                // From here on every chunk asked for is held or failed (and warned about).
+                let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some() && self.shard_pages(s).is_some()).collect();
+                let everyone: Vec<u32> = probed.iter().flat_map(|&s| self.head.first_ids[s]..self.head.first_ids[s + 1]).filter(passes).collect();
+                let mut candidates = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
+                    everyone.clone()
+                } else {
+                    self.nearest_vectors(&v, &probed, wanted, passing)
+                };
+                for &id in &candidates {
+                    self.need_page(id, needs);
+                }
+                if !needs.wants.is_empty() {
+                    return None;
+                }
+                if probed.len() < self.head.shards.len() || passing.is_some() {
+                    candidates = self.with_page_mates(&v, candidates, PAGE_MATES * wanted, passing);
+                }
+                (candidates, everyone)
+            }
+        };
+        if !plan.exclude.is_empty() {
+            let allowed = |engine: &Self, id: &u32| engine.histogram(*id).is_some_and(|h| !plan.excludes(h));
+            candidates.retain(|id| allowed(self, id));
+            if candidates.len() < plan.k {
+                for &id in &everyone {
+                    self.need_page(id, needs);
+                }
+                if !needs.wants.is_empty() {
+                    return None;
+                }
+                candidates = everyone.into_iter().filter(|id| allowed(self, id)).collect();
             }
         }
         let t1 = clock();
@@ -767,10 +1022,11 @@ impl Engine {
         Some(Ranking { hits: replay.best, stats })
     }
 
-    /// The candidates and, up to `count` in all, the other images on their pages nearest to `v`.
-    /// Pages hold vector-near images (shard.rs), so page-mates are likely matches too, and their
-    /// histograms are fetched already: more candidates for no more bytes.
-    fn with_page_mates(&self, v: &AnnVector, candidates: Vec<u32>, count: usize) -> Vec<u32> {
+    /// The candidates and, up to `count` in all, the other images on their pages nearest to `v`
+    /// (that pass the filter, if any). Pages hold vector-near images (shard.rs), so page-mates are
+    /// likely matches too, and their histograms are fetched already: more candidates for no more
+    /// bytes.
+    fn with_page_mates(&self, v: &AnnVector, candidates: Vec<u32>, count: usize, passing: Option<&[u32]>) -> Vec<u32> {
         let per = self.head.params.page_images;
         let mut pages: Vec<(usize, u32)> =
             candidates.iter().filter_map(|&id| self.head.locate(id)).map(|(s, local)| (s, local as u32 / per)).collect();
@@ -779,13 +1035,18 @@ impl Engine {
         let mut mates: Vec<(u32, u32)> = Vec::new();
         for (s, page) in pages {
             let Some(shard) = self.shard(s) else { continue };
-            if !shard.pages.get(page as usize).is_some_and(|c| self.chunks.contains_key(&c.name)) {
+            if !self.shard_pages(s).and_then(|p| p.get(page as usize)).is_some_and(|c| self.chunks.contains_key(&c.name)) {
                 continue;
             }
             let start = (page * per) as usize;
             let end = (start + per as usize).min(shard.vectors.len());
             let first = self.head.first_ids[s];
-            mates.extend((start..end).map(|i| (v.squared_distance(&shard.vectors[i]), first + i as u32)));
+            mates.extend(
+                (start..end)
+                    .map(|i| first + i as u32)
+                    .filter(|id| passing.is_none_or(|p| p.binary_search(id).is_ok()))
+                    .map(|id| (v.squared_distance(&shard.vectors[(id - first) as usize]), id)),
+            );
         }
         if mates.len() > count {
             mates.select_nth_unstable(count);
@@ -799,8 +1060,9 @@ impl Engine {
     }
 
     /// The `count` images of the probed shards whose vectors are nearest to `v` (ties by id),
-    /// nearest first. A shard with an HNSW graph gives the graph's candidates.
-    fn nearest_vectors(&mut self, v: &AnnVector, probed: &[usize], count: usize) -> Vec<u32> {
+    /// nearest first, among those that pass the filter if any. A shard with an HNSW graph gives
+    /// the graph's candidates (when there is no filter).
+    fn nearest_vectors(&mut self, v: &AnnVector, probed: &[usize], count: usize, passing: Option<&[u32]>) -> Vec<u32> {
         let mut found: Vec<(u32, u32)> = Vec::new();
         for &s in probed {
             let first = self.head.first_ids[s];
@@ -809,13 +1071,18 @@ impl Engine {
             if cached.want.kind != ChunkKind::Shard(s as u32) {
                 continue;
             }
-            match &shard.ann {
+            match (&shard.ann, passing) {
                 // A one-shard site's graph, as such a site always ranked; it returns at most its
                 // search width, so a wider query scans instead.
-                Some(ann) if probed.len() == 1 && ann.search_width() >= count => {
+                (Some(ann), None) if probed.len() == 1 && ann.search_width() >= count => {
                     return ann.search(v, &mut self.ann_search).into_iter().take(count).map(|i| first + i).collect();
                 }
-                _ => found.extend(shard.vectors.iter().enumerate().map(|(i, x)| (v.squared_distance(x), first + i as u32))),
+                (_, None) => found.extend(shard.vectors.iter().enumerate().map(|(i, x)| (v.squared_distance(x), first + i as u32))),
+                (_, Some(p)) => {
+                    let from = p.partition_point(|&id| id < first);
+                    let to = p.partition_point(|&id| id < first + shard.vectors.len() as u32);
+                    found.extend(p[from..to].iter().map(|&id| (v.squared_distance(&shard.vectors[(id - first) as usize]), id)));
+                }
             }
         }
         if found.len() > count {
@@ -906,15 +1173,15 @@ impl Engine {
             Source::Colors { colors, weights } => {
                 let query = Query::from_strings(colors, Some(weights))?;
                 let echo = QueryEcho { colors: query.hex_colors(), weights: query.weights().to_vec(), mode: "colors".into(), similar_to: None };
-                (echo, query.histogram())
+                (echo, Some(query.histogram()))
             }
             Source::Similar { image } => {
-                let (s, _) = self.head.locate(*image).ok_or(SearchError::NoSuchImage(*image))?;
-                if !(self.need_shard(s, &mut needs) && self.need_page(*image, &mut needs)) {
+                self.head.locate(*image).ok_or(SearchError::NoSuchImage(*image))?;
+                if !self.need_page(*image, &mut needs) {
                     return self.step(None, needs);
                 }
                 let histogram = self.dense_histogram(*image).ok_or(SearchError::NoSuchImage(*image))?;
-                (echo_of(&histogram, "similar", Some(*image)), histogram)
+                (echo_of(&histogram, "similar", Some(*image)), Some(histogram))
             }
             Source::Histogram { bins } => {
                 if bins.len() != BINS {
@@ -927,11 +1194,29 @@ impl Engine {
                 if !histogram.normalize() {
                     return Err(SearchError::EmptyHistogram);
                 }
-                (echo_of(&histogram, "image", None), histogram)
+                (echo_of(&histogram, "image", None), Some(histogram))
+            }
+            Source::Browse => {
+                if plan.criteria.is_empty() {
+                    return Err(QueryError::NoColors.into());
+                }
+                (QueryEcho { colors: Vec::new(), weights: Vec::new(), mode: "filter".into(), similar_to: None }, None)
             }
         };
         let query_time = clock() - t0;
-        let Some(ranking) = self.rank_planned(&histogram, &plan, clock, &mut needs) else {
+        let (passing, facets) = if plan.criteria.is_empty() && self.head.facets.is_empty() {
+            (None, Vec::new())
+        } else {
+            match self.filtered(&plan, &mut needs) {
+                Some((passing, facets)) => ((!plan.criteria.is_empty()).then_some(passing), facets),
+                None => return self.step(None, needs),
+            }
+        };
+        let ranking = match &histogram {
+            Some(histogram) => self.rank_planned(histogram, &plan, passing.as_deref(), clock, &mut needs),
+            None => self.browse(passing.as_deref().unwrap_or_default(), plan.k, &mut needs),
+        };
+        let Some(ranking) = ranking else {
             return self.step(None, needs);
         };
         let results: Vec<ResultItem> = ranking
@@ -955,6 +1240,8 @@ impl Engine {
                     caption: text.map(|t| t.caption.clone()).unwrap_or_default(),
                     url: text.map(|t| t.url.clone()).unwrap_or_default(),
                     tags: text.map(|t| t.tags.clone()).unwrap_or_default(),
+                    date: text.map(|t| t.date.clone()).unwrap_or_default(),
+                    extra: text.map(|t| t.extra.clone()).unwrap_or_default(),
                 })
             })
             .collect();
@@ -964,6 +1251,7 @@ impl Engine {
             results_count: results.len(),
             results,
             warnings,
+            facets,
             metadata: Metadata {
                 query_time_ms: query_time,
                 ann_time_ms: ranking.stats.ann_ms,
@@ -971,6 +1259,7 @@ impl Engine {
                 total_time_ms: clock() - t0,
                 index_size: self.head.len(),
                 candidates: ranking.stats.candidates,
+                matching: passing.as_ref().map(Vec::len),
                 memory_bytes: None,
             },
         };

@@ -10,11 +10,17 @@
 //! Everything here is deterministic: integer vectors, integer sums (exact in any order), ties
 //! broken by index, a fixed number of iterations. The same input gives the same bytes on any
 //! number of threads. A rebuild passes the previous layout: images that did not change stay in
-//! their shards, so shards without changes keep their members, bytes and file names.
+//! their shards, so shards without changes keep their members, bytes and file names. (The term
+//! chunks hold global ids, so they change with any image added or removed: they are small.)
 
 use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
-use crate::bundle::{self, ChunkRef, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, PALETTE_SIZE, SHARD_IMAGES};
+use crate::bundle::{
+    self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, PALETTE_SIZE,
+    SHARD_IMAGES, TERM_CHUNK_BYTES,
+};
+use crate::filter::{self, Facet, ImageFacts};
 use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
 
 /// Lloyd iterations of every k-means.
 const ITERATIONS: usize = 10;
@@ -209,20 +215,88 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
             let vectors: Vec<AnnVector> = shard.members.iter().map(|&m| input.vectors[m as usize].clone()).collect();
             // One shard: the HNSW graph of a small site (built on one thread: a pure function of the input).
             let ann = single.then(|| AnnIndex::build(vectors.clone(), input.params.ef_search as usize));
-            let bytes = bundle::encode_shard(&vectors, &pages, ann.as_ref());
-            let chunk = ChunkRef::of(&bytes);
-            chunks.push((chunk, bytes));
-            (ShardEntry { images: shard.members.len() as u32, vectors: chunk }, chunks)
+            let bytes = bundle::encode_shard(&vectors, ann.as_ref());
+            let vectors = ChunkRef::of(&bytes);
+            chunks.push((vectors, bytes));
+            let bytes = bundle::encode_page_table(&pages);
+            let pages = ChunkRef::of(&bytes);
+            chunks.push((pages, bytes));
+            (ShardEntry { images: shard.members.len() as u32, vectors, pages }, chunks)
         })
         .collect();
     let centroids: Vec<AnnVector> = shards.iter().map(|s| s.centroid.clone()).collect();
     let backgrounds_removed = input.images.iter().filter(|m| m.background_removed).count() as u32;
     let entries: Vec<ShardEntry> = encoded.iter().map(|(e, _)| e.clone()).collect();
-    let head = bundle::encode_head(&input.params, &entries, &centroids, backgrounds_removed);
-    EncodedIndex {
-        head,
-        chunks: encoded.into_iter().flat_map(|(_, c)| c).collect(),
-        order: shards.iter().flat_map(|s| s.members.iter().copied()).collect(),
-        shards: shards.len(),
+    let order: Vec<u32> = shards.iter().flat_map(|s| s.members.iter().copied()).collect();
+    let (term_chunks, terms, facets) = term_index(input, &order);
+    let head = bundle::encode_head(&input.params, &entries, &centroids, backgrounds_removed, &terms, &facets);
+    EncodedIndex { head, chunks: encoded.into_iter().flat_map(|(_, c)| c).chain(term_chunks).collect(), order, shards: shards.len() }
+}
+
+/// The term chunks (filter.rs says what a term is), their table, and the facets: every term's
+/// posting list of global ids, the terms in ascending order cut into runs of about
+/// [`TERM_CHUNK_BYTES`]; the [`FACETS`] most common folders and tags, most common first.
+fn term_index(input: &IndexInput<'_>, order: &[u32]) -> (Vec<Chunk>, Vec<TermChunkEntry>, Vec<FacetEntry>) {
+    let none = ImageText::default();
+    let mut postings: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut spelling: HashMap<String, String> = HashMap::new();
+    for (id, &m) in order.iter().enumerate() {
+        let meta = &input.images[m as usize];
+        let text = input.texts.get(m as usize).unwrap_or(&none);
+        let facts = ImageFacts {
+            path: &meta.path,
+            title: &text.title,
+            caption: &text.caption,
+            tags: &text.tags,
+            extra: &text.extra,
+            date: &text.date,
+            width: meta.width,
+            height: meta.height,
+        };
+        for term in filter::terms_of(&facts) {
+            match postings.get_mut(&term) {
+                Some(ids) => ids.push(id as u32),
+                None => {
+                    postings.insert(term, vec![id as u32]);
+                }
+            }
+        }
+        for tag in &text.tags {
+            spelling.entry(filter::fold_tag(tag)).or_insert_with(|| tag.trim().to_string());
+        }
     }
+    let varint = |x: u32| (32 - x.leading_zeros()).max(1).div_ceil(7) as usize;
+    let mut runs: Vec<Vec<(&str, &[u32])>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for (term, ids) in &postings {
+        if bytes >= TERM_CHUNK_BYTES {
+            runs.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += term.len() + 4 + ids.iter().scan(0, |prev, &id| Some(varint(id - std::mem::replace(prev, id)))).sum::<usize>();
+        if let Some(run) = runs.last_mut() {
+            run.push((term.as_str(), ids.as_slice()));
+        }
+    }
+    runs.retain(|run| !run.is_empty());
+    let chunks: Vec<Chunk> = runs.par_iter().map(|run| bundle::encode_terms(run)).map(|bytes| (ChunkRef::of(&bytes), bytes)).collect();
+    let table = runs.iter().zip(&chunks).map(|(run, (chunk, _))| TermChunkEntry { first: run[0].0.to_string(), chunk: *chunk }).collect();
+    let mut facets = Vec::new();
+    for folders in [true, false] {
+        let mut kind: Vec<FacetEntry> = postings
+            .iter()
+            .filter_map(|(term, ids)| {
+                let label = match Facet::of_term(term)? {
+                    Facet::Folder(f) if folders => f.trim_end_matches('/').to_string(),
+                    Facet::Tag(t) if !folders => spelling.get(&t).cloned().unwrap_or(t),
+                    _ => return None,
+                };
+                Some(FacetEntry { term: term.clone(), label, images: ids.len() as u32 })
+            })
+            .collect();
+        kind.sort_by(|a, b| b.images.cmp(&a.images).then_with(|| a.term.cmp(&b.term)));
+        kind.truncate(FACETS);
+        facets.extend(kind);
+    }
+    (chunks, table, facets)
 }

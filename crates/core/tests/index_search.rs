@@ -332,21 +332,23 @@ fn a_missing_or_corrupt_chunk_leaves_the_rest_answering() {
     let hs = collection(3000, 5);
     let mut site = site(&hs);
     let shards: Vec<ChunkRef> = Head::from_bytes(&site.encoded.head).unwrap().shards.iter().map(|e| e.vectors).collect();
+    let tables: Vec<ChunkRef> = Head::from_bytes(&site.encoded.head).unwrap().shards.iter().map(|e| e.pages).collect();
     assert!(shards.len() >= 3);
     site.files.remove(&shards[0].path());
+    site.files.remove(&tables[0].path());
     let corrupt = site.files.get_mut(&shards[1].path()).unwrap();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
     let mut engine = site.engine();
     let r = site.search(&mut engine, &colors("FF0000,00FF00", 10)).unwrap();
     assert_eq!(r.results_count, 10, "the other shards answer");
-    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+    assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
     assert!(r.warnings.iter().any(|w| w.contains("not found") && w.contains(&shards[0].path())), "{:?}", r.warnings);
     assert!(r.warnings.iter().any(|w| w.contains("checksum") && w.contains(&shards[1].path())), "{:?}", r.warnings);
     let healthy = Head::from_bytes(&site.encoded.head).unwrap().first_ids[2];
     assert!(r.results.iter().all(|x| x.id >= healthy), "results of healthy shards only");
     let err = site.search(&mut engine, &similar(0, 5)).err().unwrap();
-    assert!(matches!(err, SearchError::Unavailable(ref m) if m.contains(&shards[0].path())), "{err:?}");
+    assert!(matches!(err, SearchError::Unavailable(ref m) if m.contains(&tables[0].path())), "{err:?}");
     assert!(site.search(&mut engine, &similar(healthy + 3, 5)).is_ok());
 }
 
@@ -391,7 +393,7 @@ fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
         head.params.rerank_k = 60;
         let centroids = head.centroids.clone();
         let shards = head.shards.clone();
-        site.files.insert(bundle::HEAD_FILE.into(), bundle::encode_head(&head.params, &shards, &centroids, 0));
+        site.files.insert(bundle::HEAD_FILE.into(), bundle::encode_head(&head.params, &shards, &centroids, 0, &head.terms, &head.facets));
         let q = Query::parse("FF0000,00FF00", None).unwrap();
         let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k, ..Default::default() } };
         let mut engine = site.engine();
@@ -519,7 +521,7 @@ fn a_search_step_asks_for_each_file_once() {
     let mut engine = site.engine();
     let request = colors("3060A0", 10);
     let Ok(Step::Fetch(first)) = engine.search(&request, &clock) else { panic!("a fresh engine needs files") };
-    assert!(first.iter().all(|w| matches!(w.kind, chromatica_core::search::ChunkKind::Shard(_))));
+    assert!(first.iter().all(|w| matches!(w.kind, chromatica_core::search::ChunkKind::Shard(_) | chromatica_core::search::ChunkKind::PageTable(_))));
     let mut seen: Vec<Want> = first.clone();
     let mut fetch = site.fetcher();
     for w in &first {
@@ -561,7 +563,7 @@ fn a_head_naming_one_file_twice_is_refused() {
     let head = Head::from_bytes(&site.encoded.head).unwrap();
     let mut shards = head.shards.clone();
     shards[1].vectors = shards[0].vectors;
-    let bad = bundle::encode_head(&head.params, &shards, &head.centroids, 0);
+    let bad = bundle::encode_head(&head.params, &shards, &head.centroids, 0, &head.terms, &head.facets);
     assert!(Head::from_bytes(&bad).err().unwrap().to_string().contains("same file"));
 }
 
@@ -600,6 +602,7 @@ fn what_the_collection_says_of_an_image_comes_back_with_it_and_unsafe_links_are_
                     caption: "by A. N. Other".into(),
                     url: format!("photos/{i}.html"),
                     tags: vec!["boats".into(), "sea".into()],
+                    ..Default::default()
                 }
             }
         })
