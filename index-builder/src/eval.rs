@@ -1,8 +1,11 @@
 //! `chromatica eval`: recall@k of the two-stage search (routing to shards, nearest vectors,
-//! Sinkhorn rerank) against exhaustive Sinkhorn, its latency, and the index bytes it downloads.
+//! Sinkhorn rerank) against exhaustive Sinkhorn, its latency, and the index bytes it downloads;
+//! with `--filter`, the same for filtered searches against exhaustive Sinkhorn over the images the
+//! filter passes.
 
 use crate::site_index;
 use anyhow::{Context, Result};
+use chromatica_core::filter::{terms_of, Filter, ImageFacts};
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, Want};
 use chromatica_core::Query;
@@ -45,14 +48,19 @@ fn list(text: Option<&str>, what: &str) -> Result<Option<Vec<usize>>> {
     text.map(|t| t.split(',').map(|x| x.trim().parse::<usize>().with_context(|| format!("bad {what}: {x:?}"))).collect()).transpose()
 }
 
-/// `rerank_ks` and `probes`: the settings to compare; by default the site's.
-pub fn run(site: &Path, count: usize, rerank_ks: Option<&str>, probes: Option<&str>, k: usize, threads: usize) -> Result<()> {
+/// `rerank_ks` and `probes`: the settings to compare; by default the site's. `filters`: filters in
+/// the URL's form (`folder=a/b&tags=x`) to measure at the site's settings instead.
+pub fn run(site: &Path, count: usize, rerank_ks: Option<&str>, probes: Option<&str>, k: usize, threads: usize, filters: &[String]) -> Result<()> {
     let mut engine = site_index::open(site)?;
     site_index::load_all(&mut engine, site)?;
     let params = engine.head().params.clone();
     let ks = list(rerank_ks, "--rerank-k")?.unwrap_or(vec![params.rerank_k as usize]);
     let probes = list(probes, "--probe")?.unwrap_or(vec![params.probe_images as usize]);
     let qs = queries(&engine, count);
+    if !filters.is_empty() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+        return measure_filters(&mut engine, site, &qs, filters, k, &pool);
+    }
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
     let exhaustive_ms = t.elapsed().as_secs_f64() * 1000.0 / qs.len().max(1) as f64;
@@ -136,4 +144,80 @@ fn bytes_per_query(site: &Path, qs: &[(String, Histogram)], options: &SearchOpti
     }
     later.sort_by(f64::total_cmp);
     Ok((cold / qs.len().max(1) as f64, percentile(&later[1.min(later.len())..], 0.95)))
+}
+
+/// The images `filter` passes, from their records (not from the term index it checks).
+fn passing(engine: &Engine, filter: &Filter) -> Vec<u32> {
+    let criteria = filter.criteria();
+    let none = Default::default();
+    (0..engine.len() as u32)
+        .filter(|&id| {
+            let (Some(meta), text) = (engine.image(id), engine.text(id).unwrap_or(&none)) else { return false };
+            let facts = ImageFacts {
+                path: &meta.path,
+                title: &text.title,
+                caption: &text.caption,
+                tags: &text.tags,
+                extra: &text.extra,
+                date: &text.date,
+                width: meta.width,
+                height: meta.height,
+            };
+            let terms = terms_of(&facts);
+            criteria.iter().all(|c| c.iter().any(|span| terms.iter().any(|t| span.contains(t))))
+        })
+        .collect()
+}
+
+fn measure_filters(
+    engine: &mut Engine,
+    site: &Path,
+    qs: &[(String, Histogram)],
+    filters: &[String],
+    k: usize,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    // The exhaustive ranking of every image, once per query; each filter's truth is its part.
+    let full: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, engine.len()).iter().map(|h| h.id).collect()).collect();
+    println!("{} images, {} queries; recall@{k} against exhaustive Sinkhorn over the images each filter passes", engine.len(), qs.len());
+    println!(
+        "{:<28} {:>8} {:>14} {:>14} {:>8} {:>8} {:>10} {:>10}",
+        "filter", "passing", "recall colors", "recall similar", "p50 ms", "p95 ms", "cold KB", "later KB"
+    );
+    for text in filters {
+        let mut options = SearchOptions { k, ..Default::default() };
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if !options.set(key, value)? {
+                anyhow::bail!("--filter {text:?}: unknown key {key:?}");
+            }
+        }
+        let pass = passing(engine, &options.filter);
+        let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
+        let mut times = Vec::new();
+        for ((kind, q), full) in qs.iter().zip(&full) {
+            let truth: Vec<u32> = full.iter().copied().filter(|id| pass.binary_search(id).is_ok()).take(k).collect();
+            let start = Instant::now();
+            let clock = || start.elapsed().as_secs_f64() * 1000.0;
+            let ranking = pool.install(|| engine.drive(|e| e.rank(q, &options, &clock), &mut site_index::fetcher(site)))?;
+            times.push(clock());
+            let slot = usize::from(kind == "similar");
+            found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
+            total[slot] += truth.len();
+        }
+        times.sort_by(f64::total_cmp);
+        let (cold, later) = bytes_per_query(site, qs, &options, engine.head().params.probe_images as usize)?;
+        println!(
+            "{:<28} {:>8} {:>14.3} {:>14.3} {:>8.2} {:>8.2} {:>10.0} {:>10.0}",
+            text,
+            pass.len(),
+            found[0] as f64 / total[0].max(1) as f64,
+            found[1] as f64 / total[1].max(1) as f64,
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            cold / 1024.0,
+            later / 1024.0
+        );
+    }
+    Ok(())
 }

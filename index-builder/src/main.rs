@@ -194,6 +194,10 @@ enum Command {
         /// Threads for the timed two-stage searches (the exhaustive ground truth uses every core).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Measure filtered searches instead, one row per filter, in the URL's form:
+        /// `folder=synthetic/3&q=harbour` (repeatable).
+        #[arg(long)]
+        filter: Vec<String>,
     },
     /// Make a large synthetic collection from a built site (random mixtures of its histograms,
     /// its thumbnails), for scale benchmarks.
@@ -359,7 +363,9 @@ fn run(cli: Cli) -> Result<()> {
             serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
         }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, probe, k, threads } => eval::run(&site, queries, rerank_k.as_deref(), probe.as_deref(), k, threads),
+        Command::Eval { site, queries, rerank_k, probe, k, threads, filter } => {
+            eval::run(&site, queries, rerank_k.as_deref(), probe.as_deref(), k, threads, &filter)
+        }
         Command::Info { site, json } => info(&site, json),
     }
 }

@@ -1,11 +1,16 @@
 //! `chromatica synth`: a large, realistic collection for scale benchmarks. Each synthetic image's
 //! histogram is a random mixture of 2-3 real histograms from a built site; its thumbnail is its
 //! main source image's, and so are its palette and size (so result cards stay truthful).
+//!
+//! Each image also gets synthetic metadata, unrelated to its colors (the hardest case for a
+//! filter), with filters of known selectivity: image `i` is in folder `synthetic/<i%10>/<i/10%10>/`
+//! (a top folder holds 10% of the images, a subfolder 1%), has tags `t<i%1000>` (0.1%),
+//! `r<i%10000>` (0.01%) and one of seven words, a title of about 40 characters and a date.
 
 use crate::{site, site_index};
 use anyhow::{bail, Result};
 use chromatica_core::ann::AnnVector;
-use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
+use chromatica_core::bundle::{self, ImageMeta, ImageText, Params, StoredHistogram};
 use chromatica_core::histogram::Histogram;
 use rayon::prelude::*;
 use std::fs;
@@ -55,7 +60,7 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
         .filter_map(|(i, (main, _, _))| {
             let m = src.image(*main as u32)?;
             Some(ImageMeta {
-                path: format!("synthetic/{i:07}.jpg"),
+                path: format!("synthetic/{}/{}/{i:07}.jpg", i % 10, i / 10 % 10),
                 stem: m.stem.clone(),
                 ext: String::new(),
                 width: m.width,
@@ -69,7 +74,8 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
     let t = Instant::now();
     // A new build of new images: today's defaults, with the source site's own settings.
     let params = Params::new(src.head().params.rerank_k as usize, src.head().params.background);
-    let index = site_index::build_for(out, &params, &images, &stored, &palettes, &[], &vectors);
+    let texts: Vec<ImageText> = (0..images.len()).map(synthetic_text).collect();
+    let index = site_index::build_for(out, &params, &images, &stored, &palettes, &texts, &vectors);
     let index_ms = t.elapsed().as_secs_f64() * 1000.0;
     drop((vectors, stored, palettes));
     for thumb in images.iter().map(|m| m.thumb_url()).collect::<std::collections::BTreeSet<_>>() {
@@ -87,4 +93,17 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
         index_bytes as f64 / count as f64
     );
     Ok(())
+}
+
+/// The synthetic metadata of image `i` (see the module's header).
+fn synthetic_text(i: usize) -> ImageText {
+    const WORDS: [&str; 7] = ["harbour", "meadow", "skyline", "orchard", "glacier", "market", "canyon"];
+    const PLACES: [&str; 5] = ["Reykjavík", "Lisbon", "Kyoto", "Oaxaca", "Tromsø"];
+    let word = WORDS[i % 7];
+    ImageText {
+        title: format!("{} {word} near {} no. {i}", ["Early", "Late", "Quiet"][i % 3], PLACES[i / 7 % 5]),
+        tags: vec![format!("t{}", i % 1000), format!("r{}", i % 10_000), word.to_string()],
+        date: format!("{}-{:02}-{:02}", 2000 + i % 20, 1 + i / 20 % 12, 1 + i / 240 % 28),
+        ..Default::default()
+    }
 }

@@ -292,7 +292,13 @@ fn search_on_change(w: Widget, fixed: chromatica_core::filter::Filter) {
 
 /// The search `src` asks for (`None` for an invalid link), or why there is none. A color query
 /// that is searched is also recorded in the URL (later, see history.rs), on the full page.
-fn request_of(w: Widget, src: &Source, rows: &[ColorRow], mut options: SearchOptions, fixed: &chromatica_core::filter::Filter) -> Option<Result<SearchRequest, String>> {
+fn request_of(
+    w: Widget,
+    src: &Source,
+    rows: &[ColorRow],
+    mut options: SearchOptions,
+    fixed: &chromatica_core::filter::Filter,
+) -> Option<Result<SearchRequest, String>> {
     options.filter = options.filter.under(fixed);
     let source = match src {
         Source::Colors => state::state_of(rows, &options).map_err(|e| e.to_string()).map(|s| {

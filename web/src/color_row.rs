@@ -100,13 +100,9 @@ impl Rows {
         self.source.set(Source::Colors);
     }
 
-    /// Removes a row, unless it is the last one.
+    /// Removes a row. Without rows the query has no colors: a filter alone then lists its images.
     pub fn remove(self, key: u32) {
-        self.list.update(|r| {
-            if r.len() > 1 {
-                r.retain(|x| x.key != key);
-            }
-        });
+        self.list.update(|r| r.retain(|x| x.key != key));
         self.source.set(Source::Colors);
     }
 

@@ -37,9 +37,8 @@ pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<Sea
         <div class="facets" role="group" aria-label="Folders and tags" data-testid="facets" hidden=move || all.with(Vec::is_empty) && folder().is_empty()>
             <Show when=move || !folder().is_empty()>
                 <button class="chip facet" data-testid="folder-up" aria-pressed="true" title="Leave this folder"
-                    aria-label=move || format!("In folder {}: leave it", folder())
                     on:click=move |_| options.update(|o| o.filter.folder = parent(&o.filter.folder))>
-                    {move || format!("In {} ×", folder())}
+                    {move || format!("In {}", folder())}<span aria-hidden="true">" ×"</span>
                 </button>
             </Show>
             <For each=move || all.get() key=|c| (c.facet.clone(), c.count, c.pressed) children=move |chip: Chip| {

@@ -60,7 +60,8 @@ fn fixed_filter(element: &web_sys::HtmlElement) -> chromatica_core::filter::Filt
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = js_sys::decode_uri_component(value).ok().and_then(|v| v.as_string()).unwrap_or_else(|| value.to_string());
         let known = ["q", "text", "folder", "tags", "from", "to", "orientation"].contains(&key);
-        if let Err(e) = if known { options.set(key, &value).map(|_| ()) } else { Err(chromatica_core::QueryError::UnknownParameter(key.to_string())) } {
+        if let Err(e) = if known { options.set(key, &value).map(|_| ()) } else { Err(chromatica_core::QueryError::UnknownParameter(key.to_string())) }
+        {
             web_sys::console::warn_1(&format!("Chromatica: data-filter {text:?}: {e}").into());
             return Default::default();
         }

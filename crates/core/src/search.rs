@@ -813,14 +813,17 @@ impl Engine {
         chips
     }
 
-    /// The images that pass the plan's filter, and its chips with their counts; `None` (with
-    /// `needs` filled) until the term chunks they need are held. A term chunk that failed counts
-    /// as holding no images (and is warned about).
-    fn filtered(&mut self, plan: &Plan, needs: &mut Needs) -> Option<(Vec<u32>, Vec<FacetCount>)> {
-        let chips = self.chips(plan);
+    /// The images that pass the plan's filter, and (with `with_chips`) its chips with their
+    /// counts; `None` (with `needs` filled) until the term chunks they need are held. A term chunk
+    /// that failed counts as holding no images (and is warned about). A chip that every image has
+    /// needs no posting list: it counts what passes.
+    fn filtered(&mut self, plan: &Plan, with_chips: bool, needs: &mut Needs) -> Option<(Vec<u32>, Vec<FacetCount>)> {
+        let n = self.head.len();
+        let chips = if with_chips { self.chips(plan) } else { Vec::new() };
         let chip_spans: Vec<TermSpan> = chips.iter().map(|(f, _)| TermSpan { lo: f.term(), hi: f.term(), prefix: false }).collect();
-        let spans: Vec<TermSpan> =
-            plan.criteria.iter().flatten().cloned().chain(chip_spans.iter().filter(|_| !plan.criteria.is_empty()).cloned()).collect();
+        let everywhere: Vec<bool> = chips.iter().map(|(_, i)| self.head.facets[*i].images as usize == n).collect();
+        let counted = chip_spans.iter().zip(&everywhere).filter(|(_, all)| !plan.criteria.is_empty() && !**all).map(|(s, _)| s.clone());
+        let spans: Vec<TermSpan> = plan.criteria.iter().flatten().cloned().chain(counted).collect();
         for span in &spans {
             for t in self.term_chunks(span) {
                 self.need_terms(t, needs);
@@ -838,7 +841,7 @@ impl Engine {
         let passing = all_but(None).unwrap_or_default();
         let for_tags = plan.tag_criterion.map(|t| all_but(Some(t)));
         let mut facets = Vec::new();
-        for ((facet, i), span) in chips.into_iter().zip(&chip_spans) {
+        for (((facet, i), span), all) in chips.into_iter().zip(&chip_spans).zip(everywhere) {
             let entry = &self.head.facets[i];
             let count = if plan.criteria.is_empty() {
                 entry.images as usize
@@ -852,7 +855,11 @@ impl Engine {
                     }
                     _ => &passing,
                 };
-                filter::intersect(within, &self.images_with(std::slice::from_ref(span))).len()
+                if all {
+                    within.len()
+                } else {
+                    filter::intersect(within, &self.images_with(std::slice::from_ref(span))).len()
+                }
             };
             if count > 0 {
                 facets.push(FacetCount { facet, label: entry.label.clone(), count: count as u32 });
@@ -910,7 +917,7 @@ impl Engine {
         let passing = if plan.criteria.is_empty() {
             None
         } else {
-            match self.filtered(&plan, &mut needs) {
+            match self.filtered(&plan, false, &mut needs) {
                 Some((passing, _)) => Some(passing),
                 None => return self.step(None, needs),
             }
@@ -1207,7 +1214,7 @@ impl Engine {
         let (passing, facets) = if plan.criteria.is_empty() && self.head.facets.is_empty() {
             (None, Vec::new())
         } else {
-            match self.filtered(&plan, &mut needs) {
+            match self.filtered(&plan, true, &mut needs) {
                 Some((passing, facets)) => ((!plan.criteria.is_empty()).then_some(passing), facets),
                 None => return self.step(None, needs),
             }
