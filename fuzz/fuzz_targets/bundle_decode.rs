@@ -16,16 +16,27 @@ fn framed(magic: [u8; 8], data: &[u8]) -> Vec<u8> {
 }
 
 /// A one-shard site of three images whose shard is `shard` (or a valid one naming `page`).
-fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want) {
+fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want, Want, Vec<u8>) {
     let mut h = Histogram::default();
     h.splat_bin(100, 1.0);
     let v = AnnVector::from_histogram(&h);
     let page_ref = ChunkRef::named(2, page);
-    let shard_bytes = shard.map(<[u8]>::to_vec).unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[page_ref], None));
+    let shard_bytes = shard.map(<[u8]>::to_vec).unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], None));
     let shard_ref = ChunkRef::named(1, &shard_bytes);
+    let table_bytes = bundle::encode_page_table(&[page_ref]);
+    let table_ref = ChunkRef::named(3, &table_bytes);
     let params = Params::new(20, BackgroundMode::Keep);
-    let head = Head::from_bytes(&bundle::encode_head(&params, &[ShardEntry { images: 3, vectors: shard_ref }], &[v], 0)).unwrap();
-    (head, Want { chunk: shard_ref, kind: ChunkKind::Shard(0) }, shard_bytes, Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } })
+    let entry = ShardEntry { images: 3, vectors: shard_ref, pages: table_ref };
+    let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], 0, &[], &[])).unwrap();
+    let page_want = Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } };
+    (
+        head,
+        Want { chunk: shard_ref, kind: ChunkKind::Shard(0) },
+        shard_bytes,
+        page_want,
+        Want { chunk: table_ref, kind: ChunkKind::PageTable(0) },
+        table_bytes,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -52,14 +63,14 @@ fuzz_target!(|data: &[u8]| {
     let meta = ImageMeta { path: "a".into(), stem: "0a".into(), ext: String::new(), width: 1, height: 1, background_removed: false };
     let stored = StoredHistogram::of(&h);
     // With texts, so mutations of the TEXT section are decoded too.
-    let text = bundle::ImageText { title: "t".into(), caption: String::new(), url: "a.html".into(), tags: vec!["x".into()] };
+    let text = bundle::ImageText { title: "t".into(), url: "a.html".into(), tags: vec!["x".into()], date: "2023-07".into(), ..Default::default() };
     let texts = [text.clone(), text.clone(), text];
     let valid_page =
         bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
     for (shard, page) in
         [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())]
     {
-        let (head, shard_want, shard_bytes, page_want) = site(shard.as_deref(), &page);
+        let (head, shard_want, shard_bytes, page_want, table_want, table_bytes) = site(shard.as_deref(), &page);
         let mut engine = Engine::new(head);
         let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
         for request in
@@ -70,9 +81,11 @@ fuzz_target!(|data: &[u8]| {
             let mut asked = 0;
             let _ = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want: &Want| {
                 asked += 1;
-                assert!(asked <= 2, "a search asked for {asked} files");
+                assert!(asked <= 3, "a search asked for {asked} files");
                 Ok(if *want == shard_want {
                     shard_bytes.clone()
+                } else if *want == table_want {
+                    table_bytes.clone()
                 } else if *want == page_want {
                     page.clone()
                 } else {
