@@ -48,9 +48,18 @@ fn list(text: Option<&str>, what: &str) -> Result<Option<Vec<usize>>> {
     text.map(|t| t.split(',').map(|x| x.trim().parse::<usize>().with_context(|| format!("bad {what}: {x:?}"))).collect()).transpose()
 }
 
-/// `rerank_ks` and `probes`: the settings to compare; by default the site's. `filters`: filters in
-/// the URL's form (`folder=a/b&tags=x`) to measure at the site's settings instead.
-pub fn run(site: &Path, count: usize, rerank_ks: Option<&str>, probes: Option<&str>, k: usize, threads: usize, filters: &[String]) -> Result<()> {
+/// What `eval` compares: `rerank_ks` and `probes` (lists; by default the site's own), or with
+/// `filters` (in the URL's form, `folder=a/b&tags=x`) filtered searches at the site's settings and
+/// the routing width `filter_probe`.
+pub struct Sweep<'a> {
+    pub rerank_ks: Option<&'a str>,
+    pub probes: Option<&'a str>,
+    pub filters: &'a [String],
+    pub filter_probe: Option<usize>,
+}
+
+pub fn run(site: &Path, count: usize, sweep: &Sweep<'_>, k: usize, threads: usize) -> Result<()> {
+    let Sweep { rerank_ks, probes, filters, filter_probe } = *sweep;
     let mut engine = site_index::open(site)?;
     site_index::load_all(&mut engine, site)?;
     let params = engine.head().params.clone();
@@ -58,8 +67,9 @@ pub fn run(site: &Path, count: usize, rerank_ks: Option<&str>, probes: Option<&s
     let probes = list(probes, "--probe")?.unwrap_or(vec![params.probe_images as usize]);
     let qs = queries(&engine, count);
     if !filters.is_empty() {
+        engine.set_filter_probe(filter_probe);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
-        return measure_filters(&mut engine, site, &qs, filters, k, &pool);
+        return measure_filters(&mut engine, site, &qs, filters, k, &pool, filter_probe);
     }
     let t = Instant::now();
     let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
@@ -100,7 +110,7 @@ fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: 
                 total[slot] += truth.len();
             }
             times.sort_by(f64::total_cmp);
-            let (cold, later) = bytes_per_query(site, qs, &options, probe)?;
+            let (cold, later) = bytes_per_query(site, qs, &options, probe, None)?;
             println!(
                 "{probe:>7} {rk:>9} {:>14.3} {:>14.3} {:>8.2} {:>8.2} {:>9.1} {:>10.0} {:>10.0}",
                 found[0] as f64 / total[0].max(1) as f64,
@@ -118,15 +128,23 @@ fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: 
 
 /// Mean index bytes (head included) a fresh engine downloads for one query, and the p95 of the
 /// new bytes per query over the whole sequence on one engine (default cache budget).
-fn bytes_per_query(site: &Path, qs: &[(String, Histogram)], options: &SearchOptions, probe: usize) -> Result<(f64, f64)> {
+fn bytes_per_query(
+    site: &Path,
+    qs: &[(String, Histogram)],
+    options: &SearchOptions,
+    probe: usize,
+    filter_probe: Option<usize>,
+) -> Result<(f64, f64)> {
     let mut cold = 0.0;
     let mut later = Vec::new();
     let mut warm = site_index::open(site)?;
     warm.set_probe_images(Some(probe));
+    warm.set_filter_probe(filter_probe);
     let head = warm.head().clone();
     for (_, q) in qs {
         let mut fresh = Engine::new(head.clone());
         fresh.set_probe_images(Some(probe));
+        fresh.set_filter_probe(filter_probe);
         let mut bytes = fresh.head().byte_len as f64;
         let mut fetch = site_index::fetcher(site);
         fresh.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
@@ -176,6 +194,7 @@ fn measure_filters(
     filters: &[String],
     k: usize,
     pool: &rayon::ThreadPool,
+    filter_probe: Option<usize>,
 ) -> Result<()> {
     // The exhaustive ranking of every image, once per query; each filter's truth is its part.
     let full: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, engine.len()).iter().map(|h| h.id).collect()).collect();
@@ -185,13 +204,8 @@ fn measure_filters(
         "filter", "passing", "recall colors", "recall similar", "p50 ms", "p95 ms", "cold KB", "later KB"
     );
     for text in filters {
-        let mut options = SearchOptions { k, ..Default::default() };
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if !options.set(key, value)? {
-                anyhow::bail!("--filter {text:?}: unknown key {key:?}");
-            }
-        }
+        let filter = chromatica_core::query::parse_filter(text).with_context(|| format!("--filter {text:?}"))?;
+        let options = SearchOptions { k, filter, ..Default::default() };
         let pass = passing(engine, &options.filter);
         let (mut found, mut total) = ([0usize; 2], [0usize; 2]);
         let mut times = Vec::new();
@@ -206,7 +220,7 @@ fn measure_filters(
             total[slot] += truth.len();
         }
         times.sort_by(f64::total_cmp);
-        let (cold, later) = bytes_per_query(site, qs, &options, engine.head().params.probe_images as usize)?;
+        let (cold, later) = bytes_per_query(site, qs, &options, engine.head().params.probe_images as usize, filter_probe)?;
         println!(
             "{:<28} {:>8} {:>14.3} {:>14.3} {:>8.2} {:>8.2} {:>10.0} {:>10.0}",
             text,

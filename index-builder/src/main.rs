@@ -198,6 +198,10 @@ enum Command {
         /// `folder=synthetic/3&q=harbour` (repeatable).
         #[arg(long)]
         filter: Vec<String>,
+        /// With --filter: probe shards until they hold this many passing images (default: the
+        /// engine's FILTER_PROBE_PASSING).
+        #[arg(long)]
+        filter_probe: Option<usize>,
     },
     /// Make a large synthetic collection from a built site (random mixtures of its histograms,
     /// its thumbnails), for scale benchmarks.
@@ -363,8 +367,9 @@ fn run(cli: Cli) -> Result<()> {
             serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
         }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, probe, k, threads, filter } => {
-            eval::run(&site, queries, rerank_k.as_deref(), probe.as_deref(), k, threads, &filter)
+        Command::Eval { site, queries, rerank_k, probe, k, threads, filter, filter_probe } => {
+            let sweep = eval::Sweep { rerank_ks: rerank_k.as_deref(), probes: probe.as_deref(), filters: &filter, filter_probe };
+            eval::run(&site, queries, &sweep, k, threads)
         }
         Command::Info { site, json } => info(&site, json),
     }

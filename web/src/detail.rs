@@ -84,7 +84,8 @@ pub fn DetailView(
                 let i = current.get()?;
                 let item = response.with(|r| r.as_ref().and_then(|r| r.results.get(i).cloned()))?;
                 let (prev, next) = (i.checked_sub(1).and_then(|j| neighbour(response, j)), neighbour(response, i + 1));
-                Some(view! { <Detail item=item prev=prev next=next open=open source=source rows=rows base=base.get_value() title_id=title_id.get_value() /> })
+                let ranked = response.with(|r| r.as_ref().is_some_and(|r| r.query.mode != "filter"));
+                Some(view! { <Detail item=item prev=prev next=next open=open source=source rows=rows base=base.get_value() title_id=title_id.get_value() ranked=ranked /> })
             }}
         </dialog>
     }
@@ -105,6 +106,8 @@ fn Detail(
     rows: Rows,
     base: String,
     title_id: String,
+    /// Ranked by distance (a filter alone lists images without one).
+    ranked: bool,
 ) -> impl IntoView {
     let (id, path) = (item.id, item.path.clone());
     let palette = item.palette.clone();
@@ -136,7 +139,7 @@ fn Detail(
                     </dl>
                 })}
                 {(!item.url.is_empty()).then(|| view! { <a class="detail-link" data-testid="detail-link" href=crate::results::link(&base, &item.url) target="_blank" rel="noopener">"Open its page ↗"</a> })}
-                <p class="muted">{format!("ΔE {:.1} from the query{size}", item.distance)}</p>
+                <p class="muted">{if ranked { format!("ΔE {:.1} from the query{size}", item.distance) } else { size.trim_start_matches(" · ").to_string() }}</p>
                 <ul class="detail-palette" data-testid="detail-palette">
                     {item.palette.iter().map(|(hex, share)| {
                         let name = parse_hex(hex).map(color_name).unwrap_or("");

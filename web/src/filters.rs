@@ -3,7 +3,7 @@
 //! `SearchOptions::filter` only; the shell searches on every change (app.rs). The chips are
 //! core's `page::chips`, which the build's pre-render draws too.
 
-use chromatica_core::filter::{fold_tag, Facet, Orientation};
+use chromatica_core::filter::{fold_tag, Facet, Orientation, MAX_FILTER_TAGS};
 use chromatica_core::page::{chips, Chip};
 use chromatica_core::search::SearchResponse;
 use chromatica_core::SearchOptions;
@@ -46,6 +46,7 @@ pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<Sea
                 let title = match &chip.facet { Facet::Folder(f) => format!("Folder {}", f.trim_end_matches('/')), Facet::Tag(_) => format!("Tag {}", chip.label) };
                 view! {
                     <button class="chip facet" data-testid="facet" data-kind=if matches!(chip.facet, Facet::Folder(_)) { "folder" } else { "tag" }
+                        disabled=move || !chip.pressed && matches!(chip.facet, Facet::Tag(_)) && options.with(|o| o.filter.tags.len() >= MAX_FILTER_TAGS)
                         aria-pressed=if chip.pressed { "true" } else { "false" } title=title
                         on:click=move |_| choose(options, &facet)>
                         {if matches!(chip.facet, Facet::Folder(_)) { "▸ " } else { "#" }}{chip.label.clone()}

@@ -55,18 +55,10 @@ fn mount_into(element: web_sys::HtmlElement, base: String, url_state: bool, comp
 /// and ignored, rather than showing nothing.
 fn fixed_filter(element: &web_sys::HtmlElement) -> chromatica_core::filter::Filter {
     let Some(text) = element.get_attribute("data-filter") else { return Default::default() };
-    let mut options = chromatica_core::SearchOptions::default();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = js_sys::decode_uri_component(value).ok().and_then(|v| v.as_string()).unwrap_or_else(|| value.to_string());
-        let known = ["q", "text", "folder", "tags", "from", "to", "orientation"].contains(&key);
-        if let Err(e) = if known { options.set(key, &value).map(|_| ()) } else { Err(chromatica_core::QueryError::UnknownParameter(key.to_string())) }
-        {
-            web_sys::console::warn_1(&format!("Chromatica: data-filter {text:?}: {e}").into());
-            return Default::default();
-        }
-    }
-    options.filter
+    chromatica_core::query::parse_filter(&text).unwrap_or_else(|e| {
+        web_sys::console::warn_1(&format!("Chromatica: data-filter {text:?}: {e}").into());
+        Default::default()
+    })
 }
 
 /// The site's title and tagline for the page header, as the build wrote them on the mount point

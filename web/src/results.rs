@@ -59,7 +59,7 @@ pub fn ResultsPanel(
                 </Show>
                 <For each=move || response.get().map(|r| r.results).unwrap_or_default()
                     key=|r| (r.id, r.rank, (r.distance * CARD_KEY_DISTANCE_SCALE) as i64)
-                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source open=open /> } />
+                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source open=open ranked=response.with_untracked(|r| r.as_ref().is_none_or(|r| r.query.mode != "filter")) /> } />
             </ol>
             <Show when=move || can_more.get()>
                 <div class="more"><button class="secondary" data-testid="show-more" on:click=move |_| more.run(())>"Show more"</button></div>
@@ -75,7 +75,14 @@ pub fn ResultsPanel(
 /// One result: thumbnail (opening the detail view; with a modifier key or the middle button, the
 /// original in a new tab), rank, distance, path, the image's dominant colors, and "More like this".
 #[component]
-fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Open) -> impl IntoView {
+fn ResultCard(
+    item: ResultItem,
+    base: String,
+    source: RwSignal<Source>,
+    open: Open,
+    /// Ranked by distance (a filter alone lists images without one).
+    ranked: bool,
+) -> impl IntoView {
     let (id, path) = (item.id, item.path.clone());
     // The page the collection links the image to, else its original.
     let href = if item.url.is_empty() { format!("{base}{}", item.original) } else { link(&base, &item.url) };
@@ -95,7 +102,7 @@ fn ResultCard(item: ResultItem, base: String, source: RwSignal<Source>, open: Op
             <div class="card-body">
                 <div class="card-line">
                     <span class="rank" data-testid="rank">{format!("#{}", item.rank)}</span>
-                    <span class="distance" data-testid="distance" title="Sinkhorn earth mover's distance in CIE Lab units">{format!("ΔE {:.1}", item.distance)}</span>
+                    {ranked.then(|| view! { <span class="distance" data-testid="distance" title="Sinkhorn earth mover's distance in CIE Lab units">{format!("ΔE {:.1}", item.distance)}</span> })}
                 </div>
                 {title.map(|t| view! { <div class="card-title" data-testid="title">{t}</div> })}
                 <div class="path" data-testid="path">{item.path.clone()}</div>

@@ -63,6 +63,8 @@ pub const TERMS_MAGIC: [u8; 8] = *b"CHROMTRM";
 pub const TERM_CHUNK_BYTES: usize = 16 << 10;
 /// Folders, and tags, the head lists as facets (the most common of each).
 pub const FACETS: usize = 256;
+/// The longest facet label (a folder's path) a head lists; longer folders are no chips.
+pub const MAX_FACET_LABEL: usize = 1024;
 /// The head's path in a site.
 pub const HEAD_FILE: &str = "index/head.bin";
 /// The head as a classic script, for `file://` pages where `fetch` is refused.
@@ -711,7 +713,7 @@ impl Head {
             None => Vec::new(),
         };
         if facets.len() > 2 * FACETS
-            || facets.iter().any(|f| f.images as usize > total || f.label.len() > 1024 || crate::filter::Facet::of_term(&f.term).is_none())
+            || facets.iter().any(|f| f.images as usize > total || f.label.len() > MAX_FACET_LABEL || crate::filter::Facet::of_term(&f.term).is_none())
         {
             return Err(corrupt("the facet list does not fit the site"));
         }

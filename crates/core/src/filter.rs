@@ -217,8 +217,7 @@ pub fn terms_of(facts: &ImageFacts<'_>) -> Vec<String> {
 }
 
 /// A facet a page can offer as a chip: a folder (`a/b/`) or a tag (folded), from a term.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Facet {
     Folder(String),
     Tag(String),
@@ -330,7 +329,15 @@ impl Filter {
             // Every date term sorts between "\u{1}d" and "\u{1}d" + "9999-99-99".
             let lo = format!("{DATE}{}", self.from);
             let hi = if self.to.is_empty() { format!("{DATE}9999-99-99") } else { format!("{DATE}{}", self.to) };
-            all.push(vec![TermSpan { lo, hi, prefix: true }]);
+            let mut spans = vec![TermSpan { lo, hi, prefix: true }];
+            // A date of coarser precision overlaps the range when it contains `from` (2023 and
+            // 2023-03 overlap from=2023-03-15): they sort before it, so they are named.
+            for cut in [4, 7] {
+                if let Some(coarser) = self.from.get(..cut).filter(|_| self.from.len() > cut) {
+                    spans.push(TermSpan::exact(format!("{DATE}{coarser}")));
+                }
+            }
+            all.push(spans);
         }
         if let Some(o) = self.orientation {
             all.push(vec![TermSpan::exact(o.term())]);
@@ -474,7 +481,10 @@ mod tests {
         let dates = Filter { from: "2023-03".into(), to: "2024".into(), ..Default::default() }.criteria();
         let span = &dates[0][0];
         assert!(span.contains("\u{1}d2023-03-01") && span.contains("\u{1}d2024-12-31") && span.contains("\u{1}d2024"));
-        assert!(!span.contains("\u{1}d2023-02-28") && !span.contains("\u{1}d2025-01-01") && !span.contains("\u{1}d2023"));
+        assert!(!span.contains("\u{1}d2023-02-28") && !span.contains("\u{1}d2025-01-01"));
+        // Dates of another precision pass when they overlap the range.
+        let meets = |date: &str| dates[0].iter().any(|s| s.contains(&format!("\u{1}d{date}")));
+        assert!(meets("2023") && meets("2023-03") && meets("2024") && !meets("2023-02") && !meets("2022") && !meets("2025"));
         assert!(Filter { folder: "/a//b/".into(), ..Default::default() }.criteria()[0][0].contains("\u{1}fa/b/"));
         assert!(Filter::default().is_empty());
         assert!(Filter { from: "2023-13".into(), ..Default::default() }.problem().is_some());

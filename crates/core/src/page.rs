@@ -59,18 +59,19 @@ pub fn chips(facets: &[FacetCount], filter: &Filter) -> Vec<Chip> {
     let mut out: Vec<Chip> = chosen
         .iter()
         .map(|tag| {
-            let counted = facets.iter().find(|f| f.facet == Facet::Tag(tag.clone()));
+            let counted = facets.iter().find(|f| f.facet() == Facet::Tag(tag.clone()));
             let label = counted.map_or_else(|| tag.clone(), |f| f.label.clone());
             Chip { facet: Facet::Tag(tag.clone()), label, count: counted.map(|f| f.count), pressed: true }
         })
         .collect();
     for f in facets {
-        let label = match &f.facet {
+        let facet = f.facet();
+        let label = match &facet {
             Facet::Tag(t) if chosen.contains(t) => continue,
             Facet::Tag(_) => f.label.clone(),
             Facet::Folder(path) => path.trim_end_matches('/').rsplit('/').next().unwrap_or(path).to_string(),
         };
-        out.push(Chip { facet: f.facet.clone(), label, count: Some(f.count), pressed: false });
+        out.push(Chip { facet, label, count: Some(f.count), pressed: false });
     }
     out
 }

@@ -5,7 +5,7 @@
 //! messages, and both refuse unknown keys.
 
 use crate::color::{parse_hex, srgb_to_lab, to_hex, Rgb};
-use crate::filter::{Filter, Orientation};
+use crate::filter::{fold_tag, Filter, Orientation};
 use crate::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -308,7 +308,8 @@ impl SearchOptions {
             }
         }
         if !f.tags.is_empty() {
-            pairs.push(("tags", f.tags.iter().map(|t| percent_encode(t)).collect::<Vec<_>>().join(",")));
+            // Folded (as they match): a tag's own commas cannot survive a comma-separated list.
+            pairs.push(("tags", f.tags.iter().map(|t| percent_encode(&fold_tag(t))).collect::<Vec<_>>().join(",")));
         }
         if let Some(o) = f.orientation {
             pairs.push(("orientation", o.as_str().to_string()));
@@ -340,6 +341,23 @@ impl SearchOptions {
             None => Ok(()),
         }
     }
+}
+
+/// A filter in the URL's form (`folder=docs/intro&tags=diagram`, percent-encoded): an embed's
+/// `data-filter`, `eval --filter`. Only the filter keys (`q`/`text`, `folder`, `tags`, `from`,
+/// `to`, `orientation`) are accepted.
+pub fn parse_filter(text: &str) -> Result<Filter, QueryError> {
+    if text.len() > MAX_TEXT {
+        return Err(QueryError::TooLong);
+    }
+    let mut options = SearchOptions::default();
+    for pair in text.strip_prefix('#').unwrap_or(text).split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !["q", "text", "folder", "tags", "from", "to", "orientation"].contains(&key) || !options.set(key, &percent_decode(value))? {
+            return Err(QueryError::UnknownParameter(clip(key)));
+        }
+    }
+    Ok(options.filter)
 }
 
 /// A color query and its options: what the page's URL fragment and the JS API describe,
@@ -528,6 +546,12 @@ mod tests {
         let again = UrlState::parse(&s.to_fragment()).unwrap();
         assert_eq!(again, s);
         assert_eq!(s.to_fragment(), "k=10&q=Sk%C3%B3gafoss%20falls&folder=2023/iceland&from=2023&to=2024-06&tags=sea,sky&orientation=portrait");
+        let comma = SearchOptions { filter: Filter { tags: vec!["Rock, Paper".into()], ..Default::default() }, ..Default::default() };
+        let fragment = UrlState { query: None, options: comma }.to_fragment();
+        assert_eq!(UrlState::parse(&fragment).unwrap().options.filter.tags, ["rock paper"], "{fragment}");
+        assert_eq!(parse_filter("folder=docs%2Fintro&tags=a,b").unwrap().tags, ["a", "b"]);
+        assert_eq!(parse_filter("folder=docs%2Fintro").unwrap().folder, "docs/intro");
+        assert!(parse_filter("colors=FF0000").is_err());
         assert_eq!(UrlState::parse("k=5"), Err(QueryError::NoColors));
         assert!(matches!(UrlState::parse("q=a&from=2023-13-01"), Err(QueryError::BadFilter(_))));
         assert!(matches!(UrlState::parse("q=a&orientation=round"), Err(QueryError::BadFilter(_))));

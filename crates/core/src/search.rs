@@ -195,13 +195,40 @@ pub struct ResultItem {
 
 /// A chip the page may offer: a folder or tag, and how many images pass the query's filter with
 /// it (a tag chip counts under the other criteria, not the tags chosen: tags are "any of").
+/// JSON `{"kind": "folder", "value": "2023/iceland/", "label": "2023/iceland", "count": 12}`.
+/// (Plain fields: a flattened or tagged enum would cost the wasm a buffering deserializer.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FacetCount {
-    #[serde(flatten)]
-    pub facet: Facet,
+    pub kind: FacetKind,
+    /// The folder (`a/b/`) or the folded tag: what a filter names it by.
+    pub value: String,
     /// As the collection writes it.
     pub label: String,
     pub count: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FacetKind {
+    Folder,
+    Tag,
+}
+
+impl FacetCount {
+    fn new(facet: Facet, label: String, count: u32) -> Self {
+        let (kind, value) = match facet {
+            Facet::Folder(f) => (FacetKind::Folder, f),
+            Facet::Tag(t) => (FacetKind::Tag, t),
+        };
+        Self { kind, value, label, count }
+    }
+
+    pub fn facet(&self) -> Facet {
+        match self.kind {
+            FacetKind::Folder => Facet::Folder(self.value.clone()),
+            FacetKind::Tag => Facet::Tag(self.value.clone()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -438,6 +465,8 @@ pub struct Engine {
     budget: usize,
     /// Replaces the site's `probe_images` (for `eval`'s sweeps).
     probe_images: Option<usize>,
+    /// Replaces [`FILTER_PROBE_PASSING`] (for `eval`'s sweeps).
+    filter_probe: Option<usize>,
     /// Searches run so far (the cache's clock).
     searches: u64,
     ann_search: instant_distance::Search,
@@ -458,6 +487,7 @@ impl Engine {
             failed: HashMap::new(),
             budget: DEFAULT_CACHE_BYTES,
             probe_images: None,
+            filter_probe: None,
             searches: 0,
             ann_search: Default::default(),
         }
@@ -483,6 +513,11 @@ impl Engine {
     /// Probes shards until this many images are seen, instead of the site's `probe_images`.
     pub fn set_probe_images(&mut self, images: Option<usize>) {
         self.probe_images = images.map(|n| n.max(1));
+    }
+
+    /// Probes shards until they hold this many passing images, instead of [`FILTER_PROBE_PASSING`].
+    pub fn set_filter_probe(&mut self, images: Option<usize>) {
+        self.filter_probe = images.map(|n| n.max(1));
     }
 
     /// Decoded chunks held now, and their size (about).
@@ -850,7 +885,7 @@ impl Engine {
                     (Facet::Tag(_), Some(Some(others))) => others,
                     (Facet::Tag(_), Some(None)) => {
                         // Tags are the only criterion: a tag chip counts all of its images.
-                        facets.push(FacetCount { facet, label: entry.label.clone(), count: entry.images });
+                        facets.push(FacetCount::new(facet, entry.label.clone(), entry.images));
                         continue;
                     }
                     _ => &passing,
@@ -862,7 +897,7 @@ impl Engine {
                 }
             };
             if count > 0 {
-                facets.push(FacetCount { facet, label: entry.label.clone(), count: count as u32 });
+                facets.push(FacetCount::new(facet, entry.label.clone(), count as u32));
             }
         }
         Some((passing, facets))
@@ -886,7 +921,7 @@ impl Engine {
         let total: usize = counts.iter().sum();
         let target = match passing {
             None => probe,
-            Some(_) => ((probe as u64 * total as u64 / n.max(1) as u64) as usize).max(FILTER_PROBE_PASSING),
+            Some(_) => ((probe as u64 * total as u64 / n.max(1) as u64) as usize).max(self.filter_probe.unwrap_or(FILTER_PROBE_PASSING)),
         };
         if total <= target || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
             return (0..self.head.shards.len()).filter(|&s| counts[s] > 0).collect();
@@ -944,16 +979,29 @@ impl Engine {
         }
     }
 
-    /// The first `k` images that pass a filter, in the index's order (a search without colors).
-    fn browse(&mut self, passing: &[u32], k: usize, needs: &mut Needs) -> Option<Ranking> {
-        let ids: Vec<u32> = passing.iter().take(k).copied().collect();
-        for &id in &ids {
-            self.need_page(id, needs);
+    /// The first `k` images that pass a filter (and avoid the plan's colors to avoid), in the
+    /// index's order: a search without colors. Pages are fetched `k` images at a time, as far
+    /// as the colors to avoid make it go.
+    fn browse(&mut self, passing: &[u32], plan: &Plan, needs: &mut Needs) -> Option<Ranking> {
+        let mut hits = Vec::new();
+        let mut missing = 0;
+        for &id in passing {
+            if hits.len() == plan.k || missing == plan.k {
+                break;
+            }
+            let wanted = needs.wants.len();
+            if !self.need_page(id, needs) {
+                // Not held: to be fetched (a page that failed is only warned about, and skipped).
+                missing += usize::from(needs.wants.len() > wanted);
+                continue;
+            }
+            if missing == 0 && self.histogram(id).is_some_and(|h| !plan.excludes(h)) {
+                hits.push(Hit { id, distance: 0.0 });
+            }
         }
         if !needs.wants.is_empty() {
             return None;
         }
-        let hits = ids.into_iter().filter(|&id| self.image(id).is_some()).map(|id| Hit { id, distance: 0.0 }).collect();
         Some(Ranking { hits, stats: RankStats::default() })
     }
 
@@ -1221,7 +1269,7 @@ impl Engine {
         };
         let ranking = match &histogram {
             Some(histogram) => self.rank_planned(histogram, &plan, passing.as_deref(), clock, &mut needs),
-            None => self.browse(passing.as_deref().unwrap_or_default(), plan.k, &mut needs),
+            None => self.browse(passing.as_deref().unwrap_or_default(), &plan, &mut needs),
         };
         let Some(ranking) = ranking else {
             return self.step(None, needs);

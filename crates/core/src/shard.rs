@@ -15,8 +15,8 @@
 
 use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
 use crate::bundle::{
-    self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, PALETTE_SIZE,
-    SHARD_IMAGES, TERM_CHUNK_BYTES,
+    self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, MAX_FACET_LABEL,
+    PALETTE_SIZE, SHARD_IMAGES, TERM_CHUNK_BYTES,
 };
 use crate::filter::{self, Facet, ImageFacts};
 use rayon::prelude::*;
@@ -291,7 +291,7 @@ fn term_index(input: &IndexInput<'_>, order: &[u32]) -> (Vec<Chunk>, Vec<TermChu
                     Facet::Tag(t) if !folders => spelling.get(&t).cloned().unwrap_or(t),
                     _ => return None,
                 };
-                Some(FacetEntry { term: term.clone(), label, images: ids.len() as u32 })
+                (label.len() <= MAX_FACET_LABEL).then(|| FacetEntry { term: term.clone(), label, images: ids.len() as u32 })
             })
             .collect();
         kind.sort_by(|a, b| b.images.cmp(&a.images).then_with(|| a.term.cmp(&b.term)));

@@ -232,29 +232,29 @@ fn chips_count_what_they_would_add() {
     let s = site(6000);
     let mut engine = s.engine();
     let (r, _) = s.search(&mut engine, &request(Some("FF0000"), 5, Filter::default()));
-    let top: Vec<&str> = r
+    let top: Vec<String> = r
         .facets
         .iter()
-        .filter_map(|f| match &f.facet {
-            Facet::Folder(p) => Some(p.as_str()),
+        .filter_map(|f| match f.facet() {
+            Facet::Folder(p) => Some(p),
             _ => None,
         })
         .collect();
     assert_eq!(top.len(), 4, "the top folders: {top:?}");
     for f in &r.facets {
-        let filter = match &f.facet {
+        let filter = match &f.facet() {
             Facet::Folder(p) => Filter { folder: p.clone(), ..Default::default() },
             Facet::Tag(t) => Filter { tags: vec![t.clone()], ..Default::default() },
         };
         assert_eq!(f.count as usize, s.passing(&filter).len(), "{f:?}");
     }
     assert!(r.facets.iter().any(|f| f.label == "Städte"), "tags keep their spelling");
-    // Under a folder: its subfolders, counted within the filter; tags count as if added to the
-    // ones chosen ("any of").
+    // Under a folder: its subfolders, counted within the filter; a tag chip counts its images
+    // under the other criteria (not the tags chosen: tags are "any of").
     let filter = Filter { folder: "y2012".into(), tags: vec!["sea".into()], ..Default::default() };
     let (r, _) = s.search(&mut engine, &request(None, 5, filter.clone()));
     for f in &r.facets {
-        let with = match &f.facet {
+        let with = match &f.facet() {
             Facet::Folder(p) => {
                 assert!(p.starts_with("y2012/") && p.matches('/').count() == 2, "{p}");
                 Filter { folder: p.clone(), ..filter.clone() }
@@ -280,4 +280,23 @@ fn a_bad_term_chunk_is_a_warning_and_costs_only_its_terms() {
     assert!(r.warnings.iter().any(|w| w.contains(&path)), "{:?}", r.warnings);
     let (r, _) = s.search(&mut engine, &request(Some("FF0000"), 10, Filter { folder: "y2010".into(), ..Default::default() }));
     assert_eq!(r.results.len(), 10, "other terms answer");
+}
+
+#[test]
+fn a_list_without_colors_leaves_out_colors_to_avoid() {
+    let s = site(3000);
+    let mut engine = s.engine();
+    let filter = Filter { folder: "y2011".into(), ..Default::default() };
+    let mut options = SearchOptions { k: 40, filter: filter.clone(), ..Default::default() };
+    options.set("not", "FF0000:40").unwrap();
+    let r = engine.drive(|e| e.search(&SearchRequest { source: Source::Browse, options: options.clone() }, &clock), &mut |w: &Want| {
+        s.files.get(&w.path()).cloned().ok_or_else(|| "missing".to_string())
+    });
+    let r = r.unwrap();
+    let (all, _) = s.search(&mut engine, &request(None, 1000, filter));
+    let all: Vec<u32> = all.results.iter().map(|x| x.id).collect();
+    let got: Vec<u32> = r.results.iter().map(|x| x.id).collect();
+    assert_eq!(got.len(), 40);
+    assert!(got.windows(2).all(|w| w[0] < w[1]) && got.iter().all(|id| all.contains(id)), "passing images in the index's order");
+    assert!(got.last() > all.get(39), "some were left out for their red");
 }
