@@ -11,6 +11,7 @@
 use chromatica_core::bundle::PALETTE_SIZE;
 use chromatica_core::histogram::BINS;
 use chromatica_core::BackgroundMode;
+use index_builder::embedded::Embedded;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// Where caches go: `$CHROMATICA_CACHE_DIR`, else `$XDG_CACHE_HOME/chromatica`, else
 /// `~/.cache/chromatica`.
 pub const CACHE_DIR_VAR: &str = "CHROMATICA_CACHE_DIR";
-const CACHE_VERSION: u32 = 4;
+const CACHE_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
@@ -34,8 +35,8 @@ pub struct Entry {
     pub bins: Vec<u16>,
     pub mass: Vec<f64>,
     pub palette: Vec<([u8; 3], f64)>,
-    /// The EXIF date taken (`YYYY-MM-DD`), or empty.
-    pub date: String,
+    /// What the file says about itself (XMP title, description, keywords, date; EXIF date).
+    pub embedded: Embedded,
 }
 
 impl Entry {
@@ -122,7 +123,7 @@ mod tests {
             bins: vec![3, 9],
             mass,
             palette: vec![([1, 2, 3], 1.0)],
-            date: String::new(),
+            embedded: Embedded::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, Sp
 use chromatica_core::shard::EncodedIndex;
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
-use index_builder::decode::{date_taken, decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
+use index_builder::decode::{decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -235,12 +235,18 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         Some(sidecar) => sidecar.texts_for(&metas.iter().map(|m| m.path.as_str()).collect::<Vec<_>>()),
         None => (Vec::new(), Vec::new()),
     };
-    // The EXIF date taken, where the sidecar gives no date.
-    if processed.iter().any(|p| !p.entry.date.is_empty()) {
+    // What the files say about themselves (XMP, EXIF), where the sidecar says nothing.
+    if processed.iter().any(|p| p.entry.embedded != Default::default()) {
         texts.resize(processed.len(), Default::default());
         for (text, p) in texts.iter_mut().zip(&processed) {
-            if text.date.is_empty() {
-                text.date = p.entry.date.clone();
+            let own = &p.entry.embedded;
+            for (field, value) in [(&mut text.title, &own.title), (&mut text.caption, &own.caption), (&mut text.date, &own.date)] {
+                if field.is_empty() {
+                    field.clone_from(value);
+                }
+            }
+            if text.tags.is_empty() {
+                text.tags.clone_from(&own.tags);
             }
         }
     }
@@ -465,7 +471,7 @@ fn process(rel: &str, path: &Path, cached: Option<&Entry>, cx: &Job) -> Result<P
         palette: dominant_colors(&histogram, bundle::PALETTE_SIZE),
         bins: sparse.bins,
         mass: sparse.mass,
-        date: date_taken(&bytes),
+        embedded: index_builder::embedded::read(&bytes),
     };
     cx.site.write_once(&thumb_of(&entry), &thumb)?;
     if cx.originals && !ext.is_empty() && !cx.site.has_own(&original_of(&entry)) {

@@ -640,3 +640,63 @@ fn a_metadata_sidecar_gives_titles_and_links_and_never_stops_the_build() {
         run(&["build", images.to_str().unwrap(), "--out", site.to_str().unwrap(), "--metadata", tmp.path().join("meta.xlsx").to_str().unwrap()]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(".csv"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A JPEG carrying its own metadata: an XMP packet (title, keywords) and an EXIF date taken.
+fn jpeg_with_metadata(path: &Path, title: &str, keywords: &[&str], date_taken: &str) {
+    let mut plain = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(120, 200, |x, y| image::Rgb([(x * 2) as u8, (y) as u8, 90])).write_to(&mut plain, image::ImageFormat::Jpeg).unwrap();
+    let plain = plain.into_inner();
+    let field =
+        exif::Field { tag: exif::Tag::DateTimeOriginal, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![date_taken.as_bytes().to_vec()]) };
+    let mut writer = exif::experimental::Writer::new();
+    writer.push_field(&field);
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    let exif_body = [&b"Exif\0\0"[..], &tiff.into_inner()].concat();
+    let subjects: String = keywords.iter().map(|k| format!("<rdf:li>{k}</rdf:li>")).collect();
+    let xmp = format!(
+        r#"http://ns.adobe.com/xap/1.0/{}<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title><dc:subject><rdf:Bag>{subjects}</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"#,
+        '\0'
+    );
+    let segment = |body: &[u8]| [&[0xFF, 0xE1][..], &((body.len() + 2) as u16).to_be_bytes(), body].concat();
+    let file = [&plain[..2], &segment(&exif_body), &segment(xmp.as_bytes()), &plain[2..]].concat();
+    fs::write(path, file).unwrap();
+}
+
+#[test]
+fn files_and_folders_carry_their_own_metadata_and_filters_find_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, site) = (tmp.path().join("images"), tmp.path().join("site"));
+    fs::create_dir_all(images.join("trips/iceland")).unwrap();
+    good_images(&images);
+    jpeg_with_metadata(&images.join("trips/iceland/falls.jpg"), "Skógafoss at dawn", &["waterfall", "Iceland"], "2023:07:14 06:12:00");
+    jpeg_with_metadata(&images.join("trips/iceland/beach.jpg"), "Black beach", &["sand"], "2021:02:01 12:00:00");
+    // The sidecar wins over the file, field by field.
+    let sidecar = tmp.path().join("meta.csv");
+    fs::write(&sidecar, "path,title,date\ntrips/iceland/beach.jpg,Reynisfjara,\n").unwrap();
+    build(&images, &site, &["--metadata", sidecar.to_str().unwrap()]);
+    let s = site.to_str().unwrap();
+    let paths = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["search", s, "--json", "-k", "50"];
+        all.extend_from_slice(args);
+        let r = stdout_json(&run(&all));
+        r["results"].as_array().unwrap().iter().map(|x| x["path"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(paths(&["--text", "SKOGAFOSS"]), ["trips/iceland/falls.jpg"], "the XMP title, accents and case aside");
+    assert_eq!(paths(&["--text", "reynis"]), ["trips/iceland/beach.jpg"], "the sidecar's title, as a prefix");
+    assert!(paths(&["--text", "black"]).is_empty(), "the file's own title gave way to the sidecar's");
+    assert_eq!(paths(&["--tags", "iceland"]), ["trips/iceland/falls.jpg"], "XMP keywords are tags");
+    assert_eq!(paths(&["--from", "2023-07", "--to", "2023"]), ["trips/iceland/falls.jpg"], "the EXIF date taken");
+    assert_eq!(paths(&["--to", "2022"]), ["trips/iceland/beach.jpg"]);
+    assert_eq!(paths(&["--folder", "trips"]).len(), 2);
+    assert_eq!(paths(&["--folder", "nested/deeper", "--colors", "FF0000"]), ["nested/deeper/gradient.jpg"]);
+    assert_eq!(paths(&["--orientation", "portrait"]).len(), 2, "the two 120x200 JPEGs");
+    let r = stdout_json(&run(&["search", s, "--json", "--text", "falls"]));
+    assert_eq!((r["results"][0]["title"].as_str(), r["results"][0]["date"].as_str()), (Some("Skógafoss at dawn"), Some("2023-07-14")));
+    assert_eq!(r["results"][0]["tags"], serde_json::json!(["waterfall", "Iceland"]));
+    // A filter alone needs no colors; neither at all is an error that says what to give.
+    let none = run(&["search", s]);
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("or a filter"));
+    let bad = run(&["search", s, "--text", "x", "--from", "2023-13"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("from must be a date"));
+}

@@ -1,0 +1,142 @@
+//! What an image file says about itself: the XMP packet's title (`dc:title`), description
+//! (`dc:description`), keywords (`dc:subject`) and date (`photoshop:DateCreated`, else
+//! `xmp:CreateDate`), as Lightroom, darktable, digiKam and most cameras' software write them, and
+//! EXIF's date taken. A sidecar (`--metadata`) wins over all of them, field by field.
+//!
+//! The XMP packet is found by scanning the file for it, as the XMP specification allows for any
+//! container (JPEG APP1, PNG iTXt, TIFF, WebP, HEIF), and parsed with `roxmltree`. IPTC-IIM
+//! (Photoshop's older APP13 block) is not read: the same fields are in XMP wherever current
+//! software writes IIM. Everything here is untrusted text and is cut to the index's limits.
+
+use crate::decode::date_taken;
+use chromatica_core::bundle::{MAX_CAPTION, MAX_TAG, MAX_TAGS, MAX_TITLE};
+use chromatica_core::filter::valid_date;
+use serde::{Deserialize, Serialize};
+
+/// The largest XMP packet read (bytes).
+const MAX_PACKET: usize = 4 << 20;
+const DC: &str = "http://purl.org/dc/elements/1.1/";
+const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
+const XML: &str = "http://www.w3.org/XML/1998/namespace";
+const PHOTOSHOP: &str = "http://ns.adobe.com/photoshop/1.0/";
+const XMP: &str = "http://ns.adobe.com/xap/1.0/";
+
+/// An image's own metadata (empty fields: none).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Embedded {
+    pub title: String,
+    pub caption: String,
+    pub tags: Vec<String>,
+    /// `YYYY[-MM[-DD]]`: XMP's date, else EXIF's date taken.
+    pub date: String,
+}
+
+/// The metadata `bytes` (a whole image file) carry.
+pub fn read(bytes: &[u8]) -> Embedded {
+    let mut out = packet(bytes).map(parse).unwrap_or_default();
+    if out.date.is_empty() {
+        out.date = date_taken(bytes);
+    }
+    out
+}
+
+/// The XMP packet's text: from `<x:xmpmeta` (or `<rdf:RDF`) to its end tag.
+fn packet(bytes: &[u8]) -> Option<&str> {
+    for (open, close) in [(&b"<x:xmpmeta"[..], &b"</x:xmpmeta>"[..]), (b"<rdf:RDF", b"</rdf:RDF>")] {
+        if let Some(start) = memchr::memmem::find(bytes, open) {
+            let rest = &bytes[start..bytes.len().min(start + MAX_PACKET)];
+            let end = memchr::memmem::find(rest, close)? + close.len();
+            return std::str::from_utf8(&rest[..end]).ok();
+        }
+    }
+    None
+}
+
+fn parse(xml: &str) -> Embedded {
+    let Ok(doc) = roxmltree::Document::parse(xml) else { return Embedded::default() };
+    let element =
+        |ns: &str, name: &str| doc.descendants().find(|n| n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name);
+    // A property as an attribute of an rdf:Description, or as an element's text.
+    let simple = |ns: &str, name: &str| {
+        doc.descendants()
+            .filter(|n| n.is_element())
+            .find_map(|n| n.attribute((ns, name)))
+            .map(str::to_string)
+            .or_else(|| element(ns, name).and_then(|n| n.text()).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let items = |ns: &str, name: &str| -> Vec<roxmltree::Node<'_, '_>> {
+        element(ns, name)
+            .map(|n| n.descendants().filter(|li| li.is_element() && li.tag_name().namespace() == Some(RDF) && li.tag_name().name() == "li").collect())
+            .unwrap_or_default()
+    };
+    // A language alternative: the default language's, else the first.
+    let alt = |ns: &str, name: &str| {
+        let lis = items(ns, name);
+        let pick = lis.iter().find(|li| li.attribute((XML, "lang")) == Some("x-default")).or(lis.first());
+        pick.and_then(|li| li.text()).map(|t| cut(t, MAX_TITLE.max(MAX_CAPTION))).unwrap_or_default()
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for li in items(DC, "subject") {
+        let tag = cut(li.text().unwrap_or(""), MAX_TAG);
+        if !tag.is_empty() && !tags.contains(&tag) && tags.len() < MAX_TAGS {
+            tags.push(tag);
+        }
+    }
+    let date = [simple(PHOTOSHOP, "DateCreated"), simple(XMP, "CreateDate")]
+        .into_iter()
+        .map(|d| d.trim().get(..10).unwrap_or(d.trim()).to_string())
+        .find(|d| valid_date(d))
+        .unwrap_or_default();
+    Embedded { title: cut(&alt(DC, "title"), MAX_TITLE), caption: cut(&alt(DC, "description"), MAX_CAPTION), tags, date }
+}
+
+/// `text` trimmed, controls as spaces, cut to `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean = clean.trim();
+    let mut end = clean.len().min(max);
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    clean[..end].trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKET: &str = r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" photoshop:DateCreated="2023-07-14T10:02:00">
+<dc:title><rdf:Alt><rdf:li xml:lang="de">Wasserfall</rdf:li><rdf:li xml:lang="x-default">Skógafoss &amp; rainbow</rdf:li></rdf:Alt></dc:title>
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">&lt;b&gt;Falls&lt;/b&gt; in June</rdf:li></rdf:Alt></dc:description>
+<dc:subject><rdf:Bag><rdf:li>waterfall</rdf:li><rdf:li>Iceland</rdf:li><rdf:li>waterfall</rdf:li></rdf:Bag></dc:subject>
+</rdf:Description></rdf:RDF></x:xmpmeta>
+<?xpacket end="w"?>"#;
+
+    #[test]
+    fn reads_title_caption_keywords_and_date_from_a_packet_anywhere() {
+        let mut file = b"\xFF\xD8\xFF\xE1\x00\x10http://ns.adobe.com/xap/1.0/\0".to_vec();
+        file.extend_from_slice(PACKET.as_bytes());
+        file.extend_from_slice(&[0xFF, 0xD9]);
+        let e = read(&file);
+        assert_eq!(e.title, "Skógafoss & rainbow");
+        assert_eq!(e.caption, "<b>Falls</b> in June", "text, never markup");
+        assert_eq!(e.tags, ["waterfall", "Iceland"]);
+        assert_eq!(e.date, "2023-07-14");
+    }
+
+    #[test]
+    fn damaged_or_hostile_packets_give_nothing_or_are_cut() {
+        assert_eq!(read(b"no metadata here"), Embedded::default());
+        assert_eq!(read(b"<x:xmpmeta><rdf:RDF><unclosed"), Embedded::default());
+        assert_eq!(read(PACKET[..PACKET.len() / 2].as_bytes()), Embedded::default());
+        let long = PACKET.replace("Skógafoss &amp; rainbow", &"é".repeat(MAX_TITLE));
+        let e = read(long.as_bytes());
+        assert!(e.title.len() <= MAX_TITLE && e.title.chars().all(|c| c == 'é'));
+        // An entity bomb is refused by the parser, not expanded.
+        let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&b;</x:xmpmeta>"#;
+        assert_eq!(read(bomb.as_bytes()).title, "");
+    }
+}
