@@ -231,22 +231,6 @@ fn to_core(image: &image::DynamicImage) -> RgbaImage {
 }
 
 /// JPEG thumbnail; transparent areas are flattened onto white.
-/// The date an image was taken, from its EXIF (DateTimeOriginal, else DateTimeDigitized, else
-/// DateTime) as `YYYY-MM-DD`; empty when there is none or it is not a date. Reads JPEG, TIFF,
-/// HEIF/AVIF, PNG and WebP containers (kamadak-exif).
-pub fn date_taken(bytes: &[u8]) -> String {
-    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else { return String::new() };
-    for tag in [exif::Tag::DateTimeOriginal, exif::Tag::DateTimeDigitized, exif::Tag::DateTime] {
-        if let Some(exif::Value::Ascii(values)) = exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value) {
-            let day = values.first().and_then(|v| v.get(..10)).map(|d| String::from_utf8_lossy(d).replace(':', "-")).unwrap_or_default();
-            if chromatica_core::filter::valid_date(&day) {
-                return day;
-            }
-        }
-    }
-    String::new()
-}
-
 pub fn encode_thumbnail(pixels: &RgbaImage, quality: u8) -> Result<Vec<u8>, String> {
     let rgb: Vec<u8> = pixels
         .pixels

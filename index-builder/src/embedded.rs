@@ -1,14 +1,14 @@
 //! What an image file says about itself: the XMP packet's title (`dc:title`), description
 //! (`dc:description`), keywords (`dc:subject`) and date (`photoshop:DateCreated`, else
 //! `xmp:CreateDate`), as Lightroom, darktable, digiKam and most cameras' software write them, and
-//! EXIF's date taken. A sidecar (`--metadata`) wins over all of them, field by field.
+//! EXIF's date taken and camera (kamadak-exif, which reads JPEG, TIFF, HEIF/AVIF, PNG and WebP).
+//! A sidecar (`--metadata`) wins over all of them, field by field.
 //!
 //! The XMP packet is found by scanning the file for it, as the XMP specification allows for any
 //! container (JPEG APP1, PNG iTXt, TIFF, WebP, HEIF), and parsed with `roxmltree`. IPTC-IIM
 //! (Photoshop's older APP13 block) is not read: the same fields are in XMP wherever current
 //! software writes IIM. Everything here is untrusted text and is cut to the index's limits.
 
-use crate::decode::date_taken;
 use chromatica_core::bundle::{MAX_CAPTION, MAX_TAG, MAX_TAGS, MAX_TITLE};
 use chromatica_core::filter::valid_date;
 use serde::{Deserialize, Serialize};
@@ -29,13 +29,25 @@ pub struct Embedded {
     pub tags: Vec<String>,
     /// `YYYY[-MM[-DD]]`: XMP's date, else EXIF's date taken.
     pub date: String,
+    /// EXIF's camera: its make and model.
+    pub camera: String,
 }
 
 /// The metadata `bytes` (a whole image file) carry.
 pub fn read(bytes: &[u8]) -> Embedded {
     let mut out = packet(bytes).map(parse).unwrap_or_default();
-    if out.date.is_empty() {
-        out.date = date_taken(bytes);
+    if let Ok(exif) = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) {
+        let text = |tag| match exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value) {
+            Some(exif::Value::Ascii(values)) => values.first().map(|v| cut(&String::from_utf8_lossy(v), MAX_TAG)).unwrap_or_default(),
+            _ => String::new(),
+        };
+        if out.date.is_empty() {
+            let taken = [exif::Tag::DateTimeOriginal, exif::Tag::DateTimeDigitized, exif::Tag::DateTime].into_iter().map(&text);
+            out.date = taken.map(|d| d.get(..10).unwrap_or("").replace(':', "-")).find(|d| valid_date(d)).unwrap_or_default();
+        }
+        let (make, model) = (text(exif::Tag::Make), text(exif::Tag::Model));
+        // Models usually repeat the make ("Canon" + "Canon EOS R5").
+        out.camera = if model.to_lowercase().starts_with(&make.to_lowercase()) { model } else { format!("{make} {model}").trim().to_string() };
     }
     out
 }
@@ -88,7 +100,7 @@ fn parse(xml: &str) -> Embedded {
         .map(|d| d.trim().get(..10).unwrap_or(d.trim()).to_string())
         .find(|d| valid_date(d))
         .unwrap_or_default();
-    Embedded { title: cut(&alt(DC, "title"), MAX_TITLE), caption: cut(&alt(DC, "description"), MAX_CAPTION), tags, date }
+    Embedded { title: cut(&alt(DC, "title"), MAX_TITLE), caption: cut(&alt(DC, "description"), MAX_CAPTION), tags, date, camera: String::new() }
 }
 
 /// `text` trimmed, controls as spaces, cut to `max` bytes at a character boundary.

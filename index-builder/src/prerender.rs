@@ -141,7 +141,7 @@ fn query_panel(out: &mut String, state: &UrlState) {
             lower = hex.to_lowercase(),
         );
     }
-    out.push_str(r#"</ul><div class="any-row"><label class="any-switch"><input type="checkbox"><span class="any-swatch" aria-hidden="true"></span>Any other color</label></div>"#);
+    out.push_str(r#"</ul><p class="muted no-colors" hidden>No colors: the filter's images, in the index's order. Add a color to rank them by it.</p><div class="any-row"><label class="any-switch"><input type="checkbox"><span class="any-swatch" aria-hidden="true"></span>Any other color</label></div>"#);
     out.push_str(
         r#"<div class="actions"><button class="secondary">+ Add color</button><label class="k">Results <select aria-label="Number of results">"#,
     );

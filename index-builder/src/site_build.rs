@@ -248,6 +248,9 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
             if text.tags.is_empty() {
                 text.tags.clone_from(&own.tags);
             }
+            if !own.camera.is_empty() && !text.extra.iter().any(|(k, _)| k == "camera") && text.extra.len() < bundle::MAX_EXTRA {
+                text.extra.push(("camera".into(), own.camera.clone()));
+            }
         }
     }
     let index = pool.install(|| site_index::build_for(&out, &params, &metas, &stored, &palettes, &texts, &vectors));

@@ -646,10 +646,12 @@ fn jpeg_with_metadata(path: &Path, title: &str, keywords: &[&str], date_taken: &
     let mut plain = std::io::Cursor::new(Vec::new());
     image::RgbImage::from_fn(120, 200, |x, y| image::Rgb([(x * 2) as u8, (y) as u8, 90])).write_to(&mut plain, image::ImageFormat::Jpeg).unwrap();
     let plain = plain.into_inner();
-    let field =
-        exif::Field { tag: exif::Tag::DateTimeOriginal, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![date_taken.as_bytes().to_vec()]) };
+    let ascii = |tag, text: &str| exif::Field { tag, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![text.as_bytes().to_vec()]) };
+    let fields = [ascii(exif::Tag::DateTimeOriginal, date_taken), ascii(exif::Tag::Make, "Canon"), ascii(exif::Tag::Model, "Canon EOS R5")];
     let mut writer = exif::experimental::Writer::new();
-    writer.push_field(&field);
+    for field in &fields {
+        writer.push_field(field);
+    }
     let mut tiff = std::io::Cursor::new(Vec::new());
     writer.write(&mut tiff, false).unwrap();
     let exif_body = [&b"Exif\0\0"[..], &tiff.into_inner()].concat();
@@ -694,6 +696,8 @@ fn files_and_folders_carry_their_own_metadata_and_filters_find_it() {
     let r = stdout_json(&run(&["search", s, "--json", "--text", "falls"]));
     assert_eq!((r["results"][0]["title"].as_str(), r["results"][0]["date"].as_str()), (Some("Skógafoss at dawn"), Some("2023-07-14")));
     assert_eq!(r["results"][0]["tags"], serde_json::json!(["waterfall", "Iceland"]));
+    assert_eq!(r["results"][0]["extra"], serde_json::json!([["camera", "Canon EOS R5"]]), "the EXIF camera");
+    assert_eq!(paths(&["--text", "eos r5"]).len(), 2, "its words are searchable");
     // A filter alone needs no colors; neither at all is an error that says what to give.
     let none = run(&["search", s]);
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("or a filter"));

@@ -11,50 +11,70 @@ use leptos::prelude::*;
 
 #[component]
 pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<SearchResponse>>) -> impl IntoView {
-    let filter = move || options.with(|o| o.filter.clone());
-    let date = |d: String| if d.len() == 10 { d } else { String::new() };
-    let all = Memo::new(move |_| response.with(|r| r.as_ref().map(|r| chips(&r.facets, &options.with(|o| o.filter.clone()))).unwrap_or_default()));
-    let folder = move || options.with(|o| o.filter.folder.trim_matches('/').to_string());
+    // Plain closures, one dynamic child per part (no memos, keyed lists or <Show>): each of those
+    // is a type of its own in the wasm, and a bar of a few dozen buttons redraws in no time.
+    let text = move || options.with(|o| o.filter.text.clone());
+    let shape = move || options.with(|o| o.filter.orientation.map_or("", |o| o.as_str()).to_string());
+    let day = move |from: bool| {
+        options.with(|o| Some(if from { &o.filter.from } else { &o.filter.to }).filter(|d| d.len() == 10).cloned().unwrap_or_default())
+    };
+    let set = move |ev: leptos::ev::Event, field: fn(&mut SearchOptions, String)| {
+        let v = event_target_value(&ev);
+        options.update(|o| field(o, v));
+    };
+    let chips_view = move || {
+        let (chips, folder) = options.with(|o| {
+            (response.with(|r| r.as_ref().map(|r| chips(&r.facets, &o.filter)).unwrap_or_default()), o.filter.folder.trim_matches('/').to_string())
+        });
+        let full = options.with(|o| o.filter.tags.len() >= MAX_FILTER_TAGS);
+        let hidden = chips.is_empty() && folder.is_empty();
+        let up = (!folder.is_empty()).then(|| {
+            view! {
+                <button class="chip facet" data-testid="folder-up" aria-pressed="true" title="Leave this folder"
+                    on:click=move |_| options.update(|o| o.filter.folder = parent(&o.filter.folder))>
+                    {format!("In {folder}")}<span aria-hidden="true">" ×"</span>
+                </button>
+            }
+        });
+        let buttons = chips.into_iter().map(|chip| chip_button(options, chip, full)).collect_view();
+        view! { <div class="facets" role="group" aria-label="Folders and tags" data-testid="facets" hidden=hidden>{up}{buttons}</div> }
+    };
     view! {
         <div class="filters" role="search" aria-label="Filter images">
             <input type="search" class="filter-text" data-testid="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words"
-                prop:value=move || filter().text
-                on:input=move |ev| { let v = event_target_value(&ev); options.update(|o| o.filter.text = v); } />
-            <select class="filter-shape" data-testid="filter-orientation" aria-label="Shape"
-                prop:value=move || filter().orientation.map(|o| o.as_str()).unwrap_or("").to_string()
-                on:change=move |ev| { let v = event_target_value(&ev); options.update(|o| o.filter.orientation = Orientation::parse(&v)); }>
+                prop:value=text on:input=move |ev| set(ev, |o, v| o.filter.text = v) />
+            <select class="filter-shape" data-testid="filter-orientation" aria-label="Shape" prop:value=shape
+                on:change=move |ev| set(ev, |o, v| o.filter.orientation = Orientation::parse(&v))>
                 <option value="">"Any shape"</option>
                 <option value="landscape">"Landscape"</option>
                 <option value="portrait">"Portrait"</option>
                 <option value="square">"Square"</option>
             </select>
-            <label class="filter-date">"From "<input type="date" data-testid="filter-from" aria-label="From date" prop:value=move || date(filter().from)
-                on:change=move |ev| { let v = event_target_value(&ev); options.update(|o| o.filter.from = v); } /></label>
-            <label class="filter-date">"To "<input type="date" data-testid="filter-to" aria-label="To date" prop:value=move || date(filter().to)
-                on:change=move |ev| { let v = event_target_value(&ev); options.update(|o| o.filter.to = v); } /></label>
+            <label class="filter-date">"From "<input type="date" data-testid="filter-from" aria-label="From date" prop:value=move || day(true)
+                on:change=move |ev| set(ev, |o, v| o.filter.from = v) /></label>
+            <label class="filter-date">"To "<input type="date" data-testid="filter-to" aria-label="To date" prop:value=move || day(false)
+                on:change=move |ev| set(ev, |o, v| o.filter.to = v) /></label>
             <span class="matching" data-testid="matching">{move || response.with(|r| r.as_ref().and_then(|r| r.metadata.matching)).map(matching_line).unwrap_or_default()}</span>
         </div>
-        <div class="facets" role="group" aria-label="Folders and tags" data-testid="facets" hidden=move || all.with(Vec::is_empty) && folder().is_empty()>
-            <Show when=move || !folder().is_empty()>
-                <button class="chip facet" data-testid="folder-up" aria-pressed="true" title="Leave this folder"
-                    on:click=move |_| options.update(|o| o.filter.folder = parent(&o.filter.folder))>
-                    {move || format!("In {}", folder())}<span aria-hidden="true">" ×"</span>
-                </button>
-            </Show>
-            <For each=move || all.get() key=|c| (c.facet.clone(), c.count, c.pressed) children=move |chip: Chip| {
-                let facet = chip.facet.clone();
-                let title = match &chip.facet { Facet::Folder(f) => format!("Folder {}", f.trim_end_matches('/')), Facet::Tag(_) => format!("Tag {}", chip.label) };
-                view! {
-                    <button class="chip facet" data-testid="facet" data-kind=if matches!(chip.facet, Facet::Folder(_)) { "folder" } else { "tag" }
-                        disabled=move || !chip.pressed && matches!(chip.facet, Facet::Tag(_)) && options.with(|o| o.filter.tags.len() >= MAX_FILTER_TAGS)
-                        aria-pressed=if chip.pressed { "true" } else { "false" } title=title
-                        on:click=move |_| choose(options, &facet)>
-                        {if matches!(chip.facet, Facet::Folder(_)) { "▸ " } else { "#" }}{chip.label.clone()}
-                        {chip.count.map(|n| view! { <span class="count">{n.to_string()}</span> })}
-                    </button>
-                }
-            } />
-        </div>
+        {chips_view}
+    }
+}
+
+/// One folder or tag chip (`full`: no more tags may be chosen).
+fn chip_button(options: RwSignal<SearchOptions>, chip: Chip, full: bool) -> impl IntoView {
+    let folder = matches!(chip.facet, Facet::Folder(_));
+    let title = match &chip.facet {
+        Facet::Folder(f) => format!("Folder {}", f.trim_end_matches('/')),
+        Facet::Tag(_) => format!("Tag {}", chip.label),
+    };
+    let count = chip.count.map(|n| view! { <span class="count">{n.to_string()}</span> });
+    let facet = chip.facet;
+    view! {
+        <button class="chip facet" data-testid="facet" data-kind=if folder { "folder" } else { "tag" } title=title
+            aria-pressed=if chip.pressed { "true" } else { "false" } disabled=!chip.pressed && !folder && full
+            on:click=move |_| choose(options, &facet)>
+            {if folder { "▸ " } else { "#" }}{chip.label}{count}
+        </button>
     }
 }
 

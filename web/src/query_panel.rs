@@ -46,6 +46,9 @@ pub fn QueryPanel(
                     <ColorRowEditor row_key=row.key rows=rows percentages=percentages dragged=dragged />
                 } />
             </ul>
+            <p class="muted no-colors" data-testid="no-colors" hidden=move || !rows.list.with(Vec::is_empty)>
+                "No colors: the filter's images, in the index's order. Add a color to rank them by it."
+            </p>
             <AnyColorRow options=options />
             <div class="actions">
                 <button class="secondary" data-testid="add-color" on:click=move |_| rows.add() disabled=move || !state::can_add(&rows.list.get())>"+ Add color"</button>
