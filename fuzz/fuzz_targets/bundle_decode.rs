@@ -2,7 +2,8 @@
 //! hang or huge allocation. A page or shard that decodes must also search without panicking.
 #![no_main]
 use chromatica_core::ann::AnnVector;
-use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram};
+use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram, TermChunkEntry};
+use chromatica_core::filter::Filter;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{ChunkKind, Engine, SearchRequest, Source, Want};
 use chromatica_core::{BackgroundMode, Query, SearchOptions};
@@ -15,8 +16,9 @@ fn framed(magic: [u8; 8], data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A one-shard site of three images whose shard is `shard` (or a valid one naming `page`).
-fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want, Want, Vec<u8>) {
+/// A one-shard site of three images whose shard is `shard` (or a valid one naming `page`), with
+/// one term chunk (first term "t") whose bytes are `terms`.
+fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>, Want, Want, Vec<u8>) {
     let mut h = Histogram::default();
     h.splat_bin(100, 1.0);
     let v = AnnVector::from_histogram(&h);
@@ -27,7 +29,8 @@ fn site(shard: Option<&[u8]>, page: &[u8]) -> (Head, Want, Vec<u8>, Want, Want, 
     let table_ref = ChunkRef::named(3, &table_bytes);
     let params = Params::new(20, BackgroundMode::Keep);
     let entry = ShardEntry { images: 3, vectors: shard_ref, pages: table_ref };
-    let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], 0, &[], &[])).unwrap();
+    let table = [TermChunkEntry { first: "t".into(), chunk: ChunkRef::named(4, terms) }];
+    let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], 0, &table, &[])).unwrap();
     let page_want = Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } };
     (
         head,
@@ -67,27 +70,37 @@ fuzz_target!(|data: &[u8]| {
     let texts = [text.clone(), text.clone(), text];
     let valid_page =
         bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
-    for (shard, page) in
-        [(None, framed(bundle::PAGE_MAGIC, data)), (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone()), (None, data.to_vec())]
-    {
-        let (head, shard_want, shard_bytes, page_want, table_want, table_bytes) = site(shard.as_deref(), &page);
+    let valid_terms = bundle::encode_terms(&[("t", &[0, 1, 2][..]), ("x", &[1][..])]);
+    for (shard, page, terms) in [
+        (None, framed(bundle::PAGE_MAGIC, data), valid_terms.clone()),
+        (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone(), valid_terms.clone()),
+        (None, data.to_vec(), valid_terms),
+        (None, valid_page.clone(), framed(bundle::TERMS_MAGIC, data)),
+    ] {
+        let (head, shard_want, shard_bytes, page_want, table_want, table_bytes) = site(shard.as_deref(), &page, &terms);
         let mut engine = Engine::new(head);
         let options = SearchOptions { k: 5, rerank_k: Some(20), ..Default::default() };
-        for request in
-            [SearchRequest { source: Source::colors(&q), options: options.clone() }, SearchRequest { source: Source::Similar { image: 0 }, options }]
-        {
+        let filtered = SearchOptions { filter: Filter { text: "t".into(), tags: vec!["x".into()], ..Default::default() }, ..options.clone() };
+        for request in [
+            SearchRequest { source: Source::colors(&q), options: options.clone() },
+            SearchRequest { source: Source::Similar { image: 0 }, options },
+            SearchRequest { source: Source::colors(&q), options: filtered.clone() },
+            SearchRequest { source: Source::Browse, options: filtered },
+        ] {
             // Files that fail are tried again by the next search, never twice in one: each search
             // ends after at most one fetch of each.
             let mut asked = 0;
             let _ = engine.drive(|e| e.search(&request, &|| 0.0), &mut |want: &Want| {
                 asked += 1;
-                assert!(asked <= 3, "a search asked for {asked} files");
+                assert!(asked <= 4, "a search asked for {asked} files");
                 Ok(if *want == shard_want {
                     shard_bytes.clone()
                 } else if *want == table_want {
                     table_bytes.clone()
                 } else if *want == page_want {
                     page.clone()
+                } else if matches!(want.kind, ChunkKind::Terms(0)) {
+                    terms.clone()
                 } else {
                     Vec::new()
                 })

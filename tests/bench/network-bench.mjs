@@ -2,7 +2,8 @@
 // (no compression, no cross-origin isolation: the single-threaded worker), optionally with the
 // network throttled through the DevTools protocol to "4G" (10 Mbit/s, 40 ms round trip).
 //
-// Usage: node bench/network-bench.mjs <site-dir> [queries=50] [4g|none]
+// Usage: node bench/network-bench.mjs <site-dir> [queries=50] [4g|none] [plain|br]
+// (`br`: the server sends the build's precompressed Brotli copies, as a configured host does.)
 // Prints one JSON line: index bytes before the first results (index files only: not the app's
 // wasm/js, not thumbnails), cold load to first results, new index bytes per later query (p50,
 // p95), search latency once the files are cached (p50, p95 of the JS API's wall time), and the
@@ -10,15 +11,15 @@
 // index/): run it on an old and a new site one after the other to compare them side by side.
 import { launchBrowser, startPlainServer } from '../e2e/lib.mjs';
 
-const [site, count = '50', network = '4g'] = process.argv.slice(2);
-if (!site || !['4g', 'none'].includes(network)) {
-  console.error('usage: node bench/network-bench.mjs <site-dir> [queries] [4g|none]');
+const [site, count = '50', network = '4g', encoding = 'plain'] = process.argv.slice(2);
+if (!site || !['4g', 'none'].includes(network) || !['plain', 'br'].includes(encoding)) {
+  console.error('usage: node bench/network-bench.mjs <site-dir> [queries] [4g|none] [plain|br]');
   process.exit(2);
 }
 const n = Number(count);
 let indexBytes = 0, otherBytes = 0;
 const isIndex = (path) => path.startsWith('/index/') || path === '/bundle.bin';
-const server = await startPlainServer(site, { onServe: (path, bytes) => { if (isIndex(path)) indexBytes += bytes; else otherBytes += bytes; } });
+const server = await startPlainServer(site, { precompressed: encoding === 'br', onServe: (path, bytes) => { if (isIndex(path)) indexBytes += bytes; else otherBytes += bytes; } });
 const browser = await launchBrowser();
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.round((s.length - 1) * p)]; };
 try {
@@ -29,6 +30,20 @@ try {
   if (network === '4g') {
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 });
   }
+  const throttle = async (cdp) => {
+    if (network === '4g') await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 });
+  };
+  // The page's own first screen (its default query, pre-rendered by the build): a fresh context.
+  const first = await browser.newContext();
+  const firstPage = await first.newPage();
+  await throttle(await first.newCDPSession(firstPage));
+  const tFirst = Date.now();
+  await firstPage.goto(server.url);
+  await firstPage.waitForSelector('[data-testid=prerendered-results] img, [data-testid=result] img', { timeout: 120000 });
+  const prerenderedMs = Date.now() - tFirst;
+  await first.close();
+  indexBytes = 0;
+  otherBytes = 0;
   const t0 = Date.now();
   await page.goto(server.url + '#colors=2E86AB,F3A712&weights=0.7,0.3&k=20');
   await page.waitForSelector('[data-testid=result]', { timeout: 120000 });
@@ -64,7 +79,8 @@ try {
   }, queries);
   const info = await page.evaluate(() => window.chromatica.info());
   console.log(JSON.stringify({
-    site, network, images: info.images,
+    site, network, encoding, images: info.images,
+    prerendered_first_results_ms: prerenderedMs,
     index_bytes_before_first_results: firstIndexBytes,
     app_and_other_bytes: otherBytes,
     cold_load_to_first_results_ms: firstResultsMs,

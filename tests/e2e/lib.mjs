@@ -70,9 +70,11 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
   '.bin': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8' };
 
 /** A plain static server on 127.0.0.1 without cross-origin isolation headers (like most static
- *  hosts), no compression; resolves with `{url, stop}`. `onServe(path, bytes)` hears of every
- *  response body it sends (the benchmarks count bytes on the wire with it). */
-export function startPlainServer(dir, { onServe } = {}) {
+ *  hosts), no compression unless `precompressed` (then a file's `.br` copy, where the build wrote
+ *  one, to browsers that accept Brotli, as hosts configured by docs/hosting.md do); resolves with
+ *  `{url, stop}`. `onServe(path, bytes)` hears of every response body it sends (the benchmarks
+ *  count bytes on the wire with it). */
+export function startPlainServer(dir, { onServe, precompressed = false } = {}) {
   const root = resolve(dir);
   return new Promise((resolveStart, reject) => {
     const server = createServer((req, res) => {
@@ -82,8 +84,11 @@ export function startPlainServer(dir, { onServe } = {}) {
       if (file !== root && !file.startsWith(root + sep)) { res.writeHead(403); return res.end(); }
       if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
       if (!existsSync(file)) { res.writeHead(404, { 'Content-Type': 'text/plain' }); return res.end('not found'); }
-      const body = readFileSync(file);
-      res.writeHead(200, { 'Content-Type': TYPES[extname(file).toLowerCase()] || 'application/octet-stream', 'Content-Length': body.length });
+      const br = precompressed && /\bbr\b/.test(req.headers['accept-encoding'] || '') && existsSync(file + '.br');
+      const body = readFileSync(br ? file + '.br' : file);
+      const headers = { 'Content-Type': TYPES[extname(file).toLowerCase()] || 'application/octet-stream', 'Content-Length': body.length };
+      if (br) Object.assign(headers, { 'Content-Encoding': 'br', Vary: 'Accept-Encoding' });
+      res.writeHead(200, headers);
       if (req.method !== 'HEAD') onServe?.(path, body.length);
       res.end(req.method === 'HEAD' ? undefined : body);
     });

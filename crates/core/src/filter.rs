@@ -111,6 +111,8 @@ pub fn fold_char(c: char) -> Option<char> {
         // Controls, Latin-1 punctuation, general punctuation and symbols, CJK punctuation,
         // variation selectors, full-width punctuation, emoji and private use.
         0x80..=0xBF | 0x2000..=0x2BFF | 0x3000..=0x303F | 0xFE00..=0xFE0F | 0xFF00..=0xFF0F | 0x1F000.. => None,
+        // Other spaces (Ogham's, for one): a small table.
+        _ if c.is_whitespace() => None,
         _ => Some(c),
     }
 }

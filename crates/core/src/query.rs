@@ -269,7 +269,15 @@ impl SearchOptions {
             // `q` in URLs, `text` in the JS API and the CLI.
             "q" | "text" => self.filter.text = value.to_string(),
             "folder" => self.filter.folder = value.to_string(),
-            "tags" => self.filter.tags = split_list(value).into_iter().map(str::to_string).collect(),
+            // Folded, as they match (and as the URL writes them back).
+            "tags" => {
+                self.filter.tags.clear();
+                for tag in split_list(value).into_iter().map(fold_tag).filter(|t| !t.is_empty()) {
+                    if !self.filter.tags.contains(&tag) {
+                        self.filter.tags.push(tag);
+                    }
+                }
+            }
             "from" => self.filter.from = value.trim().to_string(),
             "to" => self.filter.to = value.trim().to_string(),
             "orientation" => {
@@ -307,9 +315,10 @@ impl SearchOptions {
                 pairs.push((key, percent_encode(value)));
             }
         }
-        if !f.tags.is_empty() {
-            // Folded (as they match): a tag's own commas cannot survive a comma-separated list.
-            pairs.push(("tags", f.tags.iter().map(|t| percent_encode(&fold_tag(t))).collect::<Vec<_>>().join(",")));
+        // Folded (as they match): a tag's own commas cannot survive a comma-separated list.
+        let tags: Vec<String> = f.tags.iter().map(|t| fold_tag(t)).filter(|t| !t.is_empty()).collect();
+        if !tags.is_empty() {
+            pairs.push(("tags", tags.iter().map(|t| percent_encode(t)).collect::<Vec<_>>().join(",")));
         }
         if let Some(o) = f.orientation {
             pairs.push(("orientation", o.as_str().to_string()));
