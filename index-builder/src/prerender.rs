@@ -189,8 +189,10 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
 fn filter_bar(first: &FirstScreen) -> String {
     let filter = &first.state.options.filter;
     let mut out = format!(
-        r#"<div class="filters" role="search" aria-label="Filter images" inert><input type="search" class="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words" value="{}"><select class="filter-shape" aria-label="Shape"><option value="">Any shape</option><option value="landscape">Landscape</option><option value="portrait">Portrait</option><option value="square">Square</option></select><label class="filter-date">From <input type="date" aria-label="From date"></label><label class="filter-date">To <input type="date" aria-label="To date"></label><span class="matching"></span></div>"#,
-        escape(&filter.text)
+        r#"<div class="filters" role="search" aria-label="Filter images" inert><input type="search" class="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words" value="{}"><select class="filter-shape" aria-label="Shape"><option value="">Any shape</option><option value="landscape">Landscape</option><option value="portrait">Portrait</option><option value="square">Square</option></select><label class="filter-date">From <input type="text" inputmode="numeric" class="filter-day" placeholder="YYYY-MM-DD" pattern="\d{{4}}(-\d{{2}}(-\d{{2}})?)?" maxlength="10" aria-label="From date: a year, a month (YYYY-MM) or a day" value="{from}"></label><label class="filter-date">To <input type="text" inputmode="numeric" class="filter-day" placeholder="YYYY-MM-DD" pattern="\d{{4}}(-\d{{2}}(-\d{{2}})?)?" maxlength="10" aria-label="To date: a year, a month (YYYY-MM) or a day" value="{to}"></label><span class="matching"></span></div>"#,
+        escape(&filter.text),
+        from = escape(&filter.from),
+        to = escape(&filter.to),
     );
     let chips = page::chips(&first.response.facets, filter);
     let _ = write!(out, r#"<div class="facets" role="group" aria-label="Folders and tags" inert{}>"#, if chips.is_empty() { " hidden" } else { "" });

@@ -52,6 +52,14 @@ test('words narrow a color search as they are typed; the URL carries them both w
   await settled(page, want.results.map((r) => r.path));
   assert.match(await page.locator('[data-testid=matching]').textContent(), /^30 images match$/);
   await page.waitForFunction(() => location.hash.includes('q=harb'));
+  // A year in the date field: taken once it is a date (a partial one leaves the search alone).
+  await page.locator('[data-testid=filter-from]').pressSequentially('2024', { delay: 30 });
+  await page.waitForFunction(() => location.hash.includes('from=2024'));
+  const dated = cliJson(['--colors', '2E86AB,F3A712', '--weights', '0.5,0.5', '-k', '10', '--text', 'harb', '--from', '2024']);
+  await settled(page, dated.results.map((r) => r.path));
+  assert.match(await page.locator('[data-testid=matching]').textContent(), new RegExp(`^${dated.metadata.matching} images match$`));
+  await page.locator('[data-testid=filter-from]').fill('');
+  await page.waitForFunction(() => !location.hash.includes('from='));
   // A link with a filter opens filtered.
   const other = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await other.goto(server.url + '#colors=2E86AB,F3A712&weights=0.5,0.5&k=10&q=harb');

@@ -3,11 +3,14 @@
 //! `SearchOptions::filter` only; the shell searches on every change (app.rs). The chips are
 //! core's `page::chips`, which the build's pre-render draws too.
 
-use chromatica_core::filter::{fold_tag, Facet, Orientation, MAX_FILTER_TAGS};
+use chromatica_core::filter::{fold_tag, valid_date, Facet, Orientation, MAX_FILTER_TAGS};
 use chromatica_core::page::{chips, Chip};
 use chromatica_core::search::SearchResponse;
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
+
+/// What the date fields accept (the index's dates: `filter::valid_date`).
+pub const DAY_PATTERN: &str = r"\d{4}(-\d{2}(-\d{2})?)?";
 
 #[component]
 pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<SearchResponse>>) -> impl IntoView {
@@ -15,8 +18,14 @@ pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<Sea
     // is a type of its own in the wasm, and a bar of a few dozen buttons redraws in no time.
     let text = move || options.with(|o| o.filter.text.clone());
     let shape = move || options.with(|o| o.filter.orientation.map_or("", |o| o.as_str()).to_string());
-    let day = move |from: bool| {
-        options.with(|o| Some(if from { &o.filter.from } else { &o.filter.to }).filter(|d| d.len() == 10).cloned().unwrap_or_default())
+    let day = move |from: bool| options.with(|o| if from { o.filter.from.clone() } else { o.filter.to.clone() });
+    // A date is taken once it is one (2023, 2023-07 or 2023-07-14) or cleared; until then the
+    // field shows itself invalid and the search stays as it was.
+    let set_day = move |ev: leptos::ev::Event, from: bool| {
+        let v = event_target_value(&ev).trim().to_string();
+        if v.is_empty() || valid_date(&v) {
+            options.update(|o| if from { o.filter.from = v } else { o.filter.to = v });
+        }
     };
     let set = move |ev: leptos::ev::Event, field: fn(&mut SearchOptions, String)| {
         let v = event_target_value(&ev);
@@ -50,10 +59,12 @@ pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<Sea
                 <option value="portrait">"Portrait"</option>
                 <option value="square">"Square"</option>
             </select>
-            <label class="filter-date">"From "<input type="date" data-testid="filter-from" aria-label="From date" prop:value=move || day(true)
-                on:change=move |ev| set(ev, |o, v| o.filter.from = v) /></label>
-            <label class="filter-date">"To "<input type="date" data-testid="filter-to" aria-label="To date" prop:value=move || day(false)
-                on:change=move |ev| set(ev, |o, v| o.filter.to = v) /></label>
+            <label class="filter-date">"From "<input type="text" inputmode="numeric" class="filter-day" data-testid="filter-from" placeholder="YYYY-MM-DD"
+                pattern=DAY_PATTERN maxlength="10" aria-label="From date: a year, a month (YYYY-MM) or a day" prop:value=move || day(true)
+                on:input=move |ev| set_day(ev, true) /></label>
+            <label class="filter-date">"To "<input type="text" inputmode="numeric" class="filter-day" data-testid="filter-to" placeholder="YYYY-MM-DD"
+                pattern=DAY_PATTERN maxlength="10" aria-label="To date: a year, a month (YYYY-MM) or a day" prop:value=move || day(false)
+                on:input=move |ev| set_day(ev, false) /></label>
             <span class="matching" data-testid="matching">{move || response.with(|r| r.as_ref().and_then(|r| r.metadata.matching)).map(matching_line).unwrap_or_default()}</span>
         </div>
         {chips_view}
