@@ -17,7 +17,7 @@ fn framed(magic: [u8; 8], data: &[u8]) -> Vec<u8> {
 }
 
 /// A one-shard site of three images whose shard is `shard` (or a valid one naming `page`), with
-/// one term chunk (first term "t") whose bytes are `terms`.
+/// one term chunk (first term: the tag "x") whose bytes are `terms`.
 fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>, Want, Want, Vec<u8>) {
     let mut h = Histogram::default();
     h.splat_bin(100, 1.0);
@@ -29,7 +29,7 @@ fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>
     let table_ref = ChunkRef::named(3, &table_bytes);
     let params = Params::new(20, BackgroundMode::Keep);
     let entry = ShardEntry { images: 3, vectors: shard_ref, pages: table_ref };
-    let table = [TermChunkEntry { first: "t".into(), chunk: ChunkRef::named(4, terms) }];
+    let table = [TermChunkEntry { first: "\u{1}tx".into(), chunk: ChunkRef::named(4, terms) }];
     let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], 0, &table, &[])).unwrap();
     let page_want = Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } };
     (
@@ -70,7 +70,8 @@ fuzz_target!(|data: &[u8]| {
     let texts = [text.clone(), text.clone(), text];
     let valid_page =
         bundle::encode_page(&[meta.clone(), meta.clone(), meta], &texts, &[&stored, &stored, &stored], &[bundle::stored_palette(&[]); 3]);
-    let valid_terms = bundle::encode_terms(&[("t", &[0, 1, 2][..]), ("x", &[1][..])]);
+    // The tag "x" and the word "t", as filter.rs names them.
+    let valid_terms = bundle::encode_terms(&[("\u{1}tx", &[1][..]), ("t", &[0, 1, 2][..])]);
     for (shard, page, terms) in [
         (None, framed(bundle::PAGE_MAGIC, data), valid_terms.clone()),
         (Some(framed(bundle::SHARD_MAGIC, data)), valid_page.clone(), valid_terms.clone()),

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 /// Where caches go: `$CHROMATICA_CACHE_DIR`, else `$XDG_CACHE_HOME/chromatica`, else
 /// `~/.cache/chromatica`.
 pub const CACHE_DIR_VAR: &str = "CHROMATICA_CACHE_DIR";
-const CACHE_VERSION: u32 = 5;
+/// Raise it with any change to what an entry holds (embedded.rs `read` included): entries are
+/// postcard, which cannot tell an older layout from a newer one.
+const CACHE_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {

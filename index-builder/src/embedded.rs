@@ -1,8 +1,11 @@
 //! What an image file says about itself: the XMP packet's title (`dc:title`), description
-//! (`dc:description`), keywords (`dc:subject`) and date (`photoshop:DateCreated`, else
-//! `xmp:CreateDate`), as Lightroom, darktable, digiKam and most cameras' software write them, and
-//! EXIF's date taken and camera (kamadak-exif, which reads JPEG, TIFF, HEIF/AVIF, PNG and WebP).
-//! A sidecar (`--metadata`) wins over all of them, field by field.
+//! (`dc:description`), keywords (`dc:subject`) and date, as Lightroom, digiKam and most cameras'
+//! software write them into the file, and EXIF's date and camera (kamadak-exif, which reads JPEG,
+//! TIFF, HEIF/AVIF, PNG and WebP). The date is the first of `photoshop:DateCreated`, EXIF
+//! DateTimeOriginal, `xmp:CreateDate` (when it was digitised: a scan's), EXIF DateTimeDigitized
+//! and DateTime. A sidecar (`--metadata`) wins over all of them, field by field. (`.xmp` sidecar
+//! files beside the images, darktable's default, are not read.) Any change to what `read` returns
+//! needs a new cache version (cache.rs).
 //!
 //! The XMP packet is found by scanning the file for it, as the XMP specification allows for any
 //! container (JPEG APP1, PNG iTXt, TIFF, WebP, HEIF), and parsed with `roxmltree`. IPTC-IIM
@@ -13,8 +16,10 @@ use chromatica_core::bundle::{MAX_CAPTION, MAX_TAG, MAX_TAGS, MAX_TITLE};
 use chromatica_core::filter::valid_date;
 use serde::{Deserialize, Serialize};
 
-/// The largest XMP packet read (bytes).
-const MAX_PACKET: usize = 4 << 20;
+/// The largest XMP packet read (bytes), and the most XML nodes parsed of it: a hostile packet
+/// costs at most a few MB of a build job's memory.
+const MAX_PACKET: usize = 1 << 20;
+const MAX_NODES: u32 = 50_000;
 const DC: &str = "http://purl.org/dc/elements/1.1/";
 const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 const XML: &str = "http://www.w3.org/XML/1998/namespace";
@@ -27,7 +32,7 @@ pub struct Embedded {
     pub title: String,
     pub caption: String,
     pub tags: Vec<String>,
-    /// `YYYY[-MM[-DD]]`: XMP's date, else EXIF's date taken.
+    /// `YYYY[-MM[-DD]]` (see the module's header for which).
     pub date: String,
     /// EXIF's camera: its make and model.
     pub camera: String,
@@ -35,20 +40,18 @@ pub struct Embedded {
 
 /// The metadata `bytes` (a whole image file) carry.
 pub fn read(bytes: &[u8]) -> Embedded {
-    let mut out = packet(bytes).map(parse).unwrap_or_default();
-    if let Ok(exif) = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)) {
-        let text = |tag| match exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value) {
-            Some(exif::Value::Ascii(values)) => values.first().map(|v| cut(&String::from_utf8_lossy(v), MAX_TAG)).unwrap_or_default(),
-            _ => String::new(),
-        };
-        if out.date.is_empty() {
-            let taken = [exif::Tag::DateTimeOriginal, exif::Tag::DateTimeDigitized, exif::Tag::DateTime].into_iter().map(&text);
-            out.date = taken.map(|d| d.get(..10).unwrap_or("").replace(':', "-")).find(|d| valid_date(d)).unwrap_or_default();
-        }
-        let (make, model) = (text(exif::Tag::Make), text(exif::Tag::Model));
-        // Models usually repeat the make ("Canon" + "Canon EOS R5").
-        out.camera = if model.to_lowercase().starts_with(&make.to_lowercase()) { model } else { format!("{make} {model}").trim().to_string() };
-    }
+    let (mut out, digitised) = packet(bytes).map(parse).unwrap_or_default();
+    let mut dates = vec![std::mem::take(&mut out.date)];
+    let exif = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(bytes)).ok();
+    let text = |tag| match exif.as_ref().and_then(|e| e.get_field(tag, exif::In::PRIMARY)).map(|f| &f.value) {
+        Some(exif::Value::Ascii(values)) => values.first().map(|v| cut(&String::from_utf8_lossy(v), MAX_TAG)).unwrap_or_default(),
+        _ => String::new(),
+    };
+    dates.extend([text(exif::Tag::DateTimeOriginal), digitised, text(exif::Tag::DateTimeDigitized), text(exif::Tag::DateTime)]);
+    out.date = dates.into_iter().map(|d| d.trim().get(..10).unwrap_or(d.trim()).replace(':', "-")).find(|d| valid_date(d)).unwrap_or_default();
+    let (make, model) = (text(exif::Tag::Make), text(exif::Tag::Model));
+    // Models usually repeat the make ("Canon" + "Canon EOS R5").
+    out.camera = if model.to_lowercase().starts_with(&make.to_lowercase()) { model } else { format!("{make} {model}").trim().to_string() };
     out
 }
 
@@ -64,8 +67,10 @@ fn packet(bytes: &[u8]) -> Option<&str> {
     None
 }
 
-fn parse(xml: &str) -> Embedded {
-    let Ok(doc) = roxmltree::Document::parse(xml) else { return Embedded::default() };
+/// The packet's fields (its `date` is `photoshop:DateCreated`), and `xmp:CreateDate`.
+fn parse(xml: &str) -> (Embedded, String) {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
+    let Ok(doc) = roxmltree::Document::parse_with_options(xml, options) else { return Default::default() };
     let element =
         |ns: &str, name: &str| doc.descendants().find(|n| n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name);
     // A property as an attribute of an rdf:Description, or as an element's text.
@@ -95,12 +100,14 @@ fn parse(xml: &str) -> Embedded {
             tags.push(tag);
         }
     }
-    let date = [simple(PHOTOSHOP, "DateCreated"), simple(XMP, "CreateDate")]
-        .into_iter()
-        .map(|d| d.trim().get(..10).unwrap_or(d.trim()).to_string())
-        .find(|d| valid_date(d))
-        .unwrap_or_default();
-    Embedded { title: cut(&alt(DC, "title"), MAX_TITLE), caption: cut(&alt(DC, "description"), MAX_CAPTION), tags, date, camera: String::new() }
+    let fields = Embedded {
+        title: cut(&alt(DC, "title"), MAX_TITLE),
+        caption: cut(&alt(DC, "description"), MAX_CAPTION),
+        tags,
+        date: cut(&simple(PHOTOSHOP, "DateCreated"), 64),
+        camera: String::new(),
+    };
+    (fields, cut(&simple(XMP, "CreateDate"), 64))
 }
 
 /// `text` trimmed, controls as spaces, cut to `max` bytes at a character boundary.
@@ -147,8 +154,18 @@ mod tests {
         let long = PACKET.replace("Skógafoss &amp; rainbow", &"é".repeat(MAX_TITLE));
         let e = read(long.as_bytes());
         assert!(e.title.len() <= MAX_TITLE && e.title.chars().all(|c| c == 'é'));
-        // An entity bomb is refused by the parser, not expanded.
-        let bomb = r#"<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x:xmpmeta xmlns:x="adobe:ns:meta/">&b;</x:xmpmeta>"#;
-        assert_eq!(read(bomb.as_bytes()).title, "");
+        // A DTD (an entity bomb's way in) is refused by the parser, not expanded.
+        let bomb =
+            PACKET.replacen("<x:xmpmeta", r#"<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><x:xmpmeta"#, 1);
+        let bomb = &bomb[bomb.find("<!DOCTYPE").unwrap()..];
+        assert_eq!(parse(bomb).0, Embedded::default());
+        assert_eq!(parse(&PACKET[PACKET.find("<x:xmpmeta").unwrap()..PACKET.find("<?xpacket end").unwrap()]).0.title, "Skógafoss & rainbow");
+        // Too many nodes: nothing, rather than memory.
+        let many = format!(r#"<x:xmpmeta xmlns:x="adobe:ns:meta/">{}</x:xmpmeta>"#, "<a/>".repeat(MAX_NODES as usize + 1));
+        assert!(roxmltree::Document::parse_with_options(
+            &many,
+            roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() }
+        )
+        .is_err());
     }
 }

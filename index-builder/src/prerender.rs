@@ -185,14 +185,18 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
     out.push_str("</section>");
 }
 
+/// The date fields' pattern, as `FilterBar` (filters.rs) has it.
+const DAY_PATTERN: &str = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?";
+
 /// The filter bar as `FilterBar` (filters.rs) draws it for `first`, inert.
 fn filter_bar(first: &FirstScreen) -> String {
     let filter = &first.state.options.filter;
     let mut out = format!(
-        r#"<div class="filters" role="search" aria-label="Filter images" inert><input type="search" class="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words" value="{}"><select class="filter-shape" aria-label="Shape"><option value="">Any shape</option><option value="landscape">Landscape</option><option value="portrait">Portrait</option><option value="square">Square</option></select><label class="filter-date">From <input type="text" inputmode="numeric" class="filter-day" placeholder="YYYY-MM-DD" pattern="\d{{4}}(-\d{{2}}(-\d{{2}})?)?" maxlength="10" aria-label="From date: a year, a month (YYYY-MM) or a day" value="{from}"></label><label class="filter-date">To <input type="text" inputmode="numeric" class="filter-day" placeholder="YYYY-MM-DD" pattern="\d{{4}}(-\d{{2}}(-\d{{2}})?)?" maxlength="10" aria-label="To date: a year, a month (YYYY-MM) or a day" value="{to}"></label><span class="matching"></span></div>"#,
+        r#"<div class="filters" role="search" aria-label="Filter images" inert><input type="search" class="filter-text" placeholder="Filter by words: titles, tags, folders…" aria-label="Filter by words" value="{}"><select class="filter-shape" aria-label="Shape"><option value="">Any shape</option><option value="landscape">Landscape</option><option value="portrait">Portrait</option><option value="square">Square</option></select><label class="filter-date">From <input type="text" class="filter-day" placeholder="YYYY-MM-DD" pattern="{pattern}" maxlength="10" aria-label="From date: a year, a month (YYYY-MM) or a day" value="{from}"></label><label class="filter-date">To <input type="text" class="filter-day" placeholder="YYYY-MM-DD" pattern="{pattern}" maxlength="10" aria-label="To date: a year, a month (YYYY-MM) or a day" value="{to}"></label><span class="matching"></span></div>"#,
         escape(&filter.text),
         from = escape(&filter.from),
         to = escape(&filter.to),
+        pattern = escape(DAY_PATTERN),
     );
     let chips = page::chips(&first.response.facets, filter);
     let _ = write!(out, r#"<div class="facets" role="group" aria-label="Folders and tags" inert{}>"#, if chips.is_empty() { " hidden" } else { "" });

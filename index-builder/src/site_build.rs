@@ -248,7 +248,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
             if text.tags.is_empty() {
                 text.tags.clone_from(&own.tags);
             }
-            if !own.camera.is_empty() && !text.extra.iter().any(|(k, _)| k == "camera") && text.extra.len() < bundle::MAX_EXTRA {
+            if !own.camera.is_empty() && !text.extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("camera")) && text.extra.len() < bundle::MAX_EXTRA {
                 text.extra.push(("camera".into(), own.camera.clone()));
             }
         }
@@ -378,8 +378,18 @@ fn stem(hash: u64) -> String {
     format!("{hash:016x}")
 }
 
+/// When the file last changed, as far as the cache is concerned: the later of its modification
+/// and (on Unix) status-change times. Tools that edit metadata in place and keep the modification
+/// time (exiftool -P) still change the status time, so such a file is read and hashed again.
 fn mtime_ns(meta: &fs::Metadata) -> i128 {
-    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(-1)
+    let modified = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i128).unwrap_or(-1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        modified.max(meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128)
+    }
+    #[cfg(not(unix))]
+    modified
 }
 
 /// Indexes one file: reuses the cached entry when size + mtime (or else the content hash) match,

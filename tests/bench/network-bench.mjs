@@ -2,8 +2,10 @@
 // (no compression, no cross-origin isolation: the single-threaded worker), optionally with the
 // network throttled through the DevTools protocol to "4G" (10 Mbit/s, 40 ms round trip).
 //
-// Usage: node bench/network-bench.mjs <site-dir> [queries=50] [4g|none] [plain|br]
-// (`br`: the server sends the build's precompressed Brotli copies, as a configured host does.)
+// Usage: node bench/network-bench.mjs <site-dir> [queries=50] [4g|none] [plain|br] [filter]
+// (`br`: the server sends the build's precompressed Brotli copies, as a configured host does;
+// `filter`: a filter in the URL's form, e.g. `folder=synthetic/3&q=early`, that the link and every
+// later query carry, so the bytes are those of filtered searches, chips included.)
 // Prints one JSON line: index bytes before the first results (index files only: not the app's
 // wasm/js, not thumbnails), cold load to first results, new index bytes per later query (p50,
 // p95), search latency once the files are cached (p50, p95 of the JS API's wall time), and the
@@ -11,7 +13,9 @@
 // index/): run it on an old and a new site one after the other to compare them side by side.
 import { launchBrowser, startPlainServer } from '../e2e/lib.mjs';
 
-const [site, count = '50', network = '4g', encoding = 'plain'] = process.argv.slice(2);
+const [site, count = '50', network = '4g', encoding = 'plain', filter = ''] = process.argv.slice(2);
+const filterKeys = Object.fromEntries(new URLSearchParams(filter));
+if (filterKeys.q !== undefined) { filterKeys.text = filterKeys.q; delete filterKeys.q; }
 if (!site || !['4g', 'none'].includes(network) || !['plain', 'br'].includes(encoding)) {
   console.error('usage: node bench/network-bench.mjs <site-dir> [queries] [4g|none] [plain|br]');
   process.exit(2);
@@ -27,25 +31,27 @@ try {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
-  if (network === '4g') {
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 });
-  }
-  const throttle = async (cdp) => {
-    if (network === '4g') await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 });
+  const throttle = async (session) => {
+    if (network === '4g') await session.send('Network.emulateNetworkConditions', { offline: false, latency: 40, downloadThroughput: 10e6 / 8, uploadThroughput: 10e6 / 8 });
   };
+  await throttle(cdp);
   // The page's own first screen (its default query, pre-rendered by the build): a fresh context.
   const first = await browser.newContext();
   const firstPage = await first.newPage();
   await throttle(await first.newCDPSession(firstPage));
   const tFirst = Date.now();
   await firstPage.goto(server.url);
-  await firstPage.waitForSelector('[data-testid=prerendered-results] img, [data-testid=result] img', { timeout: 120000 });
+  // Its first result shown: the thumbnail loaded, not just laid out.
+  await firstPage.waitForFunction(() => {
+    const img = document.querySelector('[data-testid=prerendered-results] img, [data-testid=result] img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 120000 });
   const prerenderedMs = Date.now() - tFirst;
   await first.close();
   indexBytes = 0;
   otherBytes = 0;
   const t0 = Date.now();
-  await page.goto(server.url + '#colors=2E86AB,F3A712&weights=0.7,0.3&k=20');
+  await page.goto(server.url + '#colors=2E86AB,F3A712&weights=0.7,0.3&k=20' + (filter ? '&' + filter : ''));
   await page.waitForSelector('[data-testid=result]', { timeout: 120000 });
   const firstResultsMs = Date.now() - t0;
   const firstIndexBytes = indexBytes;
@@ -57,7 +63,7 @@ try {
   const hex = () => Math.floor(rnd() * 0xffffff).toString(16).padStart(6, '0').toUpperCase();
   for (let i = 0; i < n; i++) {
     const k = 1 + Math.floor(rnd() * 3);
-    queries.push({ colors: Array.from({ length: k }, hex), weights: Array.from({ length: k }, () => 0.1 + rnd()), k: 20 });
+    queries.push({ colors: Array.from({ length: k }, hex), weights: Array.from({ length: k }, () => 0.1 + rnd()), k: 20, ...filterKeys });
   }
   const perQuery = [];
   for (const q of queries) {
@@ -79,7 +85,7 @@ try {
   }, queries);
   const info = await page.evaluate(() => window.chromatica.info());
   console.log(JSON.stringify({
-    site, network, encoding, images: info.images,
+    site, network, encoding, filter, images: info.images,
     prerendered_first_results_ms: prerenderedMs,
     index_bytes_before_first_results: firstIndexBytes,
     app_and_other_bytes: otherBytes,

@@ -9,8 +9,8 @@ use chromatica_core::search::SearchResponse;
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
 
-/// What the date fields accept (the index's dates: `filter::valid_date`).
-pub const DAY_PATTERN: &str = r"\d{4}(-\d{2}(-\d{2})?)?";
+/// What the date fields accept: `filter::valid_date`'s dates (the index's), as a pattern.
+pub const DAY_PATTERN: &str = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?";
 
 #[component]
 pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<SearchResponse>>) -> impl IntoView {
@@ -59,10 +59,10 @@ pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<Sea
                 <option value="portrait">"Portrait"</option>
                 <option value="square">"Square"</option>
             </select>
-            <label class="filter-date">"From "<input type="text" inputmode="numeric" class="filter-day" data-testid="filter-from" placeholder="YYYY-MM-DD"
+            <label class="filter-date">"From "<input type="text" class="filter-day" data-testid="filter-from" placeholder="YYYY-MM-DD"
                 pattern=DAY_PATTERN maxlength="10" aria-label="From date: a year, a month (YYYY-MM) or a day" prop:value=move || day(true)
                 on:input=move |ev| set_day(ev, true) /></label>
-            <label class="filter-date">"To "<input type="text" inputmode="numeric" class="filter-day" data-testid="filter-to" placeholder="YYYY-MM-DD"
+            <label class="filter-date">"To "<input type="text" class="filter-day" data-testid="filter-to" placeholder="YYYY-MM-DD"
                 pattern=DAY_PATTERN maxlength="10" aria-label="To date: a year, a month (YYYY-MM) or a day" prop:value=move || day(false)
                 on:input=move |ev| set_day(ev, false) /></label>
             <span class="matching" data-testid="matching">{move || response.with(|r| r.as_ref().and_then(|r| r.metadata.matching)).map(matching_line).unwrap_or_default()}</span>

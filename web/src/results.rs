@@ -57,9 +57,9 @@ pub fn ResultsPanel(
                 <Show when=move || response.get().is_none() && error.get().is_some()>
                     <li class="empty">"No results for this query — fix the colors, or pick a preset."</li>
                 </Show>
-                <For each=move || response.get().map(|r| r.results).unwrap_or_default()
-                    key=|r| (r.id, r.rank, (r.distance * CARD_KEY_DISTANCE_SCALE) as i64)
-                    children=move |item| view! { <ResultCard item=item base=card_base.get_value() source=source open=open ranked=response.with_untracked(|r| r.as_ref().is_none_or(|r| r.query.mode != "filter")) /> } />
+                <For each=move || response.get().map(|r| { let ranked = r.query.mode != "filter"; r.results.into_iter().map(|x| (x, ranked)).collect::<Vec<_>>() }).unwrap_or_default()
+                    key=|(r, ranked): &(ResultItem, bool)| (r.id, r.rank, (r.distance * CARD_KEY_DISTANCE_SCALE) as i64, *ranked)
+                    children=move |(item, ranked)| view! { <ResultCard item=item base=card_base.get_value() source=source open=open ranked=ranked /> } />
             </ol>
             <Show when=move || can_more.get()>
                 <div class="more"><button class="secondary" data-testid="show-more" on:click=move |_| more.run(())>"Show more"</button></div>

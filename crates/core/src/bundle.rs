@@ -187,9 +187,10 @@ pub struct ImageText {
     pub caption: String,
     pub url: String,
     pub tags: Vec<String>,
-    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (the sidecar's, else the EXIF date taken), or empty.
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD` (the sidecar's, else the file's own: XMP or EXIF), or empty.
     pub date: String,
-    /// The sidecar's other fields, by name (shown, and their words searched).
+    /// Other fields, by name (shown, and their words searched): the sidecar's other columns, and
+    /// the camera from EXIF.
     pub extra: Vec<(String, String)>,
 }
 

@@ -666,6 +666,14 @@ impl Engine {
         }
     }
 
+    /// Whether the page of image `id`, or its shard's page table, failed to load.
+    fn page_failed(&self, id: u32) -> bool {
+        let Some((s, local)) = self.head.locate(id) else { return true };
+        let page = local / self.head.params.page_images as usize;
+        self.failed.contains_key(&self.head.shards[s].pages.name)
+            || self.shard_pages(s).and_then(|p| p.get(page)).is_some_and(|c| self.failed.contains_key(&c.name))
+    }
+
     fn need_page_table(&mut self, s: usize, needs: &mut Needs) -> bool {
         match self.head.shards.get(s) {
             Some(entry) => {
@@ -984,15 +992,15 @@ impl Engine {
     /// as the colors to avoid make it go.
     fn browse(&mut self, passing: &[u32], plan: &Plan, needs: &mut Needs) -> Option<Ranking> {
         let mut hits = Vec::new();
+        // Images whose pages are still to come: with the hits, never more than `k` of them.
         let mut missing = 0;
         for &id in passing {
-            if hits.len() == plan.k || missing == plan.k {
+            if hits.len() + missing >= plan.k {
                 break;
             }
-            let wanted = needs.wants.len();
             if !self.need_page(id, needs) {
-                // Not held: to be fetched (a page that failed is only warned about, and skipped).
-                missing += usize::from(needs.wants.len() > wanted);
+                // A page (or page table) that failed is warned about and skipped; others come.
+                missing += usize::from(!self.page_failed(id));
                 continue;
             }
             if missing == 0 && self.histogram(id).is_some_and(|h| !plan.excludes(h)) {

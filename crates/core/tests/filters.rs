@@ -300,3 +300,24 @@ fn a_list_without_colors_leaves_out_colors_to_avoid() {
     assert!(got.windows(2).all(|w| w[0] < w[1]) && got.iter().all(|id| all.contains(id)), "passing images in the index's order");
     assert!(got.last() > all.get(39), "some were left out for their red");
 }
+
+#[test]
+fn a_list_without_colors_fetches_only_the_pages_it_shows() {
+    let s = site(12_000);
+    let mut engine = s.engine();
+    let filter = Filter { folder: "y2012".into(), ..Default::default() };
+    let (r, fetched) = s.search(&mut engine, &request(None, 20, filter));
+    assert_eq!(r.results.len(), 20);
+    let shown: std::collections::BTreeSet<(u32, u32)> = r
+        .results
+        .iter()
+        .map(|x| {
+            let (shard, local) = engine.head().locate(x.id).unwrap();
+            (shard as u32, (local / 16) as u32)
+        })
+        .collect();
+    let pages = fetched.iter().filter(|w| matches!(w.kind, ChunkKind::Page { .. })).count();
+    let tables = fetched.iter().filter(|w| matches!(w.kind, ChunkKind::PageTable(_))).count();
+    assert_eq!(pages, shown.len(), "the pages of the images shown, no more");
+    assert_eq!(tables, shown.iter().map(|(s, _)| s).collect::<std::collections::BTreeSet<_>>().len());
+}
