@@ -407,7 +407,9 @@ fn info(site: &Path, json: bool) -> Result<()> {
     let pages: Vec<u64> =
         (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).iter().map(|p| p.len as u64).collect::<Vec<_>>()).collect();
     let page_bytes: u64 = pages.iter().sum();
-    let total = head.byte_len as u64 + shard_bytes + page_bytes;
+    let table_bytes: u64 = head.shards.iter().map(|s| s.pages.len as u64).sum();
+    let term_bytes: u64 = head.terms.iter().map(|t| t.chunk.len as u64).sum();
+    let total = head.byte_len as u64 + shard_bytes + table_bytes + page_bytes + term_bytes;
     let per_image = |b: u64| b as f64 / n.max(1) as f64;
     let p = &head.params;
     let info = serde_json::json!({
@@ -419,6 +421,10 @@ fn info(site: &Path, json: bool) -> Result<()> {
         "shard_bytes": shard_bytes,
         "pages": pages.len(),
         "page_bytes": page_bytes,
+        "page_table_bytes": table_bytes,
+        "term_chunks": head.terms.len(),
+        "term_bytes": term_bytes,
+        "facets": head.facets.len(),
         "index_bytes": total,
         "bytes_per_image": per_image(total),
         "params": p,
@@ -449,6 +455,13 @@ fn info(site: &Path, json: bool) -> Result<()> {
         p.page_images,
         page_bytes,
         per_image(page_bytes)
+    );
+    println!("Page tables:     {table_bytes} bytes (where each shard's pages are)");
+    println!(
+        "Terms:           {} chunks, {term_bytes} bytes ({:.0} per image): the words, folders, tags, dates and shapes filters match; {} folders and tags as chips",
+        head.terms.len(),
+        per_image(term_bytes),
+        head.facets.len()
     );
     println!("Index:           {total} bytes ({:.0} per image)", per_image(total));
     println!("Routing:         a query scans the nearest shards until they hold {} images", p.probe_images);
