@@ -52,6 +52,8 @@ fn builds_a_site_and_searches_it() {
     assert!(nested["results"].as_array().unwrap().iter().any(|x| x["path"] == "nested/deeper/gradient.jpg"));
     let info = stdout_json(&run(&["info", site.to_str().unwrap(), "--json"]));
     assert_eq!(info["images"], 9);
+    assert_eq!(info["index_bytes"], summary["index_bytes"], "info counts every file the build wrote");
+    assert!(info["term_bytes"].as_u64().unwrap() > 0 && info["page_table_bytes"].as_u64().unwrap() > 0);
 }
 
 #[test]
