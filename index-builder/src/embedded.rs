@@ -110,15 +110,21 @@ fn parse(xml: &str) -> (Embedded, String) {
     (fields, cut(&simple(XMP, "CreateDate"), 64))
 }
 
-/// `text` trimmed, controls as spaces, cut to `max` bytes at a character boundary.
-fn cut(text: &str, max: usize) -> String {
+/// Untrusted text as the index keeps it: controls as spaces, trimmed, cut to `max` bytes at a
+/// character boundary; and whether it was cut. (The sidecar's reader warns when it was.)
+pub fn clean(text: &str, max: usize) -> (String, bool) {
     let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let clean = clean.trim();
     let mut end = clean.len().min(max);
     while !clean.is_char_boundary(end) {
         end -= 1;
     }
-    clean[..end].trim_end().to_string()
+    (clean[..end].to_string(), end < clean.len())
+}
+
+/// [`clean`], without the space a cut may leave at the end.
+fn cut(text: &str, max: usize) -> String {
+    clean(text, max).0.trim_end().to_string()
 }
 
 #[cfg(test)]

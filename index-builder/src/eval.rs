@@ -5,7 +5,7 @@
 
 use crate::site_index;
 use anyhow::{Context, Result};
-use chromatica_core::filter::{terms_of, Filter, ImageFacts};
+use chromatica_core::filter::{meets, terms_of, Filter};
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, Want};
 use chromatica_core::Query;
@@ -171,18 +171,8 @@ fn passing(engine: &Engine, filter: &Filter) -> Vec<u32> {
     (0..engine.len() as u32)
         .filter(|&id| {
             let (Some(meta), text) = (engine.image(id), engine.text(id).unwrap_or(&none)) else { return false };
-            let facts = ImageFacts {
-                path: &meta.path,
-                title: &text.title,
-                caption: &text.caption,
-                tags: &text.tags,
-                extra: &text.extra,
-                date: &text.date,
-                width: meta.width,
-                height: meta.height,
-            };
-            let terms = terms_of(&facts);
-            criteria.iter().all(|c| c.iter().any(|span| terms.iter().any(|t| span.contains(t))))
+            let terms = terms_of(&text.facts(meta));
+            meets(&criteria, &terms)
         })
         .collect()
 }

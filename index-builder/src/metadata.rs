@@ -186,16 +186,11 @@ impl Sidecar {
 
     /// `value` cut to `max` bytes (at a character boundary), with a warning when it was longer.
     fn cut(&mut self, line: u64, what: &str, value: String, max: usize) -> String {
-        let value = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_string();
-        if value.len() <= max {
-            return value;
+        let (value, cut) = index_builder::embedded::clean(&value, max);
+        if cut {
+            self.warn(format!("metadata line {line}: a {what} longer than {max} bytes was cut"));
         }
-        let mut end = max;
-        while !value.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.warn(format!("metadata line {line}: a {what} longer than {max} bytes was cut"));
-        value[..end].to_string()
+        value
     }
 
     /// The texts of `paths` in order (empty for images the file does not name), reporting the

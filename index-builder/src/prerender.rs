@@ -17,7 +17,7 @@ use crate::preview::{HEIGHT as PREVIEW_HEIGHT, PREVIEW_FILE, WIDTH as PREVIEW_WI
 use crate::site_info::{SiteInfo, DEFAULT_TAGLINE};
 use anyhow::Result;
 use chromatica_core::filter::Facet;
-use chromatica_core::page::{self, DEFAULT_AVOID, EAGER_THUMBS, PRESETS};
+use chromatica_core::page::{self, DAY_PATTERN, DEFAULT_AVOID, EAGER_THUMBS, PRESETS};
 use chromatica_core::query::{UrlState, MAX_K};
 use chromatica_core::search::{ResultItem, SearchResponse};
 use std::fmt::Write as _;
@@ -184,9 +184,6 @@ fn results_panel(out: &mut String, first: &FirstScreen) {
     }
     out.push_str("</section>");
 }
-
-/// The date fields' pattern, as `FilterBar` (filters.rs) has it.
-const DAY_PATTERN: &str = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?";
 
 /// The filter bar as `FilterBar` (filters.rs) draws it for `first`, inert.
 fn filter_bar(first: &FirstScreen) -> String {

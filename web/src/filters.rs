@@ -4,13 +4,10 @@
 //! core's `page::chips`, which the build's pre-render draws too.
 
 use chromatica_core::filter::{fold_tag, valid_date, Facet, Orientation, MAX_FILTER_TAGS};
-use chromatica_core::page::{chips, Chip};
+use chromatica_core::page::{chips, Chip, DAY_PATTERN};
 use chromatica_core::search::SearchResponse;
 use chromatica_core::SearchOptions;
 use leptos::prelude::*;
-
-/// What the date fields accept: `filter::valid_date`'s dates (the index's), as a pattern.
-pub const DAY_PATTERN: &str = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?";
 
 #[component]
 pub fn FilterBar(options: RwSignal<SearchOptions>, response: RwSignal<Option<SearchResponse>>) -> impl IntoView {

@@ -205,6 +205,20 @@ pub const MAX_EXTRA: usize = 16;
 pub const MAX_FIELD_NAME: usize = 64;
 
 impl ImageText {
+    /// What the term index knows of the image with this text and `meta` (filter.rs `terms_of`).
+    pub fn facts<'a>(&'a self, meta: &'a ImageMeta) -> crate::filter::ImageFacts<'a> {
+        crate::filter::ImageFacts {
+            path: &meta.path,
+            title: &self.title,
+            caption: &self.caption,
+            tags: &self.tags,
+            extra: &self.extra,
+            date: &self.date,
+            width: meta.width,
+            height: meta.height,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }

@@ -396,6 +396,13 @@ impl Filter {
     }
 }
 
+/// Whether an image with `terms` passes a filter of these `criteria` ([`Filter::criteria`]): for
+/// every criterion, a term in one of its spans. The index answers this from posting lists; this is
+/// the definition, for checks and benchmarks.
+pub fn meets(criteria: &[Vec<TermSpan>], terms: &[String]) -> bool {
+    criteria.iter().all(|c| c.iter().any(|span| terms.iter().any(|t| span.contains(t))))
+}
+
 /// The sorted ids in both sorted lists.
 pub fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };

@@ -40,6 +40,9 @@ pub fn k_choices(k: usize) -> Vec<usize> {
     choices
 }
 
+/// What the filter bar's date fields accept: `filter::valid_date`'s dates, as an HTML pattern.
+pub const DAY_PATTERN: &str = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?";
+
 /// One folder or tag button of the filter bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chip {

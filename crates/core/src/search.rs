@@ -657,13 +657,8 @@ impl Engine {
     }
 
     fn need_shard(&mut self, s: usize, needs: &mut Needs) -> bool {
-        match self.head.shards.get(s) {
-            Some(entry) => {
-                let want = Want { chunk: entry.vectors, kind: ChunkKind::Shard(s as u32) };
-                self.need(want, needs)
-            }
-            None => false,
-        }
+        let chunk = self.head.shards.get(s).map(|e| e.vectors);
+        chunk.is_some_and(|chunk| self.need(Want { chunk, kind: ChunkKind::Shard(s as u32) }, needs))
     }
 
     /// Whether the page of image `id`, or its shard's page table, failed to load.
@@ -675,23 +670,13 @@ impl Engine {
     }
 
     fn need_page_table(&mut self, s: usize, needs: &mut Needs) -> bool {
-        match self.head.shards.get(s) {
-            Some(entry) => {
-                let want = Want { chunk: entry.pages, kind: ChunkKind::PageTable(s as u32) };
-                self.need(want, needs)
-            }
-            None => false,
-        }
+        let chunk = self.head.shards.get(s).map(|e| e.pages);
+        chunk.is_some_and(|chunk| self.need(Want { chunk, kind: ChunkKind::PageTable(s as u32) }, needs))
     }
 
     fn need_terms(&mut self, t: usize, needs: &mut Needs) -> bool {
-        match self.head.terms.get(t) {
-            Some(entry) => {
-                let want = Want { chunk: entry.chunk, kind: ChunkKind::Terms(t as u32) };
-                self.need(want, needs)
-            }
-            None => false,
-        }
+        let chunk = self.head.terms.get(t).map(|e| e.chunk);
+        chunk.is_some_and(|chunk| self.need(Want { chunk, kind: ChunkKind::Terms(t as u32) }, needs))
     }
 
     /// Needs the page of image `id`: its shard's page table first, then the page. Returns whether

@@ -18,7 +18,7 @@ use crate::bundle::{
     self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, MAX_FACET_LABEL,
     PALETTE_SIZE, SHARD_IMAGES, TERM_CHUNK_BYTES,
 };
-use crate::filter::{self, Facet, ImageFacts};
+use crate::filter::{self, Facet};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
@@ -243,17 +243,7 @@ fn term_index(input: &IndexInput<'_>, order: &[u32]) -> (Vec<Chunk>, Vec<TermChu
     for (id, &m) in order.iter().enumerate() {
         let meta = &input.images[m as usize];
         let text = input.texts.get(m as usize).unwrap_or(&none);
-        let facts = ImageFacts {
-            path: &meta.path,
-            title: &text.title,
-            caption: &text.caption,
-            tags: &text.tags,
-            extra: &text.extra,
-            date: &text.date,
-            width: meta.width,
-            height: meta.height,
-        };
-        for term in filter::terms_of(&facts) {
+        for term in filter::terms_of(&text.facts(meta)) {
             match postings.get_mut(&term) {
                 Some(ids) => ids.push(id as u32),
                 None => {

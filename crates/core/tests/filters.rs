@@ -6,7 +6,7 @@
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, Head, ImageMeta, ImageText, Params, StoredHistogram};
 use chromatica_core::color::srgb_to_lab;
-use chromatica_core::filter::{terms_of, Facet, Filter, ImageFacts};
+use chromatica_core::filter::{meets, terms_of, Facet, Filter};
 use chromatica_core::histogram::{dominant_colors, Histogram};
 use chromatica_core::search::{ChunkKind, Engine, SearchRequest, SearchResponse, Source, Want};
 use chromatica_core::shard::{build_index, EncodedIndex, IndexInput};
@@ -111,18 +111,8 @@ impl Site {
             .filter(|&id| {
                 let m = self.encoded.order[id as usize] as usize;
                 let (meta, text) = (&self.images[m], &self.texts[m]);
-                let facts = ImageFacts {
-                    path: &meta.path,
-                    title: &text.title,
-                    caption: &text.caption,
-                    tags: &text.tags,
-                    extra: &text.extra,
-                    date: &text.date,
-                    width: meta.width,
-                    height: meta.height,
-                };
-                let terms = terms_of(&facts);
-                criteria.iter().all(|c| c.iter().any(|span| terms.iter().any(|t| span.contains(t))))
+                let terms = terms_of(&text.facts(meta));
+                meets(&criteria, &terms)
             })
             .collect();
         ids.sort_unstable();
