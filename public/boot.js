@@ -1,22 +1,12 @@
 /* Starts the wasm app (kept out of index.html so a strict Content-Security-Policy needs no
    'unsafe-inline' for scripts). */
-// Starts the wasm app. Over http(s) it fetches chromatica_bg.wasm; from file:// (where browsers
-// refuse fetch) the same bytes come from a classic script that sets a global. The app then loads
-// the index's files the same two ways (chromatica-worker's fetch_file).
+// Loaded `async` from the page's <head>: it runs while the page is still parsing, so over http(s)
+// the two files the first search needs start downloading at once: the wasm (as its gzip twin) and
+// the index's head. Once the page is parsed (chromatica.js, at the end of <body>, defines
+// wasm_bindgen) it starts the app with that wasm; from file:// (where browsers refuse fetch) the
+// same bytes come from a classic script that sets a global. The app then loads the index's files
+// the same two ways (chromatica-worker's fetch_file).
 (function () {
-  // The build pre-rendered the default query's results into the page (index-builder's
-  // prerender.rs); they stay only while the URL names no other query.
-  var pre = document.getElementById('app');
-  var hash = location.hash.replace(/^#/, '');
-  if (pre && pre.hasAttribute('data-prerendered') && hash !== '' && hash !== pre.getAttribute('data-prerendered')) {
-    pre.removeAttribute('data-prerendered');
-    pre.textContent = '';
-    var loading = document.createElement('p');
-    loading.className = 'boot';
-    loading.setAttribute('role', 'status');
-    loading.textContent = 'Loading Chromatica…';
-    pre.appendChild(loading);
-  }
   function fatal(message) {
     var app = document.getElementById('app');
     app.textContent = '';
@@ -41,25 +31,32 @@
     for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
   }
+  // The wasm comes as its gzip twin (`.gz`, a third of its bytes), inflated here: many static
+  // hosts send files as they are. The plain file where the twin is missing or the browser cannot
+  // inflate; a host that inflated the twin itself sends plain wasm, taken as it is.
+  function wasm(url) {
+    var plain = function () { return fetch(url); };
+    if (typeof DecompressionStream === 'undefined') return plain();
+    return fetch(url + '.gz').then(function (r) {
+      return !r.ok ? plain() : r.arrayBuffer().then(function (b) {
+        var head = new Uint8Array(b, 0, Math.min(2, b.byteLength));
+        var body = head[0] === 0x1f && head[1] === 0x8b ? new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip')) : b;
+        return new Response(body, { headers: { 'Content-Type': 'application/wasm' } });
+      });
+    }, plain);
+  }
   function compile(url) {
-    var slow = function () { return fetch(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
-    return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(fetch(url)).catch(slow) : slow();
+    var slow = function () { return wasm(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
+    return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm(url)).catch(slow) : slow();
   }
-  // Where the page may use wasm threads, start the threaded search worker now: it compiles its wasm
-  // and starts its thread pool while this page compiles the app. The app adopts it (backend.rs).
-  // Not over pre-rendered results: they are what the visitor sees first, and the app that takes
-  // over from them should not share the CPU with a starting thread pool (the app starts the worker
-  // itself as it mounts).
-  if (self.crossOriginIsolated && location.protocol !== 'file:' && !(pre && pre.hasAttribute('data-prerendered'))) {
-    try {
-      var worker = new Worker('worker-threads.js', { type: 'module' });
-      worker.addEventListener('error', function () { worker.chromaticaFailed = true; });
-      window.__chromaticaThreadedWorker = worker;
-    } catch (e) { /* the app falls back to the single-threaded worker */ }
-  }
+  var http = location.protocol !== 'file:';
+  // Not over pre-rendered results (no query in the URL): they are what the visitor sees first, and
+  // their thumbnails come before the wasm.
+  var compiled = http && location.hash.length > 1 ? compile('chromatica_bg.wasm') : null;
+  if (compiled) compiled.catch(function () { /* reported once the page is parsed */ });
   // The index's head is the first file a search needs: fetch it alongside the wasm (the app's
   // own fetch of it then comes from this preload).
-  if (location.protocol !== 'file:') {
+  if (http) {
     var head = document.createElement('link');
     head.rel = 'preload';
     head.as = 'fetch';
@@ -67,17 +64,46 @@
     head.crossOrigin = 'anonymous';
     document.head.appendChild(head);
   }
-  if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
-  if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
-  var start = location.protocol === 'file:'
-    ? script('chromatica_wasm.js').then(function () {
-        script('thumbs.js').catch(function () {});
-        return wasm_bindgen({ module_or_path: bytes(window.CHROMATICA_WASM_BASE64) });
-      })
-    : compile('chromatica_bg.wasm').then(function (module) {
-        // Kept for the search worker, which then instantiates it without downloading or compiling again.
-        window.__chromaticaModule = module;
-        return wasm_bindgen({ module_or_path: module });
-      });
-  start.catch(function (e) { fatal(e && e.message ? e.message : String(e)); });
+  function start() {
+    // The build pre-rendered the default query's results into the page (index-builder's
+    // prerender.rs); they stay only while the URL names no other query.
+    var pre = document.getElementById('app');
+    var hash = location.hash.replace(/^#/, '');
+    if (pre && pre.hasAttribute('data-prerendered') && hash !== '' && hash !== pre.getAttribute('data-prerendered')) {
+      pre.removeAttribute('data-prerendered');
+      pre.textContent = '';
+      var loading = document.createElement('p');
+      loading.className = 'boot';
+      loading.setAttribute('role', 'status');
+      loading.textContent = 'Loading Chromatica…';
+      pre.appendChild(loading);
+    }
+    // Where the page may use wasm threads, start the threaded search worker now: it compiles its wasm
+    // and starts its thread pool while this page compiles the app. The app adopts it (backend.rs).
+    // Not over pre-rendered results: they are what the visitor sees first, and the app that takes
+    // over from them should not share the CPU with a starting thread pool (the app starts the worker
+    // itself as it mounts).
+    if (self.crossOriginIsolated && location.protocol !== 'file:' && !(pre && pre.hasAttribute('data-prerendered'))) {
+      try {
+        var worker = new Worker('worker-threads.js', { type: 'module' });
+        worker.addEventListener('error', function () { worker.chromaticaFailed = true; });
+        window.__chromaticaThreadedWorker = worker;
+      } catch (e) { /* the app falls back to the single-threaded worker */ }
+    }
+    if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
+    if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
+    var started = !http
+      ? script('chromatica_wasm.js').then(function () {
+          script('thumbs.js').catch(function () {});
+          return wasm_bindgen({ module_or_path: bytes(window.CHROMATICA_WASM_BASE64) });
+        })
+      : (compiled || compile('chromatica_bg.wasm')).then(function (module) {
+          // Kept for the search worker, which then instantiates it without downloading or compiling again.
+          window.__chromaticaModule = module;
+          return wasm_bindgen({ module_or_path: module });
+        });
+    started.catch(function (e) { fatal(e && e.message ? e.message : String(e)); });
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
 })();

@@ -15,8 +15,21 @@
       document.head.appendChild(s);
     });
   }
+  // The wasm as its gzip twin, inflated here (boot.js says why), else as it is.
+  function wasm(url) {
+    var plain = function () { return fetch(url); };
+    if (typeof DecompressionStream === 'undefined') return plain();
+    return fetch(url + '.gz').then(function (r) {
+      if (!r.ok) return plain();
+      return r.arrayBuffer().then(function (b) {
+        var gz = new Uint8Array(b, 0, Math.min(2, b.byteLength));
+        var body = gz[0] === 0x1f && gz[1] === 0x8b ? new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip')) : b;
+        return new Response(body, { headers: { 'Content-Type': 'application/wasm' } });
+      });
+    }, plain);
+  }
   var ready = window.__chromaticaEmbed || (window.__chromaticaEmbed = load(appBase + 'chromatica.js').then(function () {
-    return wasm_bindgen({ module_or_path: appBase + 'chromatica_bg.wasm' });
+    return wasm_bindgen({ module_or_path: wasm(appBase + 'chromatica_bg.wasm') });
   }));
   function mountAll() {
     var hosts = document.querySelectorAll('[data-chromatica]:not([data-chromatica-mounted])');

@@ -126,8 +126,9 @@ fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: 
     Ok(())
 }
 
-/// Mean index bytes (head included) a fresh engine downloads for one query, and the p95 of the
-/// new bytes per query over the whole sequence on one engine (default cache budget).
+/// Mean index bytes (head included, as stored: what a host sends) a fresh engine downloads for one
+/// query, and the p95 of the new bytes per query over the whole sequence on one engine (default
+/// cache budget).
 fn bytes_per_query(
     site: &Path,
     qs: &[(String, Histogram)],
@@ -145,17 +146,17 @@ fn bytes_per_query(
         let mut fresh = Engine::new(head.clone());
         fresh.set_probe_images(Some(probe));
         fresh.set_filter_probe(filter_probe);
-        let mut bytes = fresh.head().byte_len as f64;
+        let mut bytes = site_index::stored_len(site, chromatica_core::bundle::HEAD_FILE) as f64;
         let mut fetch = site_index::fetcher(site);
         fresh.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
-            bytes += w.chunk.len as f64;
+            bytes += site_index::stored_len(site, &w.path()) as f64;
             fetch(w)
         })?;
         cold += bytes;
         let mut new = 0.0;
         let mut fetch = site_index::fetcher(site);
         warm.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
-            new += w.chunk.len as f64;
+            new += site_index::stored_len(site, &w.path()) as f64;
             fetch(w)
         })?;
         later.push(new);

@@ -403,19 +403,26 @@ fn info(site: &Path, json: bool) -> Result<()> {
     let n = head.len();
     let mut sizes: Vec<u32> = head.shards.iter().map(|s| s.images).collect();
     sizes.sort_unstable();
-    let shard_bytes: u64 = head.shards.iter().map(|s| s.vectors.len as u64).sum();
-    let pages: Vec<u64> =
-        (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).iter().map(|p| p.len as u64).collect::<Vec<_>>()).collect();
+    // Sizes as stored (compressed: what a host sends); `inflated` is the bytes decoded.
+    let stored = |c: &bundle::ChunkRef| site_index::stored_len(site, &c.path());
+    let head_bytes = site_index::stored_len(site, bundle::HEAD_FILE);
+    let shard_bytes: u64 = head.shards.iter().map(|s| stored(&s.vectors)).sum();
+    let page_refs: Vec<bundle::ChunkRef> = (0..head.shards.len()).flat_map(|s| engine.shard_pages(s).unwrap_or(&[]).to_vec()).collect();
+    let pages: Vec<u64> = page_refs.iter().map(stored).collect();
     let page_bytes: u64 = pages.iter().sum();
-    let table_bytes: u64 = head.shards.iter().map(|s| s.pages.len as u64).sum();
-    let term_bytes: u64 = head.terms.iter().map(|t| t.chunk.len as u64).sum();
-    let total = head.byte_len as u64 + shard_bytes + table_bytes + page_bytes + term_bytes;
+    let table_bytes: u64 = head.shards.iter().map(|s| stored(&s.pages)).sum();
+    let term_bytes: u64 = head.terms.iter().map(|t| stored(&t.chunk)).sum();
+    let total = head_bytes + shard_bytes + table_bytes + page_bytes + term_bytes;
+    let inflated = head.byte_len as u64
+        + head.shards.iter().map(|s| (s.vectors.len + s.pages.len) as u64).sum::<u64>()
+        + page_refs.iter().map(|c| c.len as u64).sum::<u64>()
+        + head.terms.iter().map(|t| t.chunk.len as u64).sum::<u64>();
     let per_image = |b: u64| b as f64 / n.max(1) as f64;
     let p = &head.params;
     let info = serde_json::json!({
         "format_version": bundle::FORMAT_VERSION,
         "images": n,
-        "head_bytes": head.byte_len,
+        "head_bytes": head_bytes,
         "shards": head.shards.len(),
         "shard_images": {"min": sizes.first(), "median": sizes.get(sizes.len() / 2), "max": sizes.last()},
         "shard_bytes": shard_bytes,
@@ -426,6 +433,7 @@ fn info(site: &Path, json: bool) -> Result<()> {
         "term_bytes": term_bytes,
         "facets": head.facets.len(),
         "index_bytes": total,
+        "index_bytes_inflated": inflated,
         "bytes_per_image": per_image(total),
         "params": p,
         "background": p.background,
@@ -438,7 +446,7 @@ fn info(site: &Path, json: bool) -> Result<()> {
     println!("Site:            {}", site.display());
     println!("Format version:  {}", bundle::FORMAT_VERSION);
     println!("Images:          {n}");
-    println!("Head:            {} bytes (every visit loads it)", head.byte_len);
+    println!("Head:            {head_bytes} bytes (every visit loads it)");
     println!(
         "Shards:          {} of {}-{} images (median {}), {} bytes ({:.0} per image): vectors{}",
         head.shards.len(),
@@ -463,7 +471,7 @@ fn info(site: &Path, json: bool) -> Result<()> {
         per_image(term_bytes),
         head.facets.len()
     );
-    println!("Index:           {total} bytes ({:.0} per image)", per_image(total));
+    println!("Index:           {total} bytes ({:.0} per image), stored compressed; {inflated} bytes inflated", per_image(total));
     println!("Routing:         a query scans the nearest shards until they hold {} images", p.probe_images);
     println!(
         "ANN:             {}-d vectors{}",

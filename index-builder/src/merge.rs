@@ -5,7 +5,7 @@
 //! paths (`site_build::vector_of`), so the merged index is the one a single build makes.
 
 use crate::site::{self, SiteWriter};
-use crate::site_build::{index_bytes, vector_of};
+use crate::site_build::vector_of;
 use crate::site_index;
 use crate::site_info::SiteInfo;
 use anyhow::{bail, Context, Result};
@@ -140,18 +140,11 @@ pub fn run(parts: &[std::path::PathBuf], out: &Path, force: bool, precompress: b
     let vectors: Vec<_> = stored.iter().map(vector_of).collect();
     let texts: Vec<ImageText> = rest.iter().map(|(r, _)| r.text.clone()).collect();
     let index = site_index::build_for(out, &params, &metas, &stored, &palettes, &texts, &vectors);
-    let summary = MergeSummary {
-        parts: parts.len(),
-        images: metas.len(),
-        shards: index.shards,
-        index_bytes: index_bytes(&index),
-        out: out.display().to_string(),
-    };
     // The images folder's name, as the parts' manifests recorded it.
     let manifest: serde_json::Value =
         fs::read(parts[0].join(site::MANIFEST_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let root = Path::new(manifest["images_root"].as_str().unwrap_or_default()).to_path_buf();
     let info = site_info(parts)?;
-    site::finish(site, &index, &params, &metas, &root, &site::Publish { part: None, precompress, info: &info })?;
-    Ok(summary)
+    let sizes = site::finish(site, &index, &params, &metas, &root, &site::Publish { part: None, precompress, info: &info })?;
+    Ok(MergeSummary { parts: parts.len(), images: metas.len(), shards: index.shards, index_bytes: sizes.index_bytes, out: out.display().to_string() })
 }

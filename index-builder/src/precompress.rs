@@ -4,10 +4,10 @@
 //! precompressed br gzip }`), `chromatica serve`, and CDNs that pass them through. A host that does
 //! not know them serves the plain files and never sends these.
 //!
-//! What gets copies: the page and its scripts and styles, the wasm, and the index's files (head,
-//! shards and pages compress to about 55% with brotli). Not: images (already compressed), the
-//! classic-script twins that only `file://` pages load (no HTTP, no encodings there), and any file
-//! whose compressed copy would not save [`MIN_SAVING`].
+//! What gets copies: the page and its scripts and styles, and the wasm. Not: the index's files
+//! (stored gzip-compressed themselves, for every host: site_index.rs), images (already
+//! compressed), the classic-script twins that only `file://` pages load (no HTTP, no encodings
+//! there), and any file whose compressed copy would not save [`MIN_SAVING`].
 
 use std::io::Write;
 
@@ -17,22 +17,18 @@ pub const ENCODINGS: [(&str, &str); 2] = [("br", "br"), ("gz", "gzip")];
 const MIN_SAVING: f64 = 0.9;
 /// Files smaller than this are sent as they are (a copy would save less than a packet).
 const MIN_BYTES: usize = 1024;
-/// Brotli's quality (0–11) and window (log2 bytes): 11 for the app's files (written once per
-/// build, fetched by every visitor); 9 for the index's, of which a million-image site has half a
-/// gigabyte (at 11 it would take most of the build).
-const BROTLI_APP: (u32, u32) = (11, 22);
-const BROTLI_INDEX: (u32, u32) = (9, 22);
+/// Brotli's quality (0–11) and window (log2 bytes): the app's files are written once per build
+/// and fetched by every visitor.
+const BROTLI: (u32, u32) = (11, 22);
 /// gzip's level (0–9).
-const GZIP_LEVEL: u32 = 9;
+pub const GZIP_LEVEL: u32 = 9;
 
 /// Whether the site file `rel` (site-relative) gets compressed copies: browsers fetch it over
 /// HTTP, and it is not compressed already.
 pub fn wants_copies(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
-    if rel.starts_with("index/") {
-        return name.ends_with(".bin");
-    }
-    if rel.starts_with("thumbs/") || rel.starts_with("originals/") {
+    // Index files are stored compressed already (site_index::store); images are compressed.
+    if rel.starts_with("index/") || rel.starts_with("thumbs/") || rel.starts_with("originals/") {
         return false;
     }
     // The classic-script twins of the wasm and the thumbnails exist for file:// pages only.
@@ -43,16 +39,16 @@ pub fn wants_copies(rel: &str) -> bool {
 }
 
 /// The compressed copies of `bytes` (the site file `rel`) worth writing: `(suffix, bytes)`.
-pub fn copies(rel: &str, bytes: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+pub fn copies(bytes: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     if bytes.len() < MIN_BYTES {
         return Vec::new();
     }
-    let (quality, window) = if rel.starts_with("index/") { BROTLI_INDEX } else { BROTLI_APP };
+    let (quality, window) = BROTLI;
     let mut out = Vec::new();
     for (suffix, _) in ENCODINGS {
         let compressed = match suffix {
             "br" => brotli(bytes, quality, window),
-            _ => gzip(bytes),
+            _ => gzip(bytes, GZIP_LEVEL),
         };
         if (compressed.len() as f64) <= bytes.len() as f64 * MIN_SAVING {
             out.push((suffix, compressed));
@@ -71,8 +67,9 @@ fn brotli(bytes: &[u8], quality: u32, window: u32) -> Vec<u8> {
     out
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 2), flate2::Compression::new(GZIP_LEVEL));
+/// `bytes` as one gzip member (no name or time: the same bytes always compress the same).
+pub fn gzip(bytes: &[u8], level: u32) -> Vec<u8> {
+    let mut w = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 2 + 64), flate2::Compression::new(level));
     let _ = w.write_all(bytes);
     w.finish().unwrap_or_default()
 }
@@ -85,7 +82,7 @@ mod tests {
     #[test]
     fn copies_decompress_to_the_file() {
         let text: Vec<u8> = (0..20_000u32).flat_map(|i| format!("line {} of a page\n", i % 97).into_bytes()).collect();
-        let copies = copies("chromatica.js", &text);
+        let copies = copies(&text);
         assert_eq!(copies.len(), 2);
         for (suffix, bytes) in copies {
             let mut back = Vec::new();
@@ -108,18 +105,25 @@ mod tests {
                 x as u8
             })
             .collect();
-        assert!(copies("index/ab/abcdef.bin", &noise).is_empty());
-        assert!(copies("boot.js", b"small").is_empty());
+        assert!(copies(&noise).is_empty());
+        assert!(copies(b"small").is_empty());
     }
 
     #[test]
     fn only_files_fetched_over_http() {
-        for yes in
-            ["index.html", "chromatica_bg.wasm", "chromatica.js", "style.css", "threads/worker.js", "index/head.bin", "index/ab/abcdef0123456789.bin"]
-        {
+        for yes in ["index.html", "chromatica_bg.wasm", "chromatica.js", "style.css", "threads/worker.js"] {
             assert!(wants_copies(yes), "{yes}");
         }
-        for no in ["chromatica_wasm.js", "thumbs.js", "index/ab/abcdef0123456789.js", "index/head.js", "thumbs/ab/x.jpg", "originals/ab/x.json"] {
+        for no in [
+            "index/head.bin",
+            "index/ab/abcdef0123456789.bin",
+            "chromatica_wasm.js",
+            "thumbs.js",
+            "index/ab/abcdef0123456789.js",
+            "index/head.js",
+            "thumbs/ab/x.jpg",
+            "originals/ab/x.json",
+        ] {
             assert!(!wants_copies(no), "{no}");
         }
     }

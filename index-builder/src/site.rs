@@ -3,7 +3,7 @@
 //! files that its own manifest says an earlier build wrote, and adds the rest beside them.
 
 use crate::site_info::SiteInfo;
-use crate::{precompress, prerender, preview};
+use crate::{precompress, prerender, preview, site_index};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use chromatica_core::bundle::{self, Head, ImageMeta, Params, FORMAT_VERSION};
@@ -39,7 +39,8 @@ pub struct Manifest {
     pub format_version: u32,
     pub generator: String,
     pub image_count: usize,
-    /// The index: its head's size, its shards, and all its files' bytes (head, shards, pages).
+    /// The index: its head's size, its shards, and all its files' bytes (head, shards, pages), as
+    /// stored (compressed).
     pub head_bytes: usize,
     pub shards: usize,
     pub index_bytes: u64,
@@ -69,16 +70,16 @@ pub struct ManifestImage {
 }
 
 impl Manifest {
-    pub fn new(params: &Params, images: &[ImageMeta], index: &EncodedIndex, root: &Path) -> Self {
+    pub fn new(params: &Params, images: &[ImageMeta], index: &EncodedIndex, sizes: &IndexSizes, root: &Path) -> Self {
         Self {
             format: SITE_MARKER,
             site_version: SITE_VERSION,
             format_version: FORMAT_VERSION,
             generator: format!("chromatica {}", env!("CARGO_PKG_VERSION")),
             image_count: images.len(),
-            head_bytes: index.head.len(),
+            head_bytes: sizes.head_bytes,
             shards: index.shards,
-            index_bytes: crate::site_build::index_bytes(index),
+            index_bytes: sizes.index_bytes,
             params: params.clone(),
             images_root: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             part: None,
@@ -124,6 +125,20 @@ fn js_base64_script(global: &str, bytes: &[u8]) -> String {
 
 /// An index file as a classic script for `file://` pages: it files its bytes (base64) under its
 /// path in `self.CHROMATICA_FILES`, where the loader (backend.rs) takes them from.
+/// The bytes of an index's files as a site stores them (compressed: what a host sends).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IndexSizes {
+    pub head_bytes: usize,
+    pub index_bytes: u64,
+}
+
+/// Whether the file at `path` starts with `magic`.
+fn starts_with(path: &Path, magic: &[u8]) -> bool {
+    use std::io::Read;
+    let mut start = vec![0; magic.len()];
+    fs::File::open(path).and_then(|mut f| f.read_exact(&mut start)).is_ok() && start == magic
+}
+
 fn index_script(rel: &str, bytes: &[u8]) -> String {
     format!("(self.CHROMATICA_FILES=self.CHROMATICA_FILES||{{}})[\"{rel}\"]=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
@@ -321,6 +336,8 @@ impl SiteWriter {
             self.write(name, bytes)?;
             if *name == WASM_FILE {
                 self.write(WASM_SCRIPT, js_base64_script("CHROMATICA_WASM", bytes).as_bytes())?;
+                // The twin boot.js and embed.js fetch: a third of the bytes from any host.
+                self.write(&format!("{WASM_FILE}.gz"), &precompress::gzip(bytes, precompress::GZIP_LEVEL))?;
             }
         }
         Ok(())
@@ -328,22 +345,31 @@ impl SiteWriter {
 
     /// The index: the head, and every chunk this build does not find from the previous one (chunk
     /// names are content hashes: a chunk the previous build wrote is these very bytes). Each
-    /// file also as a classic script for `file://` pages. Returns the chunk files kept as they are.
-    pub fn write_index(&self, index: &EncodedIndex) -> Result<Vec<String>> {
-        self.write(bundle::HEAD_FILE, &index.head)?;
-        self.write(bundle::HEAD_SCRIPT, index_script(bundle::HEAD_FILE, &index.head).as_bytes())?;
-        let mut kept = Vec::new();
-        for (chunk, bytes) in &index.chunks {
-            let (rel, script) = (chunk.path(), chunk.script_path());
-            if self.has_own(&rel) && self.has_own(&script) {
-                kept.push(rel);
-                kept.push(script);
-            } else {
-                self.write_once(&rel, bytes)?;
-                self.write_once(&script, index_script(&rel, bytes).as_bytes())?;
-            }
-        }
-        Ok(kept)
+    /// file also as a classic script for `file://` pages. Returns the chunk files kept as they are,
+    /// and the sizes of the index's files as stored.
+    pub fn write_index(&self, index: &EncodedIndex) -> Result<(Vec<String>, IndexSizes)> {
+        use rayon::prelude::*;
+        let head = site_index::store(&index.head);
+        self.write(bundle::HEAD_FILE, &head)?;
+        self.write(bundle::HEAD_SCRIPT, index_script(bundle::HEAD_FILE, &head).as_bytes())?;
+        let written: Vec<(Vec<String>, u64)> = index
+            .chunks
+            .par_iter()
+            .map(|(chunk, bytes)| -> Result<(Vec<String>, u64)> {
+                let (rel, script) = (chunk.path(), chunk.script_path());
+                // Kept when the previous build stored it as this version does (compressed).
+                let old = self.existing(&rel);
+                if self.has_own(&rel) && self.has_own(&script) && starts_with(&old, &bundle::GZIP_MAGIC) {
+                    return Ok((vec![rel, script], fs::metadata(&old)?.len()));
+                }
+                let stored = site_index::store(bytes);
+                self.write_once(&rel, &stored)?;
+                self.write_once(&script, index_script(&rel, &stored).as_bytes())?;
+                Ok((Vec::new(), stored.len() as u64))
+            })
+            .collect::<Result<_>>()?;
+        let sizes = IndexSizes { head_bytes: head.len(), index_bytes: head.len() as u64 + written.iter().map(|(_, n)| n).sum::<u64>() };
+        Ok((written.into_iter().flat_map(|(kept, _)| kept).collect(), sizes))
     }
 
     /// Thumbnails as data URLs in a classic script: on `file://`, images from files taint a canvas,
@@ -389,7 +415,7 @@ impl SiteWriter {
                 }
                 return Ok(());
             }
-            for (suffix, copy) in precompress::copies(rel, &bytes) {
+            for (suffix, copy) in precompress::copies(&bytes) {
                 self.write(&format!("{rel}.{suffix}"), &copy)?;
             }
             Ok(())
@@ -465,7 +491,15 @@ pub struct Publish<'a> {
     pub info: &'a SiteInfo,
 }
 
-pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &[ImageMeta], images_root: &Path, publish: &Publish) -> Result<()> {
+/// Writes the site and commits it; returns the sizes of its index's files as stored.
+pub fn finish(
+    site: SiteWriter,
+    index: &EncodedIndex,
+    params: &Params,
+    images: &[ImageMeta],
+    images_root: &Path,
+    publish: &Publish,
+) -> Result<IndexSizes> {
     check_app()?;
     let mut engine = verify(index).context("internal error: the new index does not decode; the previous site is unchanged")?;
     // The preview image: thumbnails evenly along the index's order (just staged, or kept).
@@ -486,7 +520,8 @@ pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &
         site.write(preview::PREVIEW_FILE, jpeg)?;
     }
     site.write_app(&index_html(&mut engine, images.len(), index.shards, publish.info, preview.is_some())?)?;
-    let mut kept: BTreeSet<String> = site.write_index(index)?.into_iter().collect();
+    let (kept, sizes) = site.write_index(index)?;
+    let mut kept: BTreeSet<String> = kept.into_iter().collect();
     let mut thumbs: Vec<String> = images.iter().map(ImageMeta::thumb_url).collect();
     thumbs.sort();
     thumbs.dedup();
@@ -496,10 +531,11 @@ pub fn finish(site: SiteWriter, index: &EncodedIndex, params: &Params, images: &
     if publish.precompress {
         site.write_compressed_copies(&mut kept)?;
     }
-    let mut manifest = Manifest::new(params, images, index, images_root);
+    let mut manifest = Manifest::new(params, images, index, &sizes, images_root);
     manifest.part = publish.part.map(|(i, n)| [i, n]);
     manifest.site = publish.info.clone();
-    site.commit(&mut manifest, &kept)
+    site.commit(&mut manifest, &kept)?;
+    Ok(sizes)
 }
 
 /// Decodes every file of an index, as a visitor's engine would; returns the engine holding them all.

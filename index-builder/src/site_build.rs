@@ -12,7 +12,6 @@ use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, ImageMeta, Params, StoredHistogram};
 use chromatica_core::histogram::{dominant_colors, image_histogram, Histogram, SparseHistogram, MAX_SIDE};
-use chromatica_core::shard::EncodedIndex;
 use chromatica_core::BackgroundMode;
 use index_builder::budget::{megabytes, MemoryBudget};
 use index_builder::decode::{decode_keeping, encode_thumbnail, probe, Cost, PROBE_BYTES};
@@ -79,7 +78,7 @@ pub struct Summary {
     pub decoded: usize,
     pub reused: usize,
     pub skipped: Vec<Skipped>,
-    /// The index: its head, its shards, and all its files (head, shards, pages) in bytes.
+    /// The index: its head, its shards, and all its files (head, shards, pages) in bytes as stored.
     pub head_bytes: usize,
     pub shards: usize,
     pub index_bytes: u64,
@@ -257,7 +256,7 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
     let index_ms = ms(t_index);
 
     let t_write = Instant::now();
-    site::finish(site, &index, &params, &metas, &images, &site::Publish { part: opts.part, precompress: opts.precompress, info: &info })?;
+    let sizes = site::finish(site, &index, &params, &metas, &images, &site::Publish { part: opts.part, precompress: opts.precompress, info: &info })?;
     let entries: BTreeMap<String, Entry> = processed.iter().map(|p| (p.rel.clone(), p.entry.clone())).collect();
     Cache::new(entries).save(&out);
     let write_ms = ms(t_write);
@@ -268,10 +267,10 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
         decoded: processed.iter().filter(|p| p.decoded).count(),
         reused: processed.iter().filter(|p| !p.decoded).count(),
         skipped,
-        head_bytes: index.head.len(),
+        head_bytes: sizes.head_bytes,
         shards: index.shards,
-        index_bytes: index_bytes(&index),
-        bytes_per_image: index_bytes(&index) as f64 / n as f64,
+        index_bytes: sizes.index_bytes,
+        bytes_per_image: sizes.index_bytes as f64 / n as f64,
         background: opts.background,
         backgrounds_removed: metas.iter().filter(|m| m.background_removed).count(),
         metadata_warnings,
@@ -285,11 +284,6 @@ pub fn build(opts: &BuildOptions) -> Result<Summary> {
 /// what a site holds, and `merge` (which has only that) lays out shards exactly as `build` does.
 pub fn vector_of(stored: &StoredHistogram) -> AnnVector {
     AnnVector::from_histogram(&Histogram::from_sparse(stored.view()))
-}
-
-/// Bytes of every file of an index.
-pub fn index_bytes(index: &EncodedIndex) -> u64 {
-    index.head.len() as u64 + index.chunks.iter().map(|(c, _)| c.len as u64).sum::<u64>()
 }
 
 /// The process's peak resident set size (Linux and other Unixes: `getrusage`).

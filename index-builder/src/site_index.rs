@@ -2,6 +2,9 @@
 //! index files a search needs ([`Step::Fetch`]) and gets them here as files, exactly as the
 //! browser gets them over HTTP. `search`, `info`, `eval` and `synth` all read sites this way, so
 //! the CLI ranks as the page does.
+//!
+//! Index files are stored gzip-compressed ([`store`]; bundle.rs's header says why): a reader
+//! inflates each ([`load`]) to at most the length the head gives it before core decodes it.
 
 use anyhow::{bail, Context, Result};
 use chromatica_core::ann::AnnVector;
@@ -24,13 +27,50 @@ pub fn open(site: &Path) -> Result<Engine> {
         ),
         Err(e) => return Err(e).with_context(|| format!("cannot read {} (is {} a site built by chromatica build?)", path.display(), site.display())),
     };
+    let bytes = load(&bytes, bundle::MAX_HEAD_BYTES).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let head = Head::from_bytes(&bytes).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(Engine::new(head))
 }
 
 /// Reads index files of `site` for the engine.
 pub fn fetcher(site: &Path) -> impl FnMut(&Want) -> Result<Vec<u8>, String> + '_ {
-    move |want: &Want| fs::read(site.join(want.path())).map_err(|e| format!("{}: {e}", want.path()))
+    move |want: &Want| {
+        let stored = fs::read(site.join(want.path())).map_err(|e| format!("{}: {e}", want.path()))?;
+        load(&stored, want.chunk.len as usize).map_err(|e| format!("{}: {e}", want.path()))
+    }
+}
+
+/// gzip's level for index files: 9 saves 0.1% more at two thirds of the speed (measured on a
+/// 100k synthetic site: 54.2% of the bytes at 24 MB/s a core).
+const GZIP_LEVEL: u32 = 6;
+
+/// An index file as a site stores it: `raw` as one gzip member (RFC 1952).
+pub fn store(raw: &[u8]) -> Vec<u8> {
+    crate::precompress::gzip(raw, GZIP_LEVEL)
+}
+
+/// The bytes of a stored index file, inflated to at most `most` bytes (more is an error, read no
+/// further). A file that is not gzip (a site built before index files were compressed) is taken
+/// as it is; core's decoder checks either.
+pub fn load(stored: &[u8], most: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    if !stored.starts_with(&bundle::GZIP_MAGIC) {
+        return Ok(stored.to_vec());
+    }
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(stored)
+        .take(most as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("not a valid compressed index file ({e}): rebuild or re-upload the site"))?;
+    if raw.len() > most {
+        return Err(format!("inflates to more than the {most} bytes the index expects: rebuild or re-upload the site"));
+    }
+    Ok(raw)
+}
+
+/// The bytes `rel` takes in `site` (on disk and over the wire), 0 if it is missing.
+pub fn stored_len(site: &Path, rel: &str) -> u64 {
+    fs::metadata(site.join(rel)).map(|m| m.len()).unwrap_or(0)
 }
 
 /// One search, fetching what it needs from `site`.

@@ -82,8 +82,9 @@ pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
         let bytes = fs::read(source.join(&thumb)).map_err(|e| anyhow::anyhow!("cannot read {thumb} of the source site: {e}"))?;
         site.write_once(&thumb, &bytes)?;
     }
-    let (shards, index_bytes, head_bytes) = (index.shards, crate::site_build::index_bytes(&index), index.head.len());
-    site::finish(site, &index, &params, &images, source, &site::Publish { part: None, precompress: true, info: &Default::default() })?;
+    let shards = index.shards;
+    let site::IndexSizes { head_bytes, index_bytes } =
+        site::finish(site, &index, &params, &images, source, &site::Publish { part: None, precompress: true, info: &Default::default() })?;
     println!(
         "Synthesised {count} images from {n} in {:.1} s (mixing {:.1} s, shards {:.1} s) -> {}; index {index_bytes} bytes ({:.0} per image) in {shards} shards, head {head_bytes} bytes",
         start.elapsed().as_secs_f64(),

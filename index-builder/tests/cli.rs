@@ -282,18 +282,24 @@ fn bad_arguments_fail_with_clear_messages() {
     assert!(err(&["search", site.to_str().unwrap(), "--colors", "FF0000,00FF00", "--weights", "1"]).contains("2 colors but 1 weights"));
     assert!(err(&["search", site.to_str().unwrap(), "--colors", "1,2,3,4,5,6"]).contains("at most 5 colors"));
     let files = index_files(&site);
-    let shard = files.iter().find(|(name, bytes)| name.ends_with(".bin") && bytes.starts_with(b"CHROMSHD")).unwrap();
+    let shard = files.iter().find(|(name, bytes)| name.ends_with(".bin") && common::inflate(bytes).starts_with(b"CHROMSHD")).unwrap();
+    // Damaged as stored (gzip), then inside.
     let mut flipped = shard.1.clone();
     let at = flipped.len() - 3;
     flipped[at] ^= 1;
     write(&site.join(shard.0), &flipped);
+    assert!(err(&["info", site.to_str().unwrap()]).contains("not a valid compressed index file"));
+    let mut flipped = common::inflate(shard.1);
+    let at = flipped.len() - 3;
+    flipped[at] ^= 1;
+    write(&site.join(shard.0), &common::store(&flipped));
     assert!(err(&["info", site.to_str().unwrap()]).contains("checksum"));
     // A search says which file is damaged and answers from what is left (here: nothing).
     let out = run(&["search", site.to_str().unwrap(), "--colors", "FF0000"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("warning: {}", shard.0)), "{}", String::from_utf8_lossy(&out.stderr));
-    let head = &files["index/head.bin"];
-    write(&site.join("index/head.bin"), &head[..head.len() / 2]);
+    let head = common::inflate(&files["index/head.bin"]);
+    write(&site.join("index/head.bin"), &common::store(&head[..head.len() / 2]));
     assert!(err(&["info", site.to_str().unwrap()]).contains("truncated"));
 }
 

@@ -275,7 +275,7 @@ fn precompressed_copies_go_to_clients_that_take_them() {
         }
         assert_eq!(decode(coding, &body), wasm, "{accept}");
     }
-    // The page itself ("/" is index.html) and an index file come compressed too.
+    // The page itself ("/" is index.html) comes compressed too (index files are stored so).
     let (head, body) = get_with(&server, "/", &["Accept-Encoding: br"]);
     assert!(head.contains("Content-Encoding: br") && head.contains("text/html"), "{head}");
     assert_eq!(decode("br", &body), std::fs::read(site.join("index.html")).unwrap());

@@ -6,7 +6,7 @@
 // finds no serious accessibility problem on the page (light and dark) or in an embedded widget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,7 +24,7 @@ async function gatedPage(viewport, options = {}) {
   const page = await browser.newPage({ viewport, ...options });
   let release;
   const gate = new Promise((r) => { release = r; });
-  await page.route('**/chromatica_bg.wasm', async (route) => { await gate; await route.continue(); });
+  await page.route('**/chromatica_bg.wasm*', async (route) => { await gate; await route.continue(); });
   return { page, release };
 }
 
@@ -107,9 +107,14 @@ test('chromatica serve sends the precompressed app, and the page runs on it', as
   const server = await startServer(siteDir());
   try {
     const page = await browser.newPage();
-    const wasm = page.waitForResponse((r) => r.url().endsWith('/chromatica_bg.wasm'));
+    const glue = page.waitForResponse((r) => r.url().endsWith('/chromatica.js'));
+    // The wasm comes as its gzip twin from every host (boot.js), inflated by the page.
+    const wasm = page.waitForResponse((r) => r.url().endsWith('/chromatica_bg.wasm.gz'));
     await page.goto(server.url);
-    assert.equal((await wasm).headers()['content-encoding'], 'br');
+    assert.equal((await glue).headers()['content-encoding'], 'br');
+    const twin = await wasm;
+    assert.equal(twin.headers()['content-encoding'], undefined);
+    assert.ok((await twin.body()).length < statSync(join(siteDir(), 'chromatica_bg.wasm')).size / 2);
     await engineAnswered(page);
     assert.equal(await page.locator('[data-testid=result]').count(), 20);
     await page.close();

@@ -70,7 +70,7 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
   '.bin': 'application/octet-stream', '.txt': 'text/plain; charset=utf-8' };
 
 /** A plain static server on 127.0.0.1 without cross-origin isolation headers (like most static
- *  hosts), no compression unless `precompressed` (then a file's `.br` copy, where the build wrote
+ *  hosts) and with `Last-Modified` validators (as all send), no compression unless `precompressed` (then a file's `.br` copy, where the build wrote
  *  one, to browsers that accept Brotli, as hosts configured by docs/hosting.md do); resolves with
  *  `{url, stop}`. `onServe(path, bytes)` hears of every response body it sends (the benchmarks
  *  count bytes on the wire with it). */
@@ -84,9 +84,14 @@ export function startPlainServer(dir, { onServe, precompressed = false } = {}) {
       if (file !== root && !file.startsWith(root + sep)) { res.writeHead(403); return res.end(); }
       if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
       if (!existsSync(file)) { res.writeHead(404, { 'Content-Type': 'text/plain' }); return res.end('not found'); }
+      // Validators as every static host sends them (python3 -m http.server: Last-Modified, and 304
+      // to If-Modified-Since), so the browser may reuse what it has.
+      const modified = new Date(Math.floor(statSync(file).mtimeMs / 1000) * 1000);
+      const since = Date.parse(req.headers['if-modified-since'] || '');
+      if (since >= modified.getTime()) { res.writeHead(304, { 'Last-Modified': modified.toUTCString() }); return res.end(); }
       const br = precompressed && /\bbr\b/.test(req.headers['accept-encoding'] || '') && existsSync(file + '.br');
       const body = readFileSync(br ? file + '.br' : file);
-      const headers = { 'Content-Type': TYPES[extname(file).toLowerCase()] || 'application/octet-stream', 'Content-Length': body.length };
+      const headers = { 'Content-Type': TYPES[extname(file).toLowerCase()] || 'application/octet-stream', 'Content-Length': body.length, 'Last-Modified': modified.toUTCString() };
       if (br) Object.assign(headers, { 'Content-Encoding': 'br', Vary: 'Accept-Encoding' });
       res.writeHead(200, headers);
       if (req.method !== 'HEAD') onServe?.(path, body.length);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { launchBrowser, startServer, startPlainServer, openApp, siteDir, cli, cliSearch, watchErrors } from './lib.mjs';
 
 let browser, synth, info;
@@ -60,7 +61,9 @@ function indexRequests(page, base) {
   return paths;
 }
 
-const isShard = (site, path) => readFileSync(join(site, path)).subarray(0, 8).toString() === 'CHROMSHD';
+/** A stored index file's bytes (every index file is stored gzip-compressed). */
+const inflated = (site, path) => gunzipSync(readFileSync(join(site, path)));
+const isShard = (site, path) => inflated(site, path).subarray(0, 8).toString() === 'CHROMSHD';
 
 test('a sharded site ranks as the CLI does over a plain host, chromatica serve and file://, fetching only some shards', async () => {
   assert.ok(info.shards >= 8, `${info.shards} shards`);
@@ -72,8 +75,14 @@ test('a sharded site ranks as the CLI does over a plain host, chromatica serve a
     for (const server of [plain, served]) {
       const page = await browser.newPage();
       const requested = indexRequests(page, server.url);
+      const wasm = [];
+      page.on('request', (r) => { if (/\.wasm(\.gz)?$/.test(r.url())) wasm.push(r.url().slice(server.url.length)); });
       const errors = await openApp(page, server.url + '#colors=2E86AB,F3A712&weights=0.7,0.3&k=10');
       await page.locator('[data-testid=result]').first().waitFor();
+      // Any host sends a third of the wasm and compressed index files: they are stored so.
+      // (The threaded worker's wasm, on isolated pages, comes from hosts that compress.)
+      assert.deepEqual(wasm.filter((p) => !p.startsWith('threads/')), ['chromatica_bg.wasm.gz']);
+      assert.ok(requested.every((p) => readFileSync(join(synth, p))[0] === 0x1f), 'index files are stored gzip-compressed');
       const shards = new Set(requested.filter((p) => p.endsWith('.bin') && p !== 'index/head.bin' && isShard(synth, p)));
       assert.ok(shards.size > 0 && shards.size < info.shards, `the first query fetched ${shards.size} of ${info.shards} shards`);
       assertSame(await rankings(page), expected, server === plain ? 'plain host' : 'chromatica serve');
@@ -104,20 +113,25 @@ test('a missing or corrupt shard: the page says which file failed and the other 
     await probe.locator('[data-testid=result]').first().waitFor();
     await probe.close();
     const shards = [...new Set(requested.filter((p) => p !== 'index/head.bin' && isShard(site, p)))];
-    assert.ok(shards.length >= 2, `${shards.length} shards read`);
+    assert.ok(shards.length >= 3, `${shards.length} shards read`);
+    // One missing, one whose stored (gzip) bytes are damaged, one whose inflated bytes are.
     rmSync(join(site, shards[0]));
-    const bytes = readFileSync(join(site, shards[1]));
-    bytes[bytes.length - 1] ^= 0xff;
-    writeFileSync(join(site, shards[1]), bytes);
+    const stored = readFileSync(join(site, shards[1]));
+    stored[stored.length >> 1] ^= 0xff;
+    writeFileSync(join(site, shards[1]), stored);
+    const inner = inflated(site, shards[2]);
+    inner[inner.length - 1] ^= 0xff;
+    writeFileSync(join(site, shards[2]), gzipSync(inner));
     const page = await browser.newPage();
     await openApp(page, server.url + '#colors=2E86AB&k=10');
     await page.locator('[data-testid=warnings]').waitFor({ timeout: 15000 });
     const warning = await page.getByTestId('warnings').textContent();
     assert.ok(warning.includes(shards[0]) && /HTTP 404/.test(warning), warning);
-    assert.ok(warning.includes(shards[1]) && /checksum/.test(warning), warning);
+    assert.ok(warning.includes(shards[1]) && /could not inflate/.test(warning), warning);
+    assert.ok(warning.includes(shards[2]) && /checksum/.test(warning), warning);
     assert.equal(await page.locator('[data-testid=result]').count(), 10, 'the other shards answer');
     const api = await page.evaluate(() => window.chromatica.search({ colors: ['2E86AB'], k: 10 }));
-    assert.equal(api.warnings.length, 2);
+    assert.equal(api.warnings.length, 3);
     await page.close();
   } finally { await server.stop(); }
 });

@@ -8,9 +8,9 @@
 //! else `worker.js` (this same wasm, one thread). From `file://` or a cross-origin embed it runs on
 //! the page's thread. All run the same core code: same results.
 
-use chromatica_core::bundle::HEAD_FILE;
+use chromatica_core::bundle::{HEAD_FILE, MAX_HEAD_BYTES};
 use chromatica_core::search::{Engine, SearchRequest, SearchResponse};
-use chromatica_worker::{fetch_file, load_engine, Expect, WorkerMessage, MAX_HEAD_BYTES};
+use chromatica_worker::{fetch_file, load_engine, Expect, WorkerMessage};
 pub use chromatica_worker::{js_error, now, EngineError, IndexInfo};
 use std::cell::RefCell;
 use std::collections::HashMap;

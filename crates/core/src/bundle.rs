@@ -1,4 +1,4 @@
-//! The index format (version 3): a small **head** and content-named **chunks**, each a static file,
+//! The index format (version 4): a small **head** and content-named **chunks**, each a static file,
 //! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
@@ -13,7 +13,16 @@
 //! browsers may cache chunks forever. The head refers to each chunk by a [`ChunkRef`] (name, length,
 //! crc32) and a chunk is accepted only when its length and crc32 match.
 //!
-//! Every file is one container:
+//! Every file is **stored gzip-compressed** (one RFC 1952 member, no name or time): static hosts
+//! that do not compress (most object stores, `python3 -m http.server`, `file://`) then send a
+//! page half its size and a shard a quarter, and hosts that do compress send the same. Lengths and
+//! crc32s ([`ChunkRef`]) are of the bytes inside, which a reader inflates to at most that length
+//! (the head: [`MAX_HEAD_BYTES`]) before decoding; a file that does not start with
+//! [`GZIP_MAGIC`] is taken as plain (sites built before, or a host that already inflated it).
+//! Inflating is the shells' job (the browser's `DecompressionStream`, flate2 natively): this
+//! module decodes the inflated bytes.
+//!
+//! Every file, inflated, is one container:
 //! ```text
 //! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPGT" page table, "CHROMPAG" page,
 //!     "CHROMTRM" terms
@@ -69,6 +78,11 @@ pub const MAX_FACET_LABEL: usize = 1024;
 pub const HEAD_FILE: &str = "index/head.bin";
 /// The head as a classic script, for `file://` pages where `fetch` is refused.
 pub const HEAD_SCRIPT: &str = "index/head.js";
+/// The most bytes a head may have (a million images' head is about 500 KB).
+pub const MAX_HEAD_BYTES: usize = 64 << 20;
+/// The first two bytes of a gzip member: how a reader tells a stored (compressed) index file
+/// from a plain one (every container starts with "CHROM").
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The file of a version 2 site: its presence means "rebuild".
 pub const LEGACY_BUNDLE_FILE: &str = "bundle.bin";
 pub const PALETTE_SIZE: usize = 5;

@@ -7,7 +7,7 @@
 //! crate built alone with feature `threads` (shared memory, a `wasm-bindgen-rayon` pool that the
 //! rerank in `chromatica_core::search` spreads over). Same code, same ranking.
 
-use chromatica_core::bundle::{BundleError, Head};
+use chromatica_core::bundle::{self, BundleError, Head};
 use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse, Step, Want};
 use chromatica_core::BackgroundMode;
 use serde::{Deserialize, Serialize};
@@ -160,14 +160,12 @@ fn from_file_url() -> bool {
     protocol.as_deref() == Some("file:")
 }
 
-/// The most bytes the head may have (a million images' head is about 200 KB).
-pub const MAX_HEAD_BYTES: usize = 64 << 20;
-
 /// A file of the site at `base` (its URL, "" for the page's own site) of `len` bytes (at most, for
-/// the head): fetched over http(s), in a page or a worker; from `file://`, the classic script
-/// written beside it (`<path minus .bin>.js`), which files the bytes under
-/// `self.CHROMATICA_FILES[path]`. A body of another size is refused before it is copied into
-/// wasm memory (which never shrinks).
+/// the head) once inflated: fetched over http(s), in a page or a worker; from `file://`, the
+/// classic script written beside it (`<path minus .bin>.js`), which files the bytes under
+/// `self.CHROMATICA_FILES[path]`. Index files are stored gzip-compressed (bundle.rs) and inflated
+/// by the browser ([`inflate`]). A body of another size is refused before it is copied into wasm
+/// memory (which never shrinks).
 pub async fn fetch_file(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
     Ok(fetch_bytes(base, path, len).await?.to_vec())
 }
@@ -176,24 +174,80 @@ pub async fn fetch_file(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, 
 /// and only the engine's copy enters wasm memory).
 async fn fetch_bytes(base: &str, path: &str, len: Expect) -> Result<js_sys::Uint8Array, String> {
     let url = format!("{base}{path}");
-    if from_file_url() {
-        return load_script(base, path, len).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]));
-    }
+    let stored = if from_file_url() {
+        load_script(base, path, len.most()).await.map(|bytes| js_sys::Uint8Array::from(&bytes[..]))?
+    } else {
+        download(&url).await?
+    };
+    stored_check(&url, stored.length() as usize, len.most())?;
+    let bytes = inflate(stored, len.most(), &url).await?;
+    len.check(&url, bytes.length() as usize)?;
+    Ok(bytes)
+}
+
+/// The body of `url`, over http(s).
+async fn download(url: &str) -> Result<js_sys::Uint8Array, String> {
     let fetch = js_sys::Reflect::get(&js_sys::global(), &"fetch".into()).map_err(|e| js_error(&e))?;
     let fetch: js_sys::Function = fetch.dyn_into().map_err(|_| "this browser cannot fetch files".to_string())?;
     let failed = |e: JsValue| format!("could not download {url}: {}", js_error(&e));
-    let promise: js_sys::Promise = fetch.call1(&js_sys::global(), &url.clone().into()).map_err(failed)?.dyn_into().map_err(failed)?;
+    let promise: js_sys::Promise = fetch.call1(&js_sys::global(), &url.into()).map_err(failed)?.dyn_into().map_err(failed)?;
     let response: web_sys::Response = JsFuture::from(promise).await.map_err(failed)?.dyn_into().map_err(failed)?;
     if !response.ok() {
         return Err(format!("could not download {url}: HTTP {}", response.status()));
     }
     let buffer = JsFuture::from(response.array_buffer().map_err(failed)?).await.map_err(failed)?;
-    let bytes = js_sys::Uint8Array::new(&buffer);
-    len.check(&url, bytes.length() as usize)?;
-    Ok(bytes)
+    Ok(js_sys::Uint8Array::new(&buffer))
 }
 
-/// The size a fetched file must have.
+/// A stored index file inflated by the browser's own gzip (`DecompressionStream`: no inflater in
+/// the wasm), reading no more than `most` bytes of output. Bytes that are not gzip (a site built
+/// before index files were compressed, or a host that inflated them already) are returned as
+/// they are; the engine checks them either way.
+async fn inflate(stored: js_sys::Uint8Array, most: usize, url: &str) -> Result<js_sys::Uint8Array, String> {
+    if stored.length() < 2 || [stored.get_index(0), stored.get_index(1)] != bundle::GZIP_MAGIC {
+        return Ok(stored);
+    }
+    let failed = |e: JsValue| format!("could not inflate {url}: {} (rebuild or re-upload the site)", js_error(&e));
+    let class = js_sys::Reflect::get(&js_sys::global(), &"DecompressionStream".into())
+        .ok()
+        .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| "this browser cannot inflate the index (it has no DecompressionStream): update it".to_string())?;
+    let inflater = js_sys::Reflect::construct(&class, &js_sys::Array::of1(&"gzip".into())).map_err(failed)?;
+    let body = web_sys::Response::new_with_opt_buffer_source(Some(&stored)).map_err(failed)?.body().ok_or_else(|| failed(JsValue::NULL))?;
+    let reader: web_sys::ReadableStreamDefaultReader = body.pipe_through(inflater.unchecked_ref()).get_reader().unchecked_into();
+    let (mut parts, mut total) = (Vec::new(), 0usize);
+    loop {
+        let read = JsFuture::from(reader.read()).await.map_err(failed)?;
+        if js_sys::Reflect::get(&read, &"done".into()).map_or(true, |done| done.is_truthy()) {
+            break;
+        }
+        let part: js_sys::Uint8Array = js_sys::Reflect::get(&read, &"value".into()).map_err(failed)?.dyn_into().map_err(failed)?;
+        total += part.length() as usize;
+        if total > most {
+            let _ = reader.cancel();
+            return Err(format!("{url} inflates to more than the {most} bytes the index expects: rebuild or re-upload the site"));
+        }
+        parts.push(part);
+    }
+    let out = js_sys::Uint8Array::new_with_length(total as u32);
+    let mut at = 0;
+    for part in parts {
+        out.set(&part, at);
+        at += part.length();
+    }
+    Ok(out)
+}
+
+/// Refuses a stored file larger than any gzip of `most` bytes (deflate adds at most 5 bytes per
+/// 64 KiB block, gzip 18 bytes around them).
+fn stored_check(url: &str, got: usize, most: usize) -> Result<(), String> {
+    if got > most + most / 1024 + 64 {
+        return Err(format!("{url} is {got} bytes, more than the {most} bytes the index expects: rebuild or re-upload the site"));
+    }
+    Ok(())
+}
+
+/// The size a fetched file must have (inflated).
 #[derive(Clone, Copy, Debug)]
 pub enum Expect {
     Exactly(usize),
@@ -201,6 +255,13 @@ pub enum Expect {
 }
 
 impl Expect {
+    /// The most bytes a file may inflate to.
+    fn most(self) -> usize {
+        match self {
+            Self::Exactly(n) | Self::AtMost(n) => n,
+        }
+    }
+
     fn check(self, url: &str, got: usize) -> Result<(), String> {
         match self {
             Self::Exactly(n) if got != n => {
@@ -213,7 +274,7 @@ impl Expect {
 }
 
 /// `file://`: loads `<path>.js` with a `<script>` and takes the bytes it filed.
-async fn load_script(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, String> {
+async fn load_script(base: &str, path: &str, most: usize) -> Result<Vec<u8>, String> {
     let src = format!("{base}{}.js", path.strip_suffix(".bin").unwrap_or(path));
     let failed = || format!("could not load {src} (is the site complete?)");
     let document = web_sys::window().and_then(|w| w.document()).ok_or_else(failed)?;
@@ -236,7 +297,7 @@ async fn load_script(base: &str, path: &str, len: Expect) -> Result<Vec<u8>, Str
     // Base64 of n bytes is 4 * ceil(n / 3) characters, the last 0-2 of them '=': refuse other
     // sizes before decoding.
     let padding = text.bytes().rev().take(2).filter(|&c| c == b'=').count();
-    len.check(&src, (text.len() / 4 * 3).saturating_sub(padding))?;
+    stored_check(&src, (text.len() / 4 * 3).saturating_sub(padding), most)?;
     // The browser's own base64 decoder: each char of its result is one byte.
     let atob = js_sys::Reflect::get(&js_sys::global(), &"atob".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok()).ok_or_else(failed)?;
     let binary: js_sys::JsString =

@@ -67,3 +67,19 @@ pub fn index_files(site: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     }
     files
 }
+
+/// A stored index file's bytes (index files are stored gzip-compressed).
+pub fn inflate(stored: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(stored).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// `raw` stored as a site stores index files.
+pub fn store(raw: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    w.write_all(raw).unwrap();
+    w.finish().unwrap()
+}
