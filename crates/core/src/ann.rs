@@ -1,6 +1,6 @@
 //! The approximate-nearest-neighbour stage: HNSW (`instant-distance`) over compact Hellinger vectors.
 //!
-//! The graph is built on a 144-d vector: the 1152-bin histogram blurred (Gaussian, 1.5 bins) and
+//! The graph is built on a 144-d vector: the 1152-bin histogram blurred (Gaussian, 1.25 bins) and
 //! pooled 2x2x2 (to 4 x 6 x 6), then `sqrt` (Hellinger) and quantised to u8. Blur and pooling are
 //! linear reductions that make Hellinger distance track color distance, which is what the Sinkhorn
 //! rerank rewards; 144 bytes per image instead of 4.6 KB.
@@ -30,8 +30,14 @@ pub const HNSW_SEED: u64 = 0x00C0_10A7_1CA5;
 pub const M: usize = 32;
 const INVALID: u32 = u32::MAX;
 /// Gaussian blur (in bins) before pooling. Hellinger distance only sees overlapping mass; blurred,
-/// nearby colors overlap, so ANN neighbours track EMD neighbours (recall@10 0.79 -> 0.99 at 2.7k images).
-const BLUR_SIGMA: f64 = 1.5;
+/// nearby colors overlap, so ANN neighbours track EMD neighbours (recall@10 0.79 -> 0.99 at 2.7k
+/// images; 1.25 rather than 1.5 keeps the Sinkhorn top 10 among more images' nearest: docs/TUNING.md).
+const BLUR_SIGMA: f64 = 1.25;
+/// The 4-bit shard vectors' step, in the u8 scale: level `q` stands for `q · NIBBLE_STEP`, so the 16
+/// levels cover 0..=89 evenly (a square-rooted pooled mass up to 0.35) and larger values saturate.
+/// Nearly every value is small (a pooled cell above 12% of an image's mass is rare), and even steps
+/// there keep neighbours apart that a square-root scale merged (docs/TUNING.md).
+const NIBBLE_STEP: f64 = 0.35 * 255.0 / 15.0;
 
 /// A quantised Hellinger vector of the pooled histogram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,26 +59,16 @@ impl AnnVector {
     }
 
     /// The vector in 4 bits a dimension (two to a byte, low nibble first), as shards store it:
-    /// each value on a square-root scale, finer where most values are (small). Recall@10 at 100k
-    /// images is the same as with 8 bits (docs/TUNING.md); shards are half the bytes.
+    /// each value in [`NIBBLE_STEP`]s, saturating at 15. Shards are half the bytes of u8 vectors.
     pub fn to_nibbles(&self) -> [u8; ANN_DIMS / 2] {
-        let q = |x: u8| ((x as f64 / 255.0).sqrt() * 15.0).round() as u8;
+        let q = |x: u8| (x as f64 / NIBBLE_STEP).round().min(15.0) as u8;
         std::array::from_fn(|i| q(self.0[2 * i]) | (q(self.0[2 * i + 1]) << 4))
     }
 
-    /// The inverse of [`AnnVector::to_nibbles`] (up to its rounding).
+    /// The inverse of [`AnnVector::to_nibbles`] (up to its rounding and saturation).
     pub fn from_nibbles(packed: &[u8; ANN_DIMS / 2]) -> Self {
-        const LEVELS: [u8; 16] = {
-            let mut t = [0u8; 16];
-            let mut q = 0;
-            while q < 16 {
-                // round((q / 15)^2 * 255), in integers: (q^2 * 255 + 112) / 225.
-                t[q] = ((q * q * 255 + 112) / 225) as u8;
-                q += 1;
-            }
-            t
-        };
-        Self(std::array::from_fn(|d| LEVELS[((packed[d / 2] >> (4 * (d % 2))) & 15) as usize]))
+        let level = |q: u8| (q as f64 * NIBBLE_STEP).round() as u8;
+        Self(std::array::from_fn(|d| level((packed[d / 2] >> (4 * (d % 2))) & 15)))
     }
 
     #[inline]
@@ -338,12 +334,12 @@ mod tests {
         let v = AnnVector(std::array::from_fn(|d| (d * 7 % 256) as u8));
         let back = AnnVector::from_nibbles(&v.to_nibbles());
         for (a, b) in v.0.iter().zip(&back.0) {
-            // Levels are (q/15)^2 * 255: gaps of at most 33 (between the two highest levels).
-            assert!((*a as i32 - *b as i32).abs() <= 17, "{a} -> {b}");
+            // Levels are 5.95 apart up to 89; above, values saturate at the top level.
+            let top = (15.0 * NIBBLE_STEP).round() as u8;
+            assert!(if *a >= top { *b == top } else { (*a as i32 - *b as i32).abs() <= 3 }, "{a} -> {b}");
         }
         assert_eq!(AnnVector::from_nibbles(&back.to_nibbles()), back, "levels are fixed points");
         assert_eq!(AnnVector::from_nibbles(&AnnVector([0; ANN_DIMS]).to_nibbles()).0, [0; ANN_DIMS]);
-        assert_eq!(AnnVector::from_nibbles(&AnnVector([255; ANN_DIMS]).to_nibbles()).0, [255; ANN_DIMS]);
     }
 
     fn vector(rgb: [u8; 3]) -> AnnVector {

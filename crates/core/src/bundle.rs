@@ -1,4 +1,4 @@
-//! The index format (version 4): a small **head** and content-named **chunks**, each a static file,
+//! The index format (version 5): a small **head** and content-named **chunks**, each a static file,
 //! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
@@ -26,7 +26,7 @@
 //! ```text
 //! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPGT" page table, "CHROMPAG" page,
 //!     "CHROMTRM" terms
-//! 8   format version (u32 LE)               currently 4
+//! 8   format version (u32 LE)               currently 5
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
 //! ..  sections, each at an 8-byte aligned offset, zero padding between
@@ -62,7 +62,7 @@ use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 pub const HEAD_MAGIC: [u8; 8] = *b"CHROMHED";
 pub const SHARD_MAGIC: [u8; 8] = *b"CHROMSHD";
 pub const PAGE_MAGIC: [u8; 8] = *b"CHROMPAG";
