@@ -1,7 +1,7 @@
 //! Any bytes as an index file (head, shard or page) must decode or give a clear error: no panic,
 //! hang or huge allocation. A page or shard that decodes must also search without panicking.
 #![no_main]
-use chromatica_core::ann::AnnVector;
+use chromatica_core::ann::{AnnVector, AxisCdf};
 use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram, TermChunkEntry};
 use chromatica_core::filter::Filter;
 use chromatica_core::histogram::Histogram;
@@ -22,8 +22,11 @@ fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>
     let mut h = Histogram::default();
     h.splat_bin(100, 1.0);
     let v = AnnVector::from_histogram(&h);
+    let cdf = AxisCdf::of(&h);
     let page_ref = ChunkRef::named(2, page);
-    let shard_bytes = shard.map(<[u8]>::to_vec).unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], None));
+    let shard_bytes = shard
+        .map(<[u8]>::to_vec)
+        .unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[cdf.clone(), cdf.clone(), cdf.clone()], None));
     let shard_ref = ChunkRef::named(1, &shard_bytes);
     let table_bytes = bundle::encode_page_table(&[page_ref]);
     let table_ref = ChunkRef::named(3, &table_bytes);

@@ -7,14 +7,14 @@ use crate::site_index;
 use anyhow::{Context, Result};
 use chromatica_core::filter::{meets, terms_of, Filter};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, Want};
+use chromatica_core::search::{Engine, QueryKind, Want};
 use chromatica_core::Query;
 use chromatica_core::SearchOptions;
 use std::path::Path;
 use std::time::Instant;
 
 /// Deterministic queries: `count` random 1-3 color queries and `count` stored histograms.
-fn queries(engine: &Engine, count: usize) -> Vec<(String, Histogram)> {
+fn queries(engine: &Engine, count: usize) -> Vec<(QueryKind, Histogram)> {
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         state ^= state << 13;
@@ -28,13 +28,13 @@ fn queries(engine: &Engine, count: usize) -> Vec<(String, Histogram)> {
         let colors: Vec<[u8; 3]> = (0..n).map(|_| next().to_le_bytes()[..3].try_into().unwrap_or([0; 3])).collect();
         let weights: Vec<f64> = (0..n).map(|_| 0.1 + (next() % 90) as f64 / 100.0).collect();
         if let Ok(q) = Query::new(colors, Some(weights)) {
-            out.push(("colors".to_string(), q.histogram()));
+            out.push((QueryKind::Colors, q.histogram()));
         }
     }
     let len = engine.len() as u64;
     for _ in 0..count {
         if let Some(h) = engine.dense_histogram((next() % len.max(1)) as u32) {
-            out.push(("similar".to_string(), h));
+            out.push((QueryKind::Image, h));
         }
     }
     out
@@ -87,7 +87,15 @@ pub fn run(site: &Path, count: usize, sweep: &Sweep<'_>, k: usize, threads: usiz
     pool.install(|| measure(&mut engine, site, &qs, &truth, &ks, &probes, k))
 }
 
-fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: &[Vec<u32>], ks: &[usize], probes: &[usize], k: usize) -> Result<()> {
+fn measure(
+    engine: &mut Engine,
+    site: &Path,
+    qs: &[(QueryKind, Histogram)],
+    truth: &[Vec<u32>],
+    ks: &[usize],
+    probes: &[usize],
+    k: usize,
+) -> Result<()> {
     println!(
         "{:>7} {:>9} {:>14} {:>14} {:>8} {:>8} {:>9} {:>10} {:>10}",
         "probe", "rerank_k", "recall colors", "recall similar", "p50 ms", "p95 ms", "reranked", "cold KB", "later KB"
@@ -102,10 +110,10 @@ fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: 
             for ((kind, q), truth) in qs.iter().zip(truth) {
                 let start = Instant::now();
                 let clock = || start.elapsed().as_secs_f64() * 1000.0;
-                let ranking = engine.drive(|e| e.rank(q, &options, &clock), &mut site_index::fetcher(site))?;
+                let ranking = engine.drive(|e| e.rank(q, *kind, &options, &clock), &mut site_index::fetcher(site))?;
                 times.push(clock());
                 reranked += ranking.stats.reranked;
-                let slot = usize::from(kind == "similar");
+                let slot = usize::from(*kind == QueryKind::Image);
                 found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
                 total[slot] += truth.len();
             }
@@ -131,7 +139,7 @@ fn measure(engine: &mut Engine, site: &Path, qs: &[(String, Histogram)], truth: 
 /// cache budget).
 fn bytes_per_query(
     site: &Path,
-    qs: &[(String, Histogram)],
+    qs: &[(QueryKind, Histogram)],
     options: &SearchOptions,
     probe: usize,
     filter_probe: Option<usize>,
@@ -142,20 +150,20 @@ fn bytes_per_query(
     warm.set_probe_images(Some(probe));
     warm.set_filter_probe(filter_probe);
     let head = warm.head().clone();
-    for (_, q) in qs {
+    for (kind, q) in qs {
         let mut fresh = Engine::new(head.clone());
         fresh.set_probe_images(Some(probe));
         fresh.set_filter_probe(filter_probe);
         let mut bytes = site_index::stored_len(site, chromatica_core::bundle::HEAD_FILE) as f64;
         let mut fetch = site_index::fetcher(site);
-        fresh.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
+        fresh.drive(|e| e.rank(q, *kind, options, &|| 0.0), &mut |w: &Want| {
             bytes += site_index::stored_len(site, &w.path()) as f64;
             fetch(w)
         })?;
         cold += bytes;
         let mut new = 0.0;
         let mut fetch = site_index::fetcher(site);
-        warm.drive(|e| e.rank(q, options, &|| 0.0), &mut |w: &Want| {
+        warm.drive(|e| e.rank(q, *kind, options, &|| 0.0), &mut |w: &Want| {
             new += site_index::stored_len(site, &w.path()) as f64;
             fetch(w)
         })?;
@@ -181,7 +189,7 @@ fn passing(engine: &Engine, filter: &Filter) -> Vec<u32> {
 fn measure_filters(
     engine: &mut Engine,
     site: &Path,
-    qs: &[(String, Histogram)],
+    qs: &[(QueryKind, Histogram)],
     filters: &[String],
     k: usize,
     pool: &rayon::ThreadPool,
@@ -204,9 +212,9 @@ fn measure_filters(
             let truth: Vec<u32> = full.iter().copied().filter(|id| pass.binary_search(id).is_ok()).take(k).collect();
             let start = Instant::now();
             let clock = || start.elapsed().as_secs_f64() * 1000.0;
-            let ranking = pool.install(|| engine.drive(|e| e.rank(q, &options, &clock), &mut site_index::fetcher(site)))?;
+            let ranking = pool.install(|| engine.drive(|e| e.rank(q, *kind, &options, &clock), &mut site_index::fetcher(site)))?;
             times.push(clock());
-            let slot = usize::from(kind == "similar");
+            let slot = usize::from(*kind == QueryKind::Image);
             found[slot] += ranking.hits.iter().filter(|h| truth.contains(&h.id)).count();
             total[slot] += truth.len();
         }

@@ -377,7 +377,7 @@ fn rerank_k_is_the_sites_unless_a_query_names_one() {
     let rows: Vec<&str> = table.lines().skip_while(|l| !l.trim_start().starts_with("probe")).skip(1).collect();
     assert_eq!(rows.len(), 1, "{table}");
     let cells: Vec<&str> = rows[0].split_whitespace().collect();
-    assert_eq!(&cells[..2], &["8192", "50"], "the site's probe width and rerank_k: {table}");
+    assert_eq!(&cells[..2], &["10240", "50"], "the site's probe width and rerank_k: {table}");
     let recall: f64 = cells[2].parse().unwrap();
     assert!(recall > 0.5, "{table}");
     let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,8192", "--rerank-k", "20,50"]);

@@ -36,8 +36,10 @@
 //!   shard), TERMS (postcard: per term chunk its first term and its ref, ascending) and FACETS
 //!   (postcard: the most common folders and tags, [`FacetEntry`]).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
-//!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), and, only on a site of a
-//!   single shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
+//!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), CDFS (n x [`CDF_BYTES`]:
+//!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), and, only on a
+//!   site of a single shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image
+//!   map).
 //! - **Page table** (one per shard): META (postcard: its pages' chunk refs). Apart from the vectors,
 //!   so that a filtered search can reach a few images' pages without their shards' vectors.
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
@@ -56,7 +58,7 @@
 //! Decoding checks every length, offset, id and checksum before it allocates for or indexes with
 //! them. Version 2 and older sites (one `bundle.bin`) are refused with [`BundleError::Outdated`].
 
-use crate::ann::{AnnError, AnnIndex, AnnVector, ANN_DIMS};
+use crate::ann::{AnnError, AnnIndex, AnnVector, AxisCdf, ANN_DIMS, CDF_BYTES};
 use crate::background::BackgroundMode;
 use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
@@ -91,7 +93,7 @@ pub const SHARD_IMAGES: usize = 1024;
 /// Images a page of records holds.
 pub const PAGE_IMAGES: usize = 16;
 /// A query scans the shards nearest to it until it has seen this many images (docs/TUNING.md).
-pub const PROBE_IMAGES: usize = 8192;
+pub const PROBE_IMAGES: usize = 10_240;
 const HEADER: usize = 16;
 const ENTRY: usize = 24;
 const MAX_SECTIONS: usize = 8;
@@ -112,8 +114,9 @@ const PALETTES: u32 = 9;
 const TEXT: u32 = 10;
 const TERMS: u32 = 11;
 const FACET_LIST: u32 = 12;
+const CDFS: u32 = 13;
 /// Section kinds are 1..=KINDS.
-const KINDS: usize = 12;
+const KINDS: usize = 13;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -356,9 +359,10 @@ pub struct Head {
     pub byte_len: usize,
 }
 
-/// A decoded shard: the vectors of its images, and maybe an HNSW graph.
+/// A decoded shard: the vectors and axis cumulatives of its images, and maybe an HNSW graph.
 pub struct Shard {
     pub vectors: Vec<AnnVector>,
+    pub cdfs: Vec<AxisCdf>,
     pub ann: Option<AnnIndex>,
 }
 
@@ -500,9 +504,10 @@ pub fn encode_page(images: &[ImageMeta], texts: &[ImageText], histograms: &[&Sto
     container(PAGE_MAGIC, &sections)
 }
 
-/// A shard: its vectors, and its HNSW graph if it has one.
-pub fn encode_shard(vectors: &[AnnVector], ann: Option<&AnnIndex>) -> Vec<u8> {
-    let mut sections = vec![(VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect())];
+/// A shard: its vectors and axis cumulatives (as many), and its HNSW graph if it has one.
+pub fn encode_shard(vectors: &[AnnVector], cdfs: &[AxisCdf], ann: Option<&AnnIndex>) -> Vec<u8> {
+    let mut sections =
+        vec![(VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect()), (CDFS, cdfs.iter().flat_map(|c| c.to_nibbles()).collect())];
     if let Some(ann) = ann {
         let (graph, ids) = ann.encode_graph();
         sections.push((ANN_GRAPH, graph));
@@ -783,16 +788,26 @@ impl Head {
 }
 
 impl Shard {
+    /// Image `i`'s [`crate::ann::candidate_distance`] from the query `(v, vc)`.
+    pub fn distance(&self, v: &AnnVector, vc: Option<&AxisCdf>, i: usize) -> u32 {
+        crate::ann::candidate_distance(v, vc, &self.vectors[i], &self.cdfs[i])
+    }
+
     /// Decodes shard `index` of `head` and checks it against the head's entry.
     pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
         let entry = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?;
         let n = entry.images as usize;
-        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, ANN_GRAPH, ANN_IDS])?;
+        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, CDFS, ANN_GRAPH, ANN_IDS])?;
         let packed = required(&found, VECTORS)?;
         if Some(packed.len()) != n.checked_mul(ANN_DIMS / 2) {
             return Err(corrupt("shard vectors have the wrong size"));
         }
         let vectors = packed.chunks_exact(ANN_DIMS / 2).map(|c| AnnVector::from_nibbles(c.try_into().unwrap_or(&[0; ANN_DIMS / 2]))).collect();
+        let packed = required(&found, CDFS)?;
+        if Some(packed.len()) != n.checked_mul(CDF_BYTES) {
+            return Err(corrupt("shard axis cumulatives have the wrong size"));
+        }
+        let cdfs = packed.chunks_exact(CDF_BYTES).map(|c| AxisCdf::from_nibbles(c.try_into().unwrap_or(&[0; CDF_BYTES]))).collect();
         let ann = match (found[ANN_GRAPH as usize - 1], found[ANN_IDS as usize - 1]) {
             (Some(graph), Some(ids)) => {
                 let ef = (head.params.ef_search.max(head.params.rerank_k) as usize).clamp(1, 100_000);
@@ -801,7 +816,7 @@ impl Shard {
             (None, None) => None,
             _ => return Err(corrupt("an HNSW graph without its ids, or ids without a graph")),
         };
-        Ok(Self { vectors, ann })
+        Ok(Self { vectors, cdfs, ann })
     }
 
     /// Decodes the page table of shard `index` of `head`.

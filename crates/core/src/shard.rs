@@ -13,12 +13,13 @@
 //! their shards, so shards without changes keep their members, bytes and file names. (The term
 //! chunks hold global ids, so they change with any image added or removed: they are small.)
 
-use crate::ann::{AnnIndex, AnnVector, ANN_DIMS};
+use crate::ann::{AnnIndex, AnnVector, AxisCdf, ANN_DIMS};
 use crate::bundle::{
     self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, MAX_FACET_LABEL,
     PALETTE_SIZE, SHARD_IMAGES, TERM_CHUNK_BYTES,
 };
 use crate::filter::{self, Facet};
+use crate::histogram::Histogram;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
@@ -215,7 +216,9 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
             let vectors: Vec<AnnVector> = shard.members.iter().map(|&m| input.vectors[m as usize].clone()).collect();
             // One shard: the HNSW graph of a small site (built on one thread: a pure function of the input).
             let ann = single.then(|| AnnIndex::build(vectors.clone(), input.params.ef_search as usize));
-            let bytes = bundle::encode_shard(&vectors, ann.as_ref());
+            let cdfs: Vec<AxisCdf> =
+                shard.members.iter().map(|&m| AxisCdf::of(&Histogram::from_sparse(input.histograms[m as usize].view()))).collect();
+            let bytes = bundle::encode_shard(&vectors, &cdfs, ann.as_ref());
             let vectors = ChunkRef::of(&bytes);
             chunks.push((vectors, bytes));
             let bytes = bundle::encode_page_table(&pages);

@@ -6,7 +6,7 @@ use chromatica_core::ann::AnnVector;
 use chromatica_core::bundle::{self, BundleError, ChunkRef, Head, ImageMeta, Page, Params, Shard, StoredHistogram, HEAD_MAGIC};
 use chromatica_core::color::srgb_to_lab;
 use chromatica_core::histogram::{dominant_colors, Histogram};
-use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse, Source, Step, Want};
+use chromatica_core::search::{Engine, QueryKind, SearchError, SearchRequest, SearchResponse, Source, Step, Want};
 use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
 use chromatica_core::SearchOptions;
 use chromatica_core::{BackgroundMode, Query};
@@ -105,8 +105,8 @@ impl Site {
         }
     }
 
-    fn rank(&self, engine: &mut Engine, q: &Histogram, options: &SearchOptions) -> Vec<u32> {
-        engine.drive(|e| e.rank(q, options, &clock), &mut self.fetcher()).unwrap().hits.iter().map(|h| h.id).collect()
+    fn rank(&self, engine: &mut Engine, q: &Histogram, kind: QueryKind, options: &SearchOptions) -> Vec<u32> {
+        engine.drive(|e| e.rank(q, kind, options, &clock), &mut self.fetcher()).unwrap().hits.iter().map(|h| h.id).collect()
     }
 }
 
@@ -170,7 +170,7 @@ fn sharded_search_fetches_a_few_chunks_and_keeps_recall() {
         let mut fetched = Vec::new();
         let mut fetch = site.fetcher();
         let hits = engine
-            .drive(|e| e.rank(&q, &SearchOptions { k: 10, ..Default::default() }, &clock), &mut |w: &Want| {
+            .drive(|e| e.rank(&q, QueryKind::Colors, &SearchOptions { k: 10, ..Default::default() }, &clock), &mut |w: &Want| {
                 fetched.push(*w);
                 fetch(w)
             })
@@ -184,7 +184,10 @@ fn sharded_search_fetches_a_few_chunks_and_keeps_recall() {
         found += hits.iter().filter(|h| truth.iter().any(|t| t.id == h.id)).count();
         total += truth.len();
         // The same query on the engine holding everything ranks the same.
-        assert_eq!(site.rank(&mut all, &q, &SearchOptions { k: 10, ..Default::default() }), hits.iter().map(|h| h.id).collect::<Vec<_>>());
+        assert_eq!(
+            site.rank(&mut all, &q, QueryKind::Colors, &SearchOptions { k: 10, ..Default::default() }),
+            hits.iter().map(|h| h.id).collect::<Vec<_>>()
+        );
     }
     let recall = found as f64 / total as f64;
     println!("recall@10 {recall}");
@@ -198,10 +201,10 @@ fn sharded_search_fetches_a_few_chunks_and_keeps_recall() {
 fn ranking_and_bytes_are_identical_on_any_number_of_threads() {
     let hs = collection(3000, 2);
     let site = site(&hs);
-    let queries: Vec<Histogram> = ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0,808000", "808080"]
+    let queries: Vec<(QueryKind, Histogram)> = ["FF0000", "00A0FF,FFFF00", "203040,F0E0D0,808000", "808080"]
         .iter()
-        .map(|c| Query::parse(c, None).unwrap().histogram())
-        .chain([hs[7].clone(), hs[123].clone()])
+        .map(|c| (QueryKind::Colors, Query::parse(c, None).unwrap().histogram()))
+        .chain([(QueryKind::Image, hs[7].clone()), (QueryKind::Image, hs[123].clone())])
         .collect();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -209,17 +212,17 @@ fn ranking_and_bytes_are_identical_on_any_number_of_threads() {
             let mut engine = site.engine();
             site.everything(&mut engine);
             let mut out = Vec::new();
-            for q in &queries {
+            for (kind, q) in &queries {
                 for k in [1, 10, 100] {
                     let ranking = engine
-                        .drive(|e| e.rank(q, &SearchOptions { k, rerank_k: Some(200), ..Default::default() }, &clock), &mut site.fetcher())
+                        .drive(|e| e.rank(q, *kind, &SearchOptions { k, rerank_k: Some(200), ..Default::default() }, &clock), &mut site.fetcher())
                         .unwrap();
                     let hits: Vec<(u32, u64)> = ranking.hits.iter().map(|h| (h.id, h.distance.to_bits())).collect();
                     out.push((hits, ranking.stats.reranked, ranking.stats.iterations));
                 }
             }
             let rebuilt = build(&hs, BackgroundMode::Keep, |_| false, None).encoded.head;
-            (out, engine.rank_exhaustive(&queries[1], 50).iter().map(|h| (h.id, h.distance.to_bits())).collect::<Vec<_>>(), rebuilt)
+            (out, engine.rank_exhaustive(&queries[1].1, 50).iter().map(|h| (h.id, h.distance.to_bits())).collect::<Vec<_>>(), rebuilt)
         })
     };
     let single = run(1);
