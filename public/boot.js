@@ -32,27 +32,31 @@
     return out;
   }
   // The wasm comes as its gzip twin (`.gz`, a third of its bytes), inflated here: many static
-  // hosts send files as they are. The plain file where the twin is missing or the browser cannot
-  // inflate; a host that inflated the twin itself sends plain wasm, taken as it is.
+  // hosts send files as they are. A host that inflated the twin itself sends plain wasm, taken as
+  // it is; where the twin is missing or is neither, the plain file.
   function wasm(url) {
     var plain = function () { return fetch(url); };
-    if (typeof DecompressionStream === 'undefined') return plain();
     return fetch(url + '.gz').then(function (r) {
       return !r.ok ? plain() : r.arrayBuffer().then(function (b) {
-        var head = new Uint8Array(b, 0, Math.min(2, b.byteLength));
-        var body = head[0] === 0x1f && head[1] === 0x8b ? new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip')) : b;
-        return new Response(body, { headers: { 'Content-Type': 'application/wasm' } });
+        var head = new Uint8Array(b, 0, Math.min(4, b.byteLength));
+        if (head[0] === 0x1f && head[1] === 0x8b) b = new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip'));
+        else if (!(head[0] === 0 && head[1] === 0x61 && head[2] === 0x73 && head[3] === 0x6d)) return plain();
+        return new Response(b, { headers: { 'Content-Type': 'application/wasm' } });
       });
     }, plain);
   }
+  // A twin that fails to compile (damaged) gives way to the plain file.
   function compile(url) {
-    var slow = function () { return wasm(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
-    return WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm(url)).catch(slow) : slow();
+    var slow = function () { return fetch(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile); };
+    return (WebAssembly.compileStreaming ? WebAssembly.compileStreaming(wasm(url)) : wasm(url).then(function (r) { return r.arrayBuffer(); }).then(WebAssembly.compile)).catch(slow);
   }
   var http = location.protocol !== 'file:';
+  // The index's files are stored gzip-compressed and inflated by the browser (Chrome 80, Firefox
+  // 113, Safari 16.4 and later).
+  var inflates = typeof DecompressionStream !== 'undefined';
   // Not over pre-rendered results (no query in the URL): they are what the visitor sees first, and
   // their thumbnails come before the wasm.
-  var compiled = http && location.hash.length > 1 ? compile('chromatica_bg.wasm') : null;
+  var compiled = inflates && http && location.hash.length > 1 ? compile('chromatica_bg.wasm') : null;
   if (compiled) compiled.catch(function () { /* reported once the page is parsed */ });
   // The index's head is the first file a search needs: fetch it alongside the wasm (the app's
   // own fetch of it then comes from this preload).
@@ -92,6 +96,7 @@
     }
     if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
     if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');
+    if (!inflates) return fatal('this browser cannot inflate the index (it has no DecompressionStream): update it.');
     var started = !http
       ? script('chromatica_wasm.js').then(function () {
           script('thumbs.js').catch(function () {});

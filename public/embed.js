@@ -15,21 +15,30 @@
       document.head.appendChild(s);
     });
   }
-  // The wasm as its gzip twin, inflated here (boot.js says why), else as it is.
+  // The wasm as its gzip twin, inflated here (boot.js says why); the plain file if the twin is
+  // missing, neither gzip nor wasm, or fails to compile. The module is kept for the search worker.
   function wasm(url) {
     var plain = function () { return fetch(url); };
-    if (typeof DecompressionStream === 'undefined') return plain();
     return fetch(url + '.gz').then(function (r) {
       if (!r.ok) return plain();
       return r.arrayBuffer().then(function (b) {
-        var gz = new Uint8Array(b, 0, Math.min(2, b.byteLength));
-        var body = gz[0] === 0x1f && gz[1] === 0x8b ? new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip')) : b;
-        return new Response(body, { headers: { 'Content-Type': 'application/wasm' } });
+        var gz = new Uint8Array(b, 0, Math.min(4, b.byteLength));
+        if (gz[0] === 0x1f && gz[1] === 0x8b) b = new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip'));
+        else if (!(gz[0] === 0 && gz[1] === 0x61 && gz[2] === 0x73 && gz[3] === 0x6d)) return plain();
+        return new Response(b, { headers: { 'Content-Type': 'application/wasm' } });
       });
     }, plain);
   }
+  function compile(url) {
+    var bytes = function (r) { return r.arrayBuffer(); };
+    return wasm(url).then(bytes).then(WebAssembly.compile).catch(function () { return fetch(url).then(bytes).then(WebAssembly.compile); });
+  }
   var ready = window.__chromaticaEmbed || (window.__chromaticaEmbed = load(appBase + 'chromatica.js').then(function () {
-    return wasm_bindgen({ module_or_path: wasm(appBase + 'chromatica_bg.wasm') });
+    if (typeof DecompressionStream === 'undefined') throw new Error('this browser cannot inflate the index (it has no DecompressionStream): update it.');
+    return compile(appBase + 'chromatica_bg.wasm');
+  }).then(function (module) {
+    window.__chromaticaModule = module;
+    return wasm_bindgen({ module_or_path: module });
   }));
   function mountAll() {
     var hosts = document.querySelectorAll('[data-chromatica]:not([data-chromatica-mounted])');

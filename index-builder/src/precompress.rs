@@ -38,7 +38,8 @@ pub fn wants_copies(rel: &str) -> bool {
     [".html", ".js", ".mjs", ".css", ".wasm"].iter().any(|ext| name.ends_with(ext))
 }
 
-/// The compressed copies of `bytes` (the site file `rel`) worth writing: `(suffix, bytes)`.
+/// The compressed copies of `bytes` (a site file [`wants_copies`] names) worth writing:
+/// `(suffix, bytes)`.
 pub fn copies(bytes: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     if bytes.len() < MIN_BYTES {
         return Vec::new();

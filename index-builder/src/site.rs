@@ -123,8 +123,6 @@ fn js_base64_script(global: &str, bytes: &[u8]) -> String {
     format!("window.{global}_BASE64=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// An index file as a classic script for `file://` pages: it files its bytes (base64) under its
-/// path in `self.CHROMATICA_FILES`, where the loader (backend.rs) takes them from.
 /// The bytes of an index's files as a site stores them (compressed: what a host sends).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IndexSizes {
@@ -139,6 +137,8 @@ fn starts_with(path: &Path, magic: &[u8]) -> bool {
     fs::File::open(path).and_then(|mut f| f.read_exact(&mut start)).is_ok() && start == magic
 }
 
+/// An index file as a classic script for `file://` pages: it files its bytes (base64) under its
+/// path in `self.CHROMATICA_FILES`, where the loader (backend.rs) takes them from.
 fn index_script(rel: &str, bytes: &[u8]) -> String {
     format!("(self.CHROMATICA_FILES=self.CHROMATICA_FILES||{{}})[\"{rel}\"]=\"{}\";\n", base64::engine::general_purpose::STANDARD.encode(bytes))
 }

@@ -57,13 +57,16 @@ pub fn load(stored: &[u8], most: usize) -> Result<Vec<u8>, String> {
     if !stored.starts_with(&bundle::GZIP_MAGIC) {
         return Ok(stored.to_vec());
     }
+    let bad = |e: String| format!("not a valid compressed index file ({e}): rebuild or re-upload the site");
     let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(stored)
-        .take(most as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("not a valid compressed index file ({e}): rebuild or re-upload the site"))?;
+    let mut inflater = flate2::bufread::GzDecoder::new(stored);
+    (&mut inflater).take(most as u64 + 1).read_to_end(&mut raw).map_err(|e| bad(e.to_string()))?;
     if raw.len() > most {
         return Err(format!("inflates to more than the {most} bytes the index expects: rebuild or re-upload the site"));
+    }
+    // One member and nothing after it, as the browser's inflater demands.
+    if !inflater.into_inner().is_empty() {
+        return Err(bad("bytes after its end".into()));
     }
     Ok(raw)
 }

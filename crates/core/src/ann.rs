@@ -120,7 +120,7 @@ impl AxisCdf {
 
     /// As shards store it: [`CDF_BYTES`], low nibble first.
     pub fn to_nibbles(&self) -> [u8; CDF_BYTES] {
-        std::array::from_fn(|i| self.0[2 * i] | self.0.get(2 * i + 1).map_or(0, |x| x << 4))
+        std::array::from_fn(|i| (self.0[2 * i] & 15) | self.0.get(2 * i + 1).map_or(0, |x| (x & 15) << 4))
     }
 
     /// The inverse of [`AxisCdf::to_nibbles`].
@@ -142,10 +142,13 @@ impl AxisCdf {
 /// How far an image (`x`, its [`AxisCdf`] `xc`) is from the query (`v`, `vc`) for choosing which
 /// images Sinkhorn reranks: the vectors' L2 distance plus [`CDF_WEIGHT`] times the axis EMDs, in
 /// 1/64ths (integers sort exactly). Without the query's cumulatives (image queries, and queries
-/// that leave part of the image to any color), the vectors' distance alone.
+/// that leave part of the image to any color), the vectors' squared distance alone, exactly. Only
+/// distances from one query are ever compared.
 pub fn candidate_distance(v: &AnnVector, vc: Option<&AxisCdf>, x: &AnnVector, xc: &AxisCdf) -> u32 {
-    let d = (v.squared_distance(x) as f64).sqrt() + vc.map_or(0.0, |vc| CDF_WEIGHT * vc.emds(xc));
-    (d * 64.0).round() as u32
+    match vc {
+        Some(vc) => ((((v.squared_distance(x) as f64).sqrt()) + CDF_WEIGHT * vc.emds(xc)) * 64.0).round() as u32,
+        None => v.squared_distance(x),
+    }
 }
 
 /// Separable Gaussian blur over the bin grid (sigma in bins), mass-preserving at the edges.
@@ -429,6 +432,8 @@ mod tests {
         let v = AnnVector::from_histogram(&h);
         assert!(candidate_distance(&v, Some(&red), &v, &green) > candidate_distance(&v, Some(&red), &v, &red));
         assert_eq!(candidate_distance(&v, None, &v, &green), 0);
+        let w = AnnVector::from_histogram(&g);
+        assert_eq!(candidate_distance(&v, None, &w, &green), v.squared_distance(&w));
     }
 
     fn vector(rgb: [u8; 3]) -> AnnVector {

@@ -15,7 +15,7 @@
 //!
 //! Every file is **stored gzip-compressed** (one RFC 1952 member, no name or time): static hosts
 //! that do not compress (most object stores, `python3 -m http.server`, `file://`) then send a
-//! page half its size and a shard a quarter, and hosts that do compress send the same. Lengths and
+//! page about 60% of its size and a shard a quarter, and hosts that do compress send the same. Lengths and
 //! crc32s ([`ChunkRef`]) are of the bytes inside, which a reader inflates to at most that length
 //! (the head: [`MAX_HEAD_BYTES`]) before decoding; a file that does not start with
 //! [`GZIP_MAGIC`] is taken as plain (sites built before, or a host that already inflated it).
@@ -832,7 +832,7 @@ impl Shard {
 
     /// Bytes this shard holds in memory, about (for the chunk cache's budget).
     pub fn memory(&self) -> usize {
-        self.vectors.len() * (ANN_DIMS + 8) + self.ann.as_ref().map_or(0, |a| a.len() * 300)
+        self.vectors.len() * (ANN_DIMS + crate::ann::CDF_DIMS + 8) + self.ann.as_ref().map_or(0, |a| a.len() * 300)
     }
 }
 

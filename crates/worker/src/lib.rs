@@ -241,7 +241,7 @@ async fn inflate(stored: js_sys::Uint8Array, most: usize, url: &str) -> Result<j
 /// Refuses a stored file larger than any gzip of `most` bytes (deflate adds at most 5 bytes per
 /// 64 KiB block, gzip 18 bytes around them).
 fn stored_check(url: &str, got: usize, most: usize) -> Result<(), String> {
-    if got > most + most / 1024 + 64 {
+    if got > most.saturating_add(most / 1024).saturating_add(64) {
         return Err(format!("{url} is {got} bytes, more than the {most} bytes the index expects: rebuild or re-upload the site"));
     }
     Ok(())
