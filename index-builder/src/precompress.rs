@@ -38,15 +38,15 @@ pub fn wants_copies(rel: &str) -> bool {
     [".html", ".js", ".mjs", ".css", ".wasm"].iter().any(|ext| name.ends_with(ext))
 }
 
-/// The compressed copies of `bytes` (a site file [`wants_copies`] names) worth writing:
-/// `(suffix, bytes)`.
-pub fn copies(bytes: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+/// The compressed copies of `bytes` (a site file [`wants_copies`] names) worth writing, of the
+/// encodings `wanted` takes (by suffix): `(suffix, bytes)`.
+pub fn copies(bytes: &[u8], wanted: impl Fn(&str) -> bool) -> Vec<(&'static str, Vec<u8>)> {
     if bytes.len() < MIN_BYTES {
         return Vec::new();
     }
     let (quality, window) = BROTLI;
     let mut out = Vec::new();
-    for (suffix, _) in ENCODINGS {
+    for (suffix, _) in ENCODINGS.into_iter().filter(|(suffix, _)| wanted(suffix)) {
         let compressed = match suffix {
             "br" => brotli(bytes, quality, window),
             _ => gzip(bytes, GZIP_LEVEL),
@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn copies_decompress_to_the_file() {
         let text: Vec<u8> = (0..20_000u32).flat_map(|i| format!("line {} of a page\n", i % 97).into_bytes()).collect();
-        let copies = copies(&text);
+        let copies = copies(&text, |_| true);
         assert_eq!(copies.len(), 2);
         for (suffix, bytes) in copies {
             let mut back = Vec::new();
@@ -106,8 +106,9 @@ mod tests {
                 x as u8
             })
             .collect();
-        assert!(copies(&noise).is_empty());
-        assert!(copies(b"small").is_empty());
+        assert!(copies(&noise, |_| true).is_empty());
+        assert!(copies(b"small", |_| true).is_empty());
+        assert_eq!(copies(&noise.iter().map(|b| b & 1).collect::<Vec<_>>(), |s| s != "gz").iter().map(|c| c.0).collect::<Vec<_>>(), ["br"]);
     }
 
     #[test]

@@ -415,7 +415,9 @@ impl SiteWriter {
                 }
                 return Ok(());
             }
-            for (suffix, copy) in precompress::copies(&bytes) {
+            // A copy staged already (the wasm's gzip twin, written with the app) is not made again.
+            let staged = |suffix: &str| self.staging.join(format!("{rel}.{suffix}")).is_file();
+            for (suffix, copy) in precompress::copies(&bytes, |suffix| !staged(suffix)) {
                 self.write(&format!("{rel}.{suffix}"), &copy)?;
             }
             Ok(())
