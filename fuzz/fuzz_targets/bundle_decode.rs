@@ -26,7 +26,7 @@ fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>
     let page_ref = ChunkRef::named(2, page);
     let shard_bytes = shard
         .map(<[u8]>::to_vec)
-        .unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[cdf.clone(), cdf.clone(), cdf.clone()], None));
+        .unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[cdf.clone(), cdf.clone(), cdf.clone()], &[page_ref], None));
     let shard_ref = ChunkRef::named(1, &shard_bytes);
     let table_bytes = bundle::encode_page_table(&[page_ref]);
     let table_ref = ChunkRef::named(3, &table_bytes);

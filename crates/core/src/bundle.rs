@@ -1,4 +1,4 @@
-//! The index format (version 5): a small **head** and content-named **chunks**, each a static file,
+//! The index format (version 6): a small **head** and content-named **chunks**, each a static file,
 //! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
@@ -26,7 +26,7 @@
 //! ```text
 //! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPGT" page table, "CHROMPAG" page,
 //!     "CHROMTRM" terms
-//! 8   format version (u32 LE)               currently 5
+//! 8   format version (u32 LE)               currently 6
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
 //! ..  sections, each at an 8-byte aligned offset, zero padding between
@@ -37,11 +37,13 @@
 //!   (postcard: the most common folders and tags, [`FacetEntry`]).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
 //!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), CDFS (n x [`CDF_BYTES`]:
-//!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), and, only on a
-//!   site of a single shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image
-//!   map).
-//! - **Page table** (one per shard): META (postcard: its pages' chunk refs). Apart from the vectors,
-//!   so that a filtered search can reach a few images' pages without their shards' vectors.
+//!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), PAGES
+//!   (postcard: its pages' chunk refs, the page table's content) and, only on a site of a single
+//!   shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
+//! - **Page table** (one per shard): META (postcard: its pages' chunk refs), the same refs as the
+//!   shard's PAGES. A search that probes a shard reads them there (one request, not two: on an
+//!   HTTP/1.1 host every request costs a round trip); a filtered search that reaches a few
+//!   images' pages without their shards' vectors reads them here.
 //! - **Page** ([`Params::page_images`] consecutive images of one shard; the last may be shorter):
 //!   META (postcard: per image [`ImageMeta`]), HIST_OFFSETS (u32 x n+1), HIST_BINS (each
 //!   histogram's ascending bins as gaps: a byte below 255, else 255 and a u16), HIST_MASS (u16 x
@@ -64,7 +66,7 @@ use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 pub const HEAD_MAGIC: [u8; 8] = *b"CHROMHED";
 pub const SHARD_MAGIC: [u8; 8] = *b"CHROMSHD";
 pub const PAGE_MAGIC: [u8; 8] = *b"CHROMPAG";
@@ -115,8 +117,9 @@ const TEXT: u32 = 10;
 const TERMS: u32 = 11;
 const FACET_LIST: u32 = 12;
 const CDFS: u32 = 13;
+const PAGES: u32 = 14;
 /// Section kinds are 1..=KINDS.
-const KINDS: usize = 13;
+const KINDS: usize = 14;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -359,10 +362,13 @@ pub struct Head {
     pub byte_len: usize,
 }
 
-/// A decoded shard: the vectors and axis cumulatives of its images, and maybe an HNSW graph.
+/// A decoded shard: the vectors and axis cumulatives of its images, where its pages are, and
+/// maybe an HNSW graph.
 pub struct Shard {
     pub vectors: Vec<AnnVector>,
     pub cdfs: Vec<AxisCdf>,
+    /// Its page table.
+    pub pages: Vec<ChunkRef>,
     pub ann: Option<AnnIndex>,
 }
 
@@ -504,10 +510,14 @@ pub fn encode_page(images: &[ImageMeta], texts: &[ImageText], histograms: &[&Sto
     container(PAGE_MAGIC, &sections)
 }
 
-/// A shard: its vectors and axis cumulatives (as many), and its HNSW graph if it has one.
-pub fn encode_shard(vectors: &[AnnVector], cdfs: &[AxisCdf], ann: Option<&AnnIndex>) -> Vec<u8> {
-    let mut sections =
-        vec![(VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect()), (CDFS, cdfs.iter().flat_map(|c| c.to_nibbles()).collect())];
+/// A shard: its vectors and axis cumulatives (as many), its pages' refs, and its HNSW graph if it
+/// has one.
+pub fn encode_shard(vectors: &[AnnVector], cdfs: &[AxisCdf], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
+    let mut sections = vec![
+        (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect()),
+        (CDFS, cdfs.iter().flat_map(|c| c.to_nibbles()).collect()),
+        (PAGES, postcard_bytes(&pages)),
+    ];
     if let Some(ann) = ann {
         let (graph, ids) = ann.encode_graph();
         sections.push((ANN_GRAPH, graph));
@@ -797,7 +807,7 @@ impl Shard {
     pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
         let entry = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?;
         let n = entry.images as usize;
-        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, CDFS, ANN_GRAPH, ANN_IDS])?;
+        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, CDFS, PAGES, ANN_GRAPH, ANN_IDS])?;
         let packed = required(&found, VECTORS)?;
         if Some(packed.len()) != n.checked_mul(ANN_DIMS / 2) {
             return Err(corrupt("shard vectors have the wrong size"));
@@ -808,6 +818,7 @@ impl Shard {
             return Err(corrupt("shard axis cumulatives have the wrong size"));
         }
         let cdfs = packed.chunks_exact(CDF_BYTES).map(|c| AxisCdf::from_nibbles(c.try_into().unwrap_or(&[0; CDF_BYTES]))).collect();
+        let pages = page_refs(required(&found, PAGES)?, head, n)?;
         let ann = match (found[ANN_GRAPH as usize - 1], found[ANN_IDS as usize - 1]) {
             (Some(graph), Some(ids)) => {
                 let ef = (head.params.ef_search.max(head.params.rerank_k) as usize).clamp(1, 100_000);
@@ -816,24 +827,29 @@ impl Shard {
             (None, None) => None,
             _ => return Err(corrupt("an HNSW graph without its ids, or ids without a graph")),
         };
-        Ok(Self { vectors, cdfs, ann })
+        Ok(Self { vectors, cdfs, pages, ann })
     }
 
     /// Decodes the page table of shard `index` of `head`.
     pub fn page_table(bytes: &[u8], head: &Head, index: usize) -> Result<Vec<ChunkRef>, BundleError> {
         let n = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?.images as usize;
         let found = sections(bytes, PAGE_TABLE_MAGIC, &[META])?;
-        let pages: Vec<ChunkRef> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("page table: {e}")))?;
-        if pages.len() != head.page_count(n) {
-            return Err(corrupt(format!("a shard of {n} images lists {} pages", pages.len())));
-        }
-        Ok(pages)
+        page_refs(required(&found, META)?, head, n)
     }
 
     /// Bytes this shard holds in memory, about (for the chunk cache's budget).
     pub fn memory(&self) -> usize {
-        self.vectors.len() * (ANN_DIMS + crate::ann::CDF_DIMS + 8) + self.ann.as_ref().map_or(0, |a| a.len() * 300)
+        self.vectors.len() * (ANN_DIMS + crate::ann::CDF_DIMS + 8) + self.pages.len() * 24 + self.ann.as_ref().map_or(0, |a| a.len() * 300)
     }
+}
+
+/// A page table (postcard: the refs of a shard's pages), checked against the shard's `n` images.
+fn page_refs(bytes: &[u8], head: &Head, n: usize) -> Result<Vec<ChunkRef>, BundleError> {
+    let pages: Vec<ChunkRef> = postcard::from_bytes(bytes).map_err(|e| corrupt(format!("page table: {e}")))?;
+    if pages.len() != head.page_count(n) {
+        return Err(corrupt(format!("a shard of {n} images lists {} pages", pages.len())));
+    }
+    Ok(pages)
 }
 
 impl TermChunk {

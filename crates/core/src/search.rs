@@ -439,11 +439,19 @@ impl Want {
 }
 
 /// The outcome of one step of a search: done, or the files it needs first. The shell fetches
-/// them, inserts them and asks again; a second step never asks for the same file twice.
+/// `wants`, inserts them and asks again; once a step's wants are all inserted, the next step never
+/// asks for them again.
+///
+/// `early` are files a later step of the same search will probably want: the pages of the best
+/// candidates among the probed shards held so far, as many as those shards' share of the probe
+/// would hold of the final candidates. A shell that fetches in parallel (the browser's) starts
+/// them at once and asks again as each shard arrives, so pages travel while other shards still
+/// do; a shell that fetches synchronously ignores them. Whether they are fetched changes no
+/// result: a search's candidates are chosen from its shards alone, once it holds them all.
 #[derive(Debug)]
 pub enum Step<T> {
     Done(T),
-    Fetch(Vec<Want>),
+    Fetch { wants: Vec<Want>, early: Vec<Want> },
 }
 
 enum Chunk {
@@ -492,6 +500,8 @@ pub struct Engine {
 #[derive(Default)]
 struct Needs {
     wants: Vec<Want>,
+    /// Files a later step will probably want ([`Step::Fetch`]).
+    early: Vec<Want>,
     warnings: Vec<String>,
 }
 
@@ -590,8 +600,11 @@ impl Engine {
         }
     }
 
-    /// The pages of shard `s`, if its page table is held.
+    /// The pages of shard `s`, if its shard or its page table is held.
     pub fn shard_pages(&self, s: usize) -> Option<&[ChunkRef]> {
+        if let Some(shard) = self.shard(s) {
+            return Some(&shard.pages);
+        }
         let cached = self.chunks.get(&self.head.shards.get(s)?.pages.name)?;
         match &cached.chunk {
             Chunk::PageTable(pages) if cached.want.kind == ChunkKind::PageTable(s as u32) => Some(pages),
@@ -681,7 +694,7 @@ impl Engine {
     fn page_failed(&self, id: u32) -> bool {
         let Some((s, local)) = self.head.locate(id) else { return true };
         let page = local / self.head.params.page_images as usize;
-        self.failed.contains_key(&self.head.shards[s].pages.name)
+        (self.shard(s).is_none() && self.failed.contains_key(&self.head.shards[s].pages.name))
             || self.shard_pages(s).and_then(|p| p.get(page)).is_some_and(|c| self.failed.contains_key(&c.name))
     }
 
@@ -695,11 +708,11 @@ impl Engine {
         chunk.is_some_and(|chunk| self.need(Want { chunk, kind: ChunkKind::Terms(t as u32) }, needs))
     }
 
-    /// Needs the page of image `id`: its shard's page table first, then the page. Returns whether
-    /// the page is held.
+    /// Needs the page of image `id`: where it is first (its shard, if held, or else its shard's
+    /// page table), then the page. Returns whether the page is held.
     fn need_page(&mut self, id: u32, needs: &mut Needs) -> bool {
         let Some((s, local)) = self.head.locate(id) else { return false };
-        if !self.need_page_table(s, needs) {
+        if self.shard(s).is_none() && !self.need_page_table(s, needs) {
             return false;
         }
         let page = local / self.head.params.page_images as usize;
@@ -710,8 +723,24 @@ impl Engine {
         self.need(Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } }, needs)
     }
 
-    /// Every chunk not held yet (shards first; pages once their shards are held): what a shell
-    /// fetches to hold the whole index (`eval`, `synth`, `info`).
+    /// Notes the page of image `id` as an early want ([`Step::Fetch`]), if its shard is held and
+    /// the page is neither held, failed nor wanted already.
+    fn need_early_page(&self, id: u32, needs: &mut Needs) {
+        let Some((s, local)) = self.head.locate(id) else { return };
+        let page = local / self.head.params.page_images as usize;
+        let Some(&chunk) = self.shard_pages(s).and_then(|pages| pages.get(page)) else { return };
+        let want = Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } };
+        if !self.chunks.contains_key(&chunk.name)
+            && !self.failed.contains_key(&chunk.name)
+            && !needs.wants.contains(&want)
+            && !needs.early.contains(&want)
+        {
+            needs.early.push(want);
+        }
+    }
+
+    /// Every chunk not held yet (shards and page tables first; pages once their shards are held):
+    /// what a shell fetches to hold the whole index (`eval`, `synth`, `info`).
     pub fn everything(&mut self) -> Vec<Want> {
         let mut needs = Needs::default();
         for s in 0..self.head.shards.len() {
@@ -737,6 +766,18 @@ impl Engine {
         loop {
             let wants = self.everything();
             if wants.is_empty() {
+                // A page table says what its shard's file says (a search reads either).
+                for s in 0..self.head.shards.len() {
+                    let table = self.chunks.get(&self.head.shards[s].pages.name).map(|c| &c.chunk);
+                    if let (Some(shard), Some(Chunk::PageTable(table))) = (self.shard(s), table) {
+                        if shard.pages != *table {
+                            return Err(format!(
+                                "{}: the page table of shard {s} differs from its shard file: rebuild the site",
+                                self.head.shards[s].pages.path()
+                            ));
+                        }
+                    }
+                }
                 return Ok(());
             }
             for want in wants {
@@ -766,7 +807,7 @@ impl Engine {
         loop {
             match step(self)? {
                 Step::Done(value) => return Ok(value),
-                Step::Fetch(wants) => {
+                Step::Fetch { wants, .. } => {
                     for want in wants {
                         let fetched = fetch(&want);
                         self.insert(&want, fetched.as_deref().map_err(|e| e.clone()));
@@ -976,7 +1017,7 @@ impl Engine {
     /// tries them again (a dropped connection costs one search, not the session).
     fn step<T>(&mut self, done: Option<T>, needs: Needs) -> Result<Step<T>, SearchError> {
         if !needs.wants.is_empty() {
-            return Ok(Step::Fetch(needs.wants));
+            return Ok(Step::Fetch { wants: needs.wants, early: needs.early });
         }
         self.evict();
         self.failed.clear();
@@ -1051,13 +1092,13 @@ impl Engine {
                 let probed = self.route(v.0, plan, passing);
                 for &s in &probed {
                     self.need_shard(s, needs);
-                    self.need_page_table(s, needs);
                 }
                 if !needs.wants.is_empty() {
+                    self.early_pages(v, &probed, wanted, passing, needs);
                     return None;
                 }
                 // From here on every chunk asked for is held or failed (and warned about).
-                let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some() && self.shard_pages(s).is_some()).collect();
+                let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some()).collect();
                 let everyone: Vec<u32> = probed.iter().flat_map(|&s| self.head.first_ids[s]..self.head.first_ids[s + 1]).filter(passes).collect();
                 let mut candidates = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
                     everyone.clone()
@@ -1132,6 +1173,22 @@ impl Engine {
         all.sort_unstable();
         all.dedup();
         all
+    }
+
+    /// While some of the `probed` shards are still to come: the pages of the best candidates
+    /// among those held, as early wants. As many as the held shards' share of the probed images
+    /// would hold of the `wanted` candidates, so that few of them go unused once every shard is in.
+    fn early_pages(&mut self, v: QueryCode<'_>, probed: &[usize], wanted: usize, passing: Option<&[u32]>, needs: &mut Needs) {
+        let held: Vec<usize> = probed.iter().copied().filter(|&s| self.shard(s).is_some()).collect();
+        let images = |shards: &[usize]| shards.iter().map(|&s| self.head.shards[s].images as usize).sum::<usize>();
+        let (held_images, probed_images) = (images(&held), images(probed));
+        if held.is_empty() || probed_images == 0 {
+            return;
+        }
+        let count = wanted * held_images / probed_images;
+        for id in self.nearest_vectors(v, &held, count, passing) {
+            self.need_early_page(id, needs);
+        }
     }
 
     /// The `count` images of the probed shards nearest to the query `(vector, cumulatives)` by

@@ -218,7 +218,7 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
             let ann = single.then(|| AnnIndex::build(vectors.clone(), input.params.ef_search as usize));
             let cdfs: Vec<AxisCdf> =
                 shard.members.iter().map(|&m| AxisCdf::of(&Histogram::from_sparse(input.histograms[m as usize].view()))).collect();
-            let bytes = bundle::encode_shard(&vectors, &cdfs, ann.as_ref());
+            let bytes = bundle::encode_shard(&vectors, &cdfs, &pages, ann.as_ref());
             let vectors = ChunkRef::of(&bytes);
             chunks.push((vectors, bytes));
             let bytes = bundle::encode_page_table(&pages);

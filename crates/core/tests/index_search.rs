@@ -177,6 +177,8 @@ fn sharded_search_fetches_a_few_chunks_and_keeps_recall() {
             .unwrap()
             .hits;
         let shards = fetched.iter().filter(|w| matches!(w.kind, chromatica_core::search::ChunkKind::Shard(_))).count();
+        // Where a probed shard's pages are comes with its vectors: no page table is fetched.
+        assert!(!fetched.iter().any(|w| matches!(w.kind, chromatica_core::search::ChunkKind::PageTable(_))), "{fetched:?}");
         let bytes: u64 = fetched.iter().map(|w| w.chunk.len as u64).sum();
         println!("{c}: {shards} shards, {} chunks, {bytes} bytes", fetched.len());
         assert!(shards < site.encoded.shards, "query {i} fetched every shard");
@@ -345,14 +347,44 @@ fn a_missing_or_corrupt_chunk_leaves_the_rest_answering() {
     let mut engine = site.engine();
     let r = site.search(&mut engine, &colors("FF0000,00FF00", 10)).unwrap();
     assert_eq!(r.results_count, 10, "the other shards answer");
-    assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
+    // A search that probes shards reads where their pages are in the shard files: the missing
+    // page table is not asked for.
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
     assert!(r.warnings.iter().any(|w| w.contains("not found") && w.contains(&shards[0].path())), "{:?}", r.warnings);
     assert!(r.warnings.iter().any(|w| w.contains("checksum") && w.contains(&shards[1].path())), "{:?}", r.warnings);
     let healthy = Head::from_bytes(&site.encoded.head).unwrap().first_ids[2];
     assert!(r.results.iter().all(|x| x.id >= healthy), "results of healthy shards only");
+    // "More like this" first reads its image's page: without the shard, from the page table.
     let err = site.search(&mut engine, &similar(0, 5)).err().unwrap();
     assert!(matches!(err, SearchError::Unavailable(ref m) if m.contains(&tables[0].path())), "{err:?}");
     assert!(site.search(&mut engine, &similar(healthy + 3, 5)).is_ok());
+}
+
+/// A shard's file names its pages, and so does its page table (for filtered searches): holding
+/// the whole index (as the builder does to check a new one) refuses a table that says otherwise.
+#[test]
+fn a_page_table_that_differs_from_its_shard_file_is_refused() {
+    let hs = collection(3000, 5);
+    let mut site = site(&hs);
+    let head = Head::from_bytes(&site.encoded.head).unwrap();
+    let mut entries = head.shards.clone();
+    // Shard 0's page table with two pages swapped: a well-formed table of as many pages.
+    let mut pages = Shard::page_table(&site.files[&entries[0].pages.path()], &head, 0).unwrap();
+    assert!(pages.len() >= 2);
+    pages.swap(0, 1);
+    let bytes = bundle::encode_page_table(&pages);
+    entries[0].pages = ChunkRef::of(&bytes);
+    site.files.insert(entries[0].pages.path(), bytes);
+    site.files.insert(
+        bundle::HEAD_FILE.to_string(),
+        bundle::encode_head(&head.params, &entries, &head.centroids, head.backgrounds_removed as u32, &head.terms, &head.facets),
+    );
+    let mut engine = site.engine();
+    let err = engine.hold_everything(&mut site.fetcher()).unwrap_err();
+    assert!(err.contains("page table of shard 0 differs"), "{err}");
+    // The site as built holds together.
+    let mut engine = Engine::new(Head::from_bytes(&site.encoded.head).unwrap());
+    engine.hold_everything(&mut site.fetcher()).unwrap();
 }
 
 #[test]
@@ -523,7 +555,7 @@ fn a_search_step_asks_for_each_file_once() {
     let site = site(&hs);
     let mut engine = site.engine();
     let request = colors("3060A0", 10);
-    let Ok(Step::Fetch(first)) = engine.search(&request, &clock) else { panic!("a fresh engine needs files") };
+    let Ok(Step::Fetch { wants: first, .. }) = engine.search(&request, &clock) else { panic!("a fresh engine needs files") };
     assert!(first.iter().all(|w| matches!(w.kind, chromatica_core::search::ChunkKind::Shard(_) | chromatica_core::search::ChunkKind::PageTable(_))));
     let mut seen: Vec<Want> = first.clone();
     let mut fetch = site.fetcher();
@@ -531,7 +563,7 @@ fn a_search_step_asks_for_each_file_once() {
         let bytes = fetch(w);
         engine.insert(w, bytes.as_deref().map_err(|e| e.clone()));
     }
-    let Ok(Step::Fetch(pages)) = engine.search(&request, &clock) else { panic!("pages next") };
+    let Ok(Step::Fetch { wants: pages, .. }) = engine.search(&request, &clock) else { panic!("pages next") };
     assert!(pages.iter().all(|w| !seen.contains(w)));
     seen.extend(pages.iter().copied());
     for w in &pages {
@@ -539,6 +571,57 @@ fn a_search_step_asks_for_each_file_once() {
         engine.insert(w, bytes.as_deref().map_err(|e| e.clone()));
     }
     assert!(matches!(engine.search(&request, &clock), Ok(Step::Done(_))));
+}
+
+/// While shards are still coming, a step names the pages of the best candidates among those held
+/// (`early`): most of them are pages the search then wants, and fetching them changes nothing.
+#[test]
+fn early_pages_are_mostly_pages_the_search_then_wants() {
+    use chromatica_core::search::ChunkKind;
+    let hs = collection(16_000, 1);
+    let site = site(&hs);
+    let mut fetch = site.fetcher();
+    let request = colors("00A0FF,FFFF00", 10);
+    let mut engine = site.engine();
+    let insert = |engine: &mut Engine, w: &Want, fetch: &mut dyn FnMut(&Want) -> Result<Vec<u8>, String>| {
+        let bytes = fetch(w);
+        engine.insert(w, bytes.as_deref().map_err(|e| e.clone()));
+    };
+    let Ok(Step::Fetch { wants: first, early }) = engine.search(&request, &clock) else { panic!("a fresh engine needs files") };
+    assert!(early.is_empty(), "nothing is held yet: {early:?}");
+    assert!(first.len() >= 3 && first.iter().all(|w| matches!(w.kind, ChunkKind::Shard(_))));
+    // Every shard of the first step but the last comes in.
+    for w in &first[..first.len() - 1] {
+        insert(&mut engine, w, &mut fetch);
+    }
+    let Ok(Step::Fetch { wants, early }) = engine.search(&request, &clock) else { panic!("one shard is missing") };
+    assert_eq!(wants, first[first.len() - 1..]);
+    assert!(!early.is_empty());
+    assert!(early.iter().all(|w| matches!(w.kind, ChunkKind::Page { .. })));
+    insert(&mut engine, &first[first.len() - 1], &mut fetch);
+    let Ok(Step::Fetch { wants: pages, early: none }) = engine.search(&request, &clock) else { panic!("pages next") };
+    assert!(none.is_empty(), "every shard is held: nothing is early");
+    let used = early.iter().filter(|w| pages.contains(w)).count();
+    println!("{used} of {} early pages used; {} pages wanted in all", early.len(), pages.len());
+    assert!(used * 10 >= early.len() * 8, "{used} of {} early pages used", early.len());
+    for w in &pages {
+        insert(&mut engine, w, &mut fetch);
+    }
+    let Ok(Step::Done(answer)) = engine.search(&request, &clock) else { panic!("done") };
+    // An engine that fetches every early page as soon as it is named answers the same.
+    let mut eager = site.engine();
+    let eager_answer = loop {
+        match eager.search(&request, &clock).unwrap() {
+            Step::Done(r) => break r,
+            Step::Fetch { wants, early } => {
+                for w in early.iter().chain(&wants) {
+                    insert(&mut eager, w, &mut fetch);
+                }
+            }
+        }
+    };
+    let ids = |r: &SearchResponse| r.results.iter().map(|x| (x.id, x.distance)).collect::<Vec<_>>();
+    assert_eq!(ids(&answer), ids(&eager_answer));
 }
 
 /// A file that failed is tried again by the next search: a dropped connection costs one search's

@@ -8,10 +8,11 @@
 //! rerank in `chromatica_core::search` spreads over). Same code, same ranking.
 
 use chromatica_core::bundle::{self, BundleError, Head};
-use chromatica_core::search::{Engine, SearchError, SearchRequest, SearchResponse, Step, Want};
+use chromatica_core::search::{ChunkKind, Engine, SearchError, SearchRequest, SearchResponse, Step, Want};
 use chromatica_core::BackgroundMode;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -305,46 +306,53 @@ async fn load_script(base: &str, path: &str, most: usize) -> Result<Vec<u8>, Str
     Ok(binary.iter().map(|unit| unit as u8).collect())
 }
 
-/// Fetches every wanted file at once (in parallel), each to its bytes or why not.
-async fn fetch_all(base: &str, wants: &[Want]) -> Vec<Result<Vec<u8>, String>> {
-    let promises = js_sys::Array::new();
-    for want in wants {
-        let (base, path, len) = (base.to_string(), want.path(), Expect::Exactly(want.chunk.len as usize));
-        promises.push(&wasm_bindgen_futures::future_to_promise(async move {
-            fetch_bytes(&base, &path, len).await.map(JsValue::from).map_err(|e| JsValue::from_str(&e))
-        }));
-    }
-    let settled = match JsFuture::from(js_sys::Promise::all_settled(&promises)).await {
-        Ok(settled) => js_sys::Array::from(&settled),
-        Err(e) => return wants.iter().map(|_| Err(js_error(&e))).collect(),
-    };
-    settled
-        .iter()
-        .map(|outcome| match js_sys::Reflect::get(&outcome, &"value".into()) {
-            Ok(value) if value.is_instance_of::<js_sys::Uint8Array>() => Ok(js_sys::Uint8Array::new(&value).to_vec()),
-            _ => Err(js_sys::Reflect::get(&outcome, &"reason".into()).map(|r| js_error(&r)).unwrap_or_else(|e| js_error(&e))),
-        })
-        .collect()
+thread_local! {
+    /// Index files on their way, by engine and URL: a step that wants a file already coming
+    /// (asked for early, or by an overlapping search) waits for that fetch instead of another.
+    static FLIGHTS: RefCell<HashMap<(usize, String), js_sys::Promise>> = RefCell::new(HashMap::new());
 }
 
-/// Runs one search on `engine`, fetching from `base` the index files it asks for (all of a step
-/// at once), until it is done. The engine is borrowed only between awaits, so searches may
-/// overlap.
-pub async fn search(engine: &RefCell<Engine>, base: &str, request: &SearchRequest) -> Result<SearchResponse, EngineError> {
+/// Fetches `want` for `engine` from `base` unless it is on its way already; its bytes (or why it
+/// failed) go into the engine as soon as they come, and the promise resolves then (it never
+/// rejects: the engine reports a failure).
+fn flight(engine: &Rc<RefCell<Engine>>, base: &str, want: Want) -> js_sys::Promise {
+    let key = (Rc::as_ptr(engine) as usize, format!("{base}{}", want.path()));
+    if let Some(promise) = FLIGHTS.with(|f| f.borrow().get(&key).cloned()) {
+        return promise;
+    }
+    let (engine, base, done) = (engine.clone(), base.to_string(), key.clone());
+    let promise = wasm_bindgen_futures::future_to_promise(async move {
+        let fetched = fetch_bytes(&base, &want.path(), Expect::Exactly(want.chunk.len as usize)).await.map(|bytes| bytes.to_vec());
+        engine.borrow_mut().insert(&want, fetched.as_deref().map_err(Clone::clone));
+        FLIGHTS.with(|f| f.borrow_mut().remove(&done));
+        Ok(JsValue::UNDEFINED)
+    });
+    FLIGHTS.with(|f| f.borrow_mut().insert(key, promise.clone()));
+    promise
+}
+
+/// Runs one search on `engine`, fetching from `base` the index files it asks for, until it is
+/// done. A step's files are all asked for at once, its early ones too ([`Step::Fetch`]); while
+/// shards are among them, the search steps again as each arrives (the pages of the candidates
+/// in the shards that came first start while the others travel), else once all are in. The
+/// engine is borrowed only between awaits, so searches may overlap.
+pub async fn search(engine: &Rc<RefCell<Engine>>, base: &str, request: &SearchRequest) -> Result<SearchResponse, EngineError> {
     loop {
         let step = engine.borrow_mut().search(request, &now)?;
-        let wants = match step {
+        let (wants, early) = match step {
             Step::Done(mut response) => {
                 response.metadata.memory_bytes = Some(memory_bytes());
                 return Ok(response);
             }
-            Step::Fetch(wants) => wants,
+            Step::Fetch { wants, early } => (wants, early),
         };
-        let fetched = fetch_all(base, &wants).await;
-        let mut engine = engine.borrow_mut();
-        for (want, bytes) in wants.iter().zip(fetched) {
-            engine.insert(want, bytes.as_deref().map_err(Clone::clone));
+        let flights: js_sys::Array = wants.iter().map(|&want| JsValue::from(flight(engine, base, want))).collect();
+        for want in early {
+            let _ = flight(engine, base, want);
         }
+        let shards = wants.iter().any(|w| matches!(w.kind, ChunkKind::Shard(_)));
+        let next = if shards { js_sys::Promise::race(&flights) } else { js_sys::Promise::all(&flights) };
+        let _ = JsFuture::from(next).await;
     }
 }
 
