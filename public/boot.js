@@ -58,6 +58,17 @@
   // their thumbnails come before the wasm.
   var compiled = inflates && http && location.hash.length > 1 ? compile('chromatica_bg.wasm') : null;
   if (compiled) compiled.catch(function () { /* reported once the page is parsed */ });
+  // With it, the single-threaded search worker (where the page is not cross-origin isolated; else
+  // the threaded one below): its scripts load during the download, and it gets the module as
+  // soon as it is compiled. The app adopts it (backend.rs).
+  if (compiled && !self.crossOriginIsolated && typeof Worker !== 'undefined') {
+    try {
+      var single = new Worker('worker.js');
+      single.addEventListener('error', function () { single.chromaticaFailed = true; });
+      compiled.then(function (module) { single.postMessage({ kind: 'init', module: module }); }, function () {});
+      window.__chromaticaWorker = single;
+    } catch (e) { /* the app starts its own */ }
+  }
   // The index's head is the first file a search needs: fetch it alongside the wasm (the app's
   // own fetch of it then comes from this preload).
   if (http) {

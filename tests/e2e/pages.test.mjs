@@ -136,6 +136,35 @@ test('threads: under chromatica serve the page searches on wasm threads; a plain
   } finally { await a.close(); await b.close(); plain.stop(); isolated.stop(); }
 });
 
+test('a link that names a query: boot.js starts the search worker during the wasm download, and the app adopts it', async () => {
+  const plain = await startPlainServer(siteDir());
+  const page = await browser.newPage();
+  const requested = [];
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+  // The order of what happens: the worker must start before the wasm is compiled.
+  await page.addInitScript(() => {
+    window.__events = [];
+    const compile = WebAssembly.compileStreaming;
+    WebAssembly.compileStreaming = (...a) => compile.apply(WebAssembly, a).then((m) => { window.__events.push('compiled'); return m; });
+    const Native = window.Worker;
+    window.Worker = function (url, options) { window.__events.push(`worker ${url}`); return new Native(url, options); };
+    window.Worker.prototype = Native.prototype; // instances still pass `instanceof Worker`
+  });
+  try {
+    const errors = await openApp(page, plain.url + '#colors=44AF69&k=5');
+    await page.locator('[data-testid=result]').first().waitFor();
+    const info = await page.evaluate(() => window.chromatica.info());
+    assert.deepEqual([info.worker, info.threads], [true, 1]);
+    assert.equal(page.workers().length, 1, 'one search worker, not a second');
+    assert.equal(requested.filter((p) => p === '/worker.js').length, 1);
+    // The worker instantiates the page's module: the wasm is downloaded once.
+    assert.deepEqual(requested.filter((p) => p.includes('chromatica_bg.wasm')), ['/chromatica_bg.wasm.gz']);
+    assert.equal(await page.evaluate(() => window.__chromaticaWorker), undefined, 'taken by the app');
+    assert.deepEqual(await page.evaluate(() => window.__events), ['worker worker.js', 'compiled']);
+    assert.deepEqual(errors, []);
+  } finally { await page.close(); plain.stop(); }
+});
+
 test('threads: if the threaded worker cannot start, the isolated page falls back to one thread', async () => {
   const copy = join(work, 'no-threads-site');
   cpSync(siteDir(), copy, { recursive: true });

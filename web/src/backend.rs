@@ -127,13 +127,13 @@ impl WorkerKind {
     }
 }
 
-/// The threaded worker `boot.js` started for the page's own app (`base` ""), taken once, and
+/// The worker `boot.js` started for the page's own app (`base` ""), under `key`, taken once, and
 /// whether it has failed already.
-fn prestarted_worker(window: &web_sys::Window, base: &str) -> Option<(web_sys::Worker, bool)> {
+fn prestarted_worker(window: &web_sys::Window, base: &str, key: &str) -> Option<(web_sys::Worker, bool)> {
     if !base.is_empty() {
         return None;
     }
-    let key = JsValue::from_str("__chromaticaThreadedWorker");
+    let key = JsValue::from_str(key);
     let worker = js_sys::Reflect::get(window, &key).ok()?.dyn_into::<web_sys::Worker>().ok()?;
     let _ = js_sys::Reflect::delete_property(window, &key);
     let failed = js_sys::Reflect::get(&worker, &"chromaticaFailed".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false);
@@ -162,7 +162,7 @@ impl WorkerClient {
         }
         let mut failed_early = false;
         let worker = match kind {
-            WorkerKind::Threaded => match prestarted_worker(&window, base) {
+            WorkerKind::Threaded => match prestarted_worker(&window, base, "__chromaticaThreadedWorker") {
                 Some((worker, failed)) => {
                     failed_early = failed;
                     worker
@@ -173,19 +173,26 @@ impl WorkerClient {
                     web_sys::Worker::new_with_options(&format!("{base}worker-threads.js"), &options).ok()?
                 }
             },
-            WorkerKind::Single => {
-                let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
-                // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not
-                // fetch and compile it again.
-                let module = js_sys::Reflect::get(&window, &"__chromaticaModule".into()).ok();
-                if let Some(module) = module.filter(|m| m.is_instance_of::<js_sys::WebAssembly::Module>()) {
-                    let init = js_sys::Object::new();
-                    let _ = js_sys::Reflect::set(&init, &"kind".into(), &"init".into());
-                    let _ = js_sys::Reflect::set(&init, &"module".into(), &module);
-                    let _ = worker.post_message(&init);
+            WorkerKind::Single => match prestarted_worker(&window, base, "__chromaticaWorker") {
+                // Started by boot.js, which hands it the compiled module itself.
+                Some((worker, failed)) => {
+                    failed_early = failed;
+                    worker
                 }
-                worker
-            }
+                None => {
+                    let worker = web_sys::Worker::new(&format!("{base}worker.js")).ok()?;
+                    // Hand over the page's compiled wasm (boot.js keeps it) so the worker need not
+                    // fetch and compile it again.
+                    let module = js_sys::Reflect::get(&window, &"__chromaticaModule".into()).ok();
+                    if let Some(module) = module.filter(|m| m.is_instance_of::<js_sys::WebAssembly::Module>()) {
+                        let init = js_sys::Object::new();
+                        let _ = js_sys::Reflect::set(&init, &"kind".into(), &"init".into());
+                        let _ = js_sys::Reflect::set(&init, &"module".into(), &module);
+                        let _ = worker.post_message(&init);
+                    }
+                    worker
+                }
+            },
         };
         let pending: Pending = Rc::default();
         let p = pending.clone();
