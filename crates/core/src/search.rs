@@ -43,6 +43,24 @@ pub const WILDCARD_SCAN_LIMIT: usize = 2_000;
 /// to this many times `rerank_k` candidates in all: they cost no more bytes, and make up for
 /// what routing misses (docs/TUNING.md).
 pub const PAGE_MATES: usize = 2;
+/// Where routing leaves shards out, image queries ("more like this", an example image) take this
+/// share of `max(rerank_k, k)` as their nearest vectors (3/2: 300 at the default 200), and their page-mates up to
+/// [`IMAGE_PAGE_MATES`] times that in all, instead of [`PAGE_MATES`]; a [`PRERANK_ITERATIONS`]
+/// Sinkhorn then keeps the `max(rerank_k, k)` nearest of them for the full one. An image's true
+/// neighbours among a million lie far down the vectors' order (at 1M, 303 of 400 among the 200
+/// nearest vectors, 362 among 1,600), mostly on the pages of the nearest ones; color queries lose
+/// theirs to routing instead (docs/TUNING.md).
+pub const IMAGE_NEAREST: (usize, usize) = (3, 2);
+/// See [`IMAGE_NEAREST`].
+pub const IMAGE_PAGE_MATES: usize = 4;
+/// Sinkhorn iterations of the pre-rank that picks which of an image query's candidates get the
+/// full Sinkhorn ([`crate::emd::Sinkhorn::estimate`]): 3 iterations already keep the true top 10
+/// of 1,200 candidates among the best 200 as well as the full computation does, at about a
+/// tenth of its cost per image (docs/TUNING.md).
+pub const PRERANK_ITERATIONS: usize = 3;
+/// Color queries probe this share of `probe_images` (6/5: 12,288 images at the default 10,240): a
+/// few picked colors lose their true top 10 to routing more than to the first stage (docs/TUNING.md).
+pub const COLOR_PROBE: (usize, usize) = (6, 5);
 /// What a query's histogram stands for, which decides how the first stage compares it
 /// ([`crate::ann::candidate_distance`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +70,9 @@ pub enum QueryKind {
     /// images they took recall@10 from 0.84 to 0.93 (docs/TUNING.md).
     Colors,
     /// An image (a stored one, "more like this", or an example): spread over many bins, which the
-    /// vectors compare well; the cumulatives cost it recall (0.96 to 0.95 at 100k).
+    /// vectors compare well; the cumulatives cost it recall (0.96 to 0.95 at 100k). Its true
+    /// neighbours lie further down the vectors' order, so it takes more candidates and a pre-rank
+    /// ([`IMAGE_NEAREST`]).
     Image,
 }
 
@@ -407,7 +427,8 @@ pub struct Ranking {
 pub struct RankStats {
     pub ann_ms: f64,
     pub rerank_ms: f64,
-    /// Candidates the HNSW returned (at most `rerank_k`, or k if larger).
+    /// Candidates the first stage gave (nearest vectors and page-mates, after exclusions; for an
+    /// image query, before its pre-rank keeps `max(rerank_k, k)` of them).
     pub candidates: usize,
     /// Sinkhorn evaluations, and their iterations in total.
     pub reranked: usize,
@@ -955,12 +976,17 @@ impl Engine {
 
     /// The shards a query probes: every shard of a site of at most `probe_images` images (or of
     /// a wildcard query on at most [`WILDCARD_SCAN_LIMIT`]); else the shards nearest to the query
-    /// vector (by centroid), until they hold `probe_images` images. With a filter, only shards
+    /// vector (by centroid), until they hold `probe_images` images ([`COLOR_PROBE`] times that for
+    /// a color query). With a filter, only shards
     /// with passing images, until they hold the same share of the passing images, or
     /// [`FILTER_PROBE_PASSING`] of them, whichever is more.
-    fn route(&self, v: &AnnVector, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
+    fn route(&self, v: &AnnVector, kind: QueryKind, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
         let n = self.head.len();
         let probe = self.probe_images.unwrap_or(self.head.params.probe_images as usize);
+        let probe = match kind {
+            QueryKind::Colors => probe * COLOR_PROBE.0 / COLOR_PROBE.1,
+            QueryKind::Image => probe,
+        };
         let first = &self.head.first_ids;
         let counts: Vec<usize> = (0..self.head.shards.len())
             .map(|s| match passing {
@@ -1056,11 +1082,15 @@ impl Engine {
     }
 
     /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
-    /// a shard with an HNSW graph is searched through it); for a wildcard query on a collection of
+    /// a shard with an HNSW graph is searched through it), with their page-mates where routing
+    /// left shards out (an image query then takes 3/2 as many nearest vectors and more
+    /// page-mates, [`IMAGE_NEAREST`]); for a wildcard query on a collection of
     /// at most [`WILDCARD_SCAN_LIMIT`] images, every image; with a filter that few images pass
     /// ([`FILTER_SCAN`]), every one of them, else only passing images. Images an excluded color
     /// rules out are dropped; if fewer than `k` candidates remain, every image of the probed
-    /// shards that qualifies is a candidate. `None` (with `needs` filled) until every chunk is
+    /// shards that qualifies is a candidate. An image query's candidates with page-mates are
+    /// pre-ranked ([`Engine::prerank`]) down to `max(rerank_k, k)` before the rerank. `None`
+    /// (with `needs` filled) until every chunk is
     /// held; chunks that failed are left out, with a warning in `needs`.
     fn rank_planned(
         &mut self,
@@ -1078,6 +1108,17 @@ impl Engine {
         let v = (&v, vc.as_ref());
         let passes = |id: &u32| passing.is_none_or(|p| p.binary_search(id).is_ok());
         let wanted = plan.rerank_k.max(plan.k);
+        let (nearest, mates) = match kind {
+            QueryKind::Colors => (wanted, PAGE_MATES * wanted),
+            QueryKind::Image => {
+                let nearest = wanted * IMAGE_NEAREST.0 / IMAGE_NEAREST.1;
+                (nearest, IMAGE_PAGE_MATES * nearest)
+            }
+        };
+        // Whether a pre-rank picks the `wanted` that get the full Sinkhorn (an image query where
+        // routing leaves shards out; a filter's few passing images, a wildcard scan and a site
+        // whose shards are all probed are reranked whole).
+        let mut prerank = false;
         let (mut candidates, everyone): (Vec<u32>, Vec<u32>) = match passing {
             Some(p) if p.len() <= FILTER_SCAN * wanted => {
                 for &id in p {
@@ -1089,7 +1130,7 @@ impl Engine {
                 (p.to_vec(), p.to_vec())
             }
             _ => {
-                let probed = self.route(v.0, plan, passing);
+                let probed = self.route(v.0, kind, plan, passing);
                 for &s in &probed {
                     self.need_shard(s, needs);
                 }
@@ -1100,10 +1141,14 @@ impl Engine {
                 // From here on every chunk asked for is held or failed (and warned about).
                 let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some()).collect();
                 let everyone: Vec<u32> = probed.iter().flat_map(|&s| self.head.first_ids[s]..self.head.first_ids[s + 1]).filter(passes).collect();
+                // Where routing leaves shards out (or a filter leaves images out), page-mates join,
+                // and an image query takes more nearest vectors and pre-ranks them all.
+                let partial = probed.len() < self.head.shards.len() || passing.is_some();
                 let mut candidates = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
                     everyone.clone()
                 } else {
-                    self.nearest_vectors(v, &probed, wanted, passing)
+                    prerank = partial && kind == QueryKind::Image;
+                    self.nearest_vectors(v, &probed, if prerank { nearest } else { wanted }, passing)
                 };
                 for &id in &candidates {
                     self.need_page(id, needs);
@@ -1111,8 +1156,8 @@ impl Engine {
                 if !needs.wants.is_empty() {
                     return None;
                 }
-                if probed.len() < self.head.shards.len() || passing.is_some() {
-                    candidates = self.with_page_mates(v, candidates, PAGE_MATES * wanted, passing);
+                if partial {
+                    candidates = self.with_page_mates(v, candidates, mates, passing);
                 }
                 (candidates, everyone)
             }
@@ -1128,13 +1173,19 @@ impl Engine {
                     return None;
                 }
                 candidates = everyone.into_iter().filter(|id| allowed(self, id)).collect();
+                prerank = false;
             }
         }
         let t1 = clock();
         let q = query.pruned();
-        let replay = self.rerank(Probe { q: q.view(), any: plan.any }, &candidates, plan.k);
+        let probe = Probe { q: q.view(), any: plan.any };
+        let pool = candidates.len();
+        if prerank && candidates.len() > wanted {
+            candidates = self.prerank(probe, &candidates, wanted);
+        }
+        let replay = self.rerank(probe, &candidates, plan.k);
         let rerank_ms = clock() - t1;
-        let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: candidates.len(), reranked: replay.reranked, iterations: replay.iterations };
+        let stats = RankStats { ann_ms: t1 - t0, rerank_ms, candidates: pool, reranked: replay.reranked, iterations: replay.iterations };
         Some(Ranking { hits: replay.best, stats })
     }
 
@@ -1223,6 +1274,22 @@ impl Engine {
         }
         found.sort_unstable();
         found.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// The `keep` of `candidates` nearest to the query by a Sinkhorn stopped after
+    /// [`PRERANK_ITERATIONS`] (ties by id), in that order: which of an image query's candidates
+    /// get the full Sinkhorn. On the current rayon pool with feature `parallel` (each estimate is
+    /// independent, so the result is the same on any number of threads).
+    fn prerank(&self, q: Probe<'_>, candidates: &[u32], keep: usize) -> Vec<u32> {
+        let views: Vec<(u32, SparseView<'_>)> = candidates.iter().filter_map(|&id| Some((id, self.histogram(id)?))).collect();
+        let estimate = |&(id, h): &(u32, SparseView<'_>)| (SINKHORN.with(|s| s.borrow_mut().estimate(q.q, h, q.any, PRERANK_ITERATIONS)), id);
+        #[cfg(feature = "parallel")]
+        let mut scored: Vec<(f64, u32)> = views.par_iter().map(estimate).collect();
+        #[cfg(not(feature = "parallel"))]
+        let mut scored: Vec<(f64, u32)> = views.iter().map(estimate).collect();
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        scored.truncate(keep);
+        scored.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Sinkhorn over `candidates`, visited in order of a lower bound of the EMD
