@@ -58,9 +58,6 @@ pub const IMAGE_PAGE_MATES: usize = 4;
 /// of 1,200 candidates among the best 200 as well as the full computation does, at about a
 /// tenth of its cost per image (docs/TUNING.md).
 pub const PRERANK_ITERATIONS: usize = 3;
-/// Color queries probe this share of `probe_images` (6/5: 12,288 images at the default 10,240): a
-/// few picked colors lose their true top 10 to routing more than to the first stage (docs/TUNING.md).
-pub const COLOR_PROBE: (usize, usize) = (6, 5);
 /// What a query's histogram stands for, which decides how the first stage compares it
 /// ([`crate::ann::candidate_distance`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -976,17 +973,12 @@ impl Engine {
 
     /// The shards a query probes: every shard of a site of at most `probe_images` images (or of
     /// a wildcard query on at most [`WILDCARD_SCAN_LIMIT`]); else the shards nearest to the query
-    /// vector (by centroid), until they hold `probe_images` images ([`COLOR_PROBE`] times that for
-    /// a color query). With a filter, only shards
+    /// vector (by centroid), until they hold `probe_images` images. With a filter, only shards
     /// with passing images, until they hold the same share of the passing images, or
     /// [`FILTER_PROBE_PASSING`] of them, whichever is more.
-    fn route(&self, v: &AnnVector, kind: QueryKind, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
+    fn route(&self, v: &AnnVector, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
         let n = self.head.len();
         let probe = self.probe_images.unwrap_or(self.head.params.probe_images as usize);
-        let probe = match kind {
-            QueryKind::Colors => probe * COLOR_PROBE.0 / COLOR_PROBE.1,
-            QueryKind::Image => probe,
-        };
         let first = &self.head.first_ids;
         let counts: Vec<usize> = (0..self.head.shards.len())
             .map(|s| match passing {
@@ -1130,12 +1122,13 @@ impl Engine {
                 (p.to_vec(), p.to_vec())
             }
             _ => {
-                let probed = self.route(v.0, kind, plan, passing);
+                let probed = self.route(v.0, plan, passing);
                 for &s in &probed {
                     self.need_shard(s, needs);
                 }
                 if !needs.wants.is_empty() {
-                    self.early_pages(v, &probed, wanted, passing, needs);
+                    let partial = probed.len() < self.head.shards.len() || passing.is_some();
+                    self.early_pages(v, &probed, if partial && kind == QueryKind::Image { nearest } else { wanted }, passing, needs);
                     return None;
                 }
                 // From here on every chunk asked for is held or failed (and warned about).
