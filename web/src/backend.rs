@@ -80,7 +80,15 @@ pub async fn load(id: usize, base: &str) -> Result<IndexInfo, EngineError> {
     let kinds: &[WorkerKind] = if cross_origin_isolated() { &[WorkerKind::Threaded, WorkerKind::Single] } else { &[WorkerKind::Single] };
     // The first worker starts now, so its wasm compiles (and its thread pool starts) during the download.
     let mut first = WorkerClient::start(base, kinds[0]);
-    let head = fetch_file(base, HEAD_FILE, Expect::AtMost(MAX_HEAD_BYTES)).await.map_err(EngineError::Download)?;
+    let head = match fetch_file(base, HEAD_FILE, Expect::AtMost(MAX_HEAD_BYTES)).await {
+        Ok(head) => head,
+        Err(e) => {
+            if let Some(worker) = first {
+                worker.worker.terminate();
+            }
+            return Err(EngineError::Download(e));
+        }
+    };
     let bytes = js_sys::Uint8Array::from(&head[..]);
     for (i, &kind) in kinds.iter().enumerate() {
         let client = if i == 0 { first.take() } else { WorkerClient::start(base, kind) };

@@ -709,7 +709,7 @@ impl Head {
     /// Decodes and validates `index/head.bin`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
         let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS, TERMS, FACET_LIST])?;
-        let meta: HeadMeta = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("head: {e}")))?;
+        let meta: HeadMeta = exact(required(&found, META)?, "head")?;
         let p = &meta.params;
         if p.ann_dims as usize != ANN_DIMS || p.m as usize != crate::ann::M {
             return Err(corrupt(format!("{}-d vectors and M {} (this app reads {ANN_DIMS}-d, M {})", p.ann_dims, p.m, crate::ann::M)));
@@ -746,14 +746,14 @@ impl Head {
             return Err(corrupt("background counts do not fit the site"));
         }
         let terms: Vec<TermChunkEntry> = match found[TERMS as usize - 1] {
-            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("head terms: {e}")))?,
+            Some(raw) => exact(raw, "head terms")?,
             None => Vec::new(),
         };
         if terms.windows(2).any(|w| w[0].first >= w[1].first) || terms.iter().any(|t| !names.insert(t.chunk.name)) {
             return Err(corrupt("the term table is out of order or names a file twice"));
         }
         let facets: Vec<FacetEntry> = match found[FACET_LIST as usize - 1] {
-            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("head facets: {e}")))?,
+            Some(raw) => exact(raw, "head facets")?,
             None => Vec::new(),
         };
         if facets.len() > 2 * FACETS
@@ -843,9 +843,18 @@ impl Shard {
     }
 }
 
+/// A postcard section that must be exactly one `T`: bytes left after it are refused too.
+fn exact<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, BundleError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(corrupt(format!("{what}: {} bytes after its end", rest.len()))),
+        Err(e) => Err(corrupt(format!("{what}: {e}"))),
+    }
+}
+
 /// A page table (postcard: the refs of a shard's pages), checked against the shard's `n` images.
 fn page_refs(bytes: &[u8], head: &Head, n: usize) -> Result<Vec<ChunkRef>, BundleError> {
-    let pages: Vec<ChunkRef> = postcard::from_bytes(bytes).map_err(|e| corrupt(format!("page table: {e}")))?;
+    let pages: Vec<ChunkRef> = exact(bytes, "page table")?;
     if pages.len() != head.page_count(n) {
         return Err(corrupt(format!("a shard of {n} images lists {} pages", pages.len())));
     }
@@ -859,7 +868,7 @@ impl TermChunk {
         let entry = head.terms.get(index).ok_or_else(|| corrupt("no such term chunk"))?;
         let next = head.terms.get(index + 1).map(|e| e.first.as_str());
         let found = sections(bytes, TERMS_MAGIC, &[META])?;
-        let gapped: Vec<(String, Vec<u32>)> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("terms: {e}")))?;
+        let gapped: Vec<(String, Vec<u32>)> = exact(required(&found, META)?, "terms")?;
         let (mut terms, mut postings) = (Vec::with_capacity(gapped.len()), Vec::with_capacity(gapped.len()));
         for (i, (term, gaps)) in gapped.into_iter().enumerate() {
             let in_order = if i == 0 { term == entry.first } else { terms.last().is_some_and(|t: &String| *t < term) };
@@ -894,7 +903,7 @@ impl Page {
     /// Decodes a page that must hold `count` images; `background` is the site's mode.
     pub fn from_bytes(bytes: &[u8], count: usize, background: BackgroundMode) -> Result<Self, BundleError> {
         let found = sections(bytes, PAGE_MAGIC, &[META, HIST_OFFSETS, HIST_BINS, HIST_MASS, PALETTES, TEXT])?;
-        let images: Vec<ImageMeta> = postcard::from_bytes(required(&found, META)?).map_err(|e| corrupt(format!("page: {e}")))?;
+        let images: Vec<ImageMeta> = exact(required(&found, META)?, "page")?;
         if images.len() != count {
             return Err(corrupt(format!("a page holds {} images, not {count}", images.len())));
         }
@@ -932,7 +941,7 @@ impl Page {
             raw.chunks_exact(PALETTE_SIZE * 4).map(|p| std::array::from_fn(|s| ([p[s * 4], p[s * 4 + 1], p[s * 4 + 2]], p[s * 4 + 3]))).collect();
         let texts: Vec<ImageText> = match found[TEXT as usize - 1] {
             None => Vec::new(),
-            Some(raw) => postcard::from_bytes(raw).map_err(|e| corrupt(format!("page texts: {e}")))?,
+            Some(raw) => exact(raw, "page texts")?,
         };
         if !texts.is_empty() && texts.len() != count {
             return Err(corrupt(format!("a page has texts for {} images, not {count}", texts.len())));
@@ -977,5 +986,20 @@ impl Page {
     /// Bytes this page holds in memory, about (for the chunk cache's budget).
     pub fn memory(&self) -> usize {
         self.hist_bins.len() * 4 + self.images.iter().map(|m| m.path.len() + m.stem.len() + 96).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postcard_section_with_bytes_after_its_value_is_refused() {
+        let bytes = postcard_bytes(&vec![5u32, 6]);
+        assert_eq!(exact::<Vec<u32>>(&bytes, "list").unwrap(), vec![5, 6]);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(exact::<Vec<u32>>(&longer, "list").unwrap_err().to_string().contains("list: 1 bytes after its end"));
+        assert!(exact::<Vec<u32>>(&bytes[..2], "list").unwrap_err().to_string().contains("list:"));
     }
 }

@@ -387,6 +387,21 @@ fn a_page_table_that_differs_from_its_shard_file_is_refused() {
     engine.hold_everything(&mut site.fetcher()).unwrap();
 }
 
+/// A shard file lists its pages (PAGES): a list of another length is refused, not read past.
+#[test]
+fn a_shard_that_lists_the_wrong_pages_is_refused() {
+    let hs = collection(3000, 5);
+    let site = site(&hs);
+    let head = Head::from_bytes(&site.encoded.head).unwrap();
+    let shard = Shard::from_bytes(&site.files[&head.shards[0].vectors.path()], &head, 0).unwrap();
+    let encode = |pages: &[ChunkRef]| bundle::encode_shard(&shard.vectors, &shard.cdfs, pages, None);
+    assert!(Shard::from_bytes(&encode(&shard.pages), &head, 0).is_ok());
+    for pages in [&shard.pages[1..], &[shard.pages.clone(), shard.pages[..1].to_vec()].concat()[..]] {
+        let err = Shard::from_bytes(&encode(pages), &head, 0).err().unwrap().to_string();
+        assert!(err.contains(&format!("lists {} pages", pages.len())), "{err}");
+    }
+}
+
 #[test]
 fn the_cache_stays_within_its_budget_between_searches() {
     let hs = collection(9000, 6);
@@ -608,18 +623,23 @@ fn early_pages_are_mostly_pages_the_search_then_wants() {
         insert(&mut engine, w, &mut fetch);
     }
     let Ok(Step::Done(answer)) = engine.search(&request, &clock) else { panic!("done") };
-    // An engine that fetches every early page as soon as it is named answers the same.
+    // An engine that already ran another query, gets its files one at a time and fetches every
+    // early page as soon as it is named (as the browser does) answers the same.
     let mut eager = site.engine();
+    site.search(&mut eager, &colors("F02040", 10)).unwrap();
+    let mut early_inserted = 0;
     let eager_answer = loop {
         match eager.search(&request, &clock).unwrap() {
             Step::Done(r) => break r,
             Step::Fetch { wants, early } => {
-                for w in early.iter().chain(&wants) {
+                early_inserted += early.len();
+                for w in early.iter().chain(&wants[..1]) {
                     insert(&mut eager, w, &mut fetch);
                 }
             }
         }
     };
+    assert!(early_inserted > 0);
     let ids = |r: &SearchResponse| r.results.iter().map(|x| (x.id, x.distance)).collect::<Vec<_>>();
     assert_eq!(ids(&answer), ids(&eager_answer));
 }

@@ -306,28 +306,48 @@ async fn load_script(base: &str, path: &str, most: usize) -> Result<Vec<u8>, Str
     Ok(binary.iter().map(|unit| unit as u8).collect())
 }
 
+/// An index file on its way: settles when its bytes (or why not) are in the engine.
+struct Flight {
+    promise: js_sys::Promise,
+    /// Whether a step waits for it. An early fetch nobody waited for that fails is forgotten,
+    /// not recorded: its failure must not cost a later search the file.
+    wanted: Rc<std::cell::Cell<bool>>,
+}
+
 thread_local! {
     /// Index files on their way, by engine and URL: a step that wants a file already coming
     /// (asked for early, or by an overlapping search) waits for that fetch instead of another.
-    static FLIGHTS: RefCell<HashMap<(usize, String), js_sys::Promise>> = RefCell::new(HashMap::new());
+    /// A fetch is listed before it starts and unlisted as it settles.
+    static FLIGHTS: RefCell<HashMap<(usize, String), Flight>> = RefCell::new(HashMap::new());
 }
 
-/// Fetches `want` for `engine` from `base` unless it is on its way already; its bytes (or why it
-/// failed) go into the engine as soon as they come, and the promise resolves then (it never
-/// rejects: the engine reports a failure).
-fn flight(engine: &Rc<RefCell<Engine>>, base: &str, want: Want) -> js_sys::Promise {
+/// Fetches `want` for `engine` from `base` unless it is on its way already, and marks it
+/// `wanted` if a step waits for it; its bytes go into the engine as soon as they come (a failure
+/// only if it was wanted by then), and the promise resolves then (it never rejects).
+fn flight(engine: &Rc<RefCell<Engine>>, base: &str, want: Want, wanted: bool) -> js_sys::Promise {
     let key = (Rc::as_ptr(engine) as usize, format!("{base}{}", want.path()));
-    if let Some(promise) = FLIGHTS.with(|f| f.borrow().get(&key).cloned()) {
+    let on_way = FLIGHTS.with(|f| f.borrow().get(&key).map(|f| (f.promise.clone(), f.wanted.clone())));
+    if let Some((promise, waited)) = on_way {
+        if wanted {
+            waited.set(true);
+        }
         return promise;
     }
-    let (engine, base, done) = (engine.clone(), base.to_string(), key.clone());
-    let promise = wasm_bindgen_futures::future_to_promise(async move {
+    let mut settle = None;
+    let promise = js_sys::Promise::new(&mut |resolve, _| settle = Some(resolve));
+    let waited = Rc::new(std::cell::Cell::new(wanted));
+    FLIGHTS.with(|f| f.borrow_mut().insert(key.clone(), Flight { promise: promise.clone(), wanted: waited.clone() }));
+    let (engine, base) = (engine.clone(), base.to_string());
+    wasm_bindgen_futures::spawn_local(async move {
         let fetched = fetch_bytes(&base, &want.path(), Expect::Exactly(want.chunk.len as usize)).await.map(|bytes| bytes.to_vec());
-        engine.borrow_mut().insert(&want, fetched.as_deref().map_err(Clone::clone));
-        FLIGHTS.with(|f| f.borrow_mut().remove(&done));
-        Ok(JsValue::UNDEFINED)
+        if fetched.is_ok() || waited.get() {
+            engine.borrow_mut().insert(&want, fetched.as_deref().map_err(Clone::clone));
+        }
+        FLIGHTS.with(|f| f.borrow_mut().remove(&key));
+        if let Some(settle) = settle {
+            let _ = settle.call0(&JsValue::NULL);
+        }
     });
-    FLIGHTS.with(|f| f.borrow_mut().insert(key, promise.clone()));
     promise
 }
 
@@ -346,9 +366,9 @@ pub async fn search(engine: &Rc<RefCell<Engine>>, base: &str, request: &SearchRe
             }
             Step::Fetch { wants, early } => (wants, early),
         };
-        let flights: js_sys::Array = wants.iter().map(|&want| JsValue::from(flight(engine, base, want))).collect();
+        let flights: js_sys::Array = wants.iter().map(|&want| JsValue::from(flight(engine, base, want, true))).collect();
         for want in early {
-            let _ = flight(engine, base, want);
+            let _ = flight(engine, base, want, false);
         }
         let shards = wants.iter().any(|w| matches!(w.kind, ChunkKind::Shard(_)));
         let next = if shards { js_sys::Promise::race(&flights) } else { js_sys::Promise::all(&flights) };
