@@ -61,13 +61,19 @@
   // With it, the single-threaded search worker (where the page is not cross-origin isolated; else
   // the threaded one below): its scripts load during the download, and it gets the module as
   // soon as it is compiled. The app adopts it (backend.rs).
-  if (compiled && !self.crossOriginIsolated && typeof Worker !== 'undefined') {
+  // A search worker started ahead of the app, left under `window[key]` for the app to adopt
+  // (backend.rs), flagged if its script fails; null where it cannot start (the app starts one).
+  function prestart(url, options, key) {
     try {
-      var single = new Worker('worker.js');
-      single.addEventListener('error', function () { single.chromaticaFailed = true; });
-      compiled.then(function (module) { single.postMessage({ kind: 'init', module: module }); }, function () {});
-      window.__chromaticaWorker = single;
-    } catch (e) { /* the app starts its own */ }
+      var worker = new Worker(url, options);
+      worker.addEventListener('error', function () { worker.chromaticaFailed = true; });
+      window[key] = worker;
+      return worker;
+    } catch (e) { return null; }
+  }
+  if (compiled && !self.crossOriginIsolated && typeof Worker !== 'undefined') {
+    var single = prestart('worker.js', undefined, '__chromaticaWorker');
+    if (single) compiled.then(function (module) { single.postMessage({ kind: 'init', module: module }); }, function () {});
   }
   // The index's head is the first file a search needs: fetch it alongside the wasm (the app's
   // own fetch of it then comes from this preload).
@@ -99,11 +105,7 @@
     // over from them should not share the CPU with a starting thread pool (the app starts the worker
     // itself as it mounts).
     if (self.crossOriginIsolated && location.protocol !== 'file:' && !(pre && pre.hasAttribute('data-prerendered'))) {
-      try {
-        var worker = new Worker('worker-threads.js', { type: 'module' });
-        worker.addEventListener('error', function () { worker.chromaticaFailed = true; });
-        window.__chromaticaThreadedWorker = worker;
-      } catch (e) { /* the app falls back to the single-threaded worker */ }
+      prestart('worker-threads.js', { type: 'module' }, '__chromaticaThreadedWorker');
     }
     if (typeof wasm_bindgen === 'undefined') return fatal('chromatica.js is missing.');
     if (typeof WebAssembly !== 'object') return fatal('this browser has no WebAssembly.');

@@ -641,14 +641,21 @@ impl Engine {
 
     /// The page holding image `id`, and its index there.
     fn page_of(&self, id: u32) -> Option<(&Page, usize)> {
-        let (s, local) = self.head.locate(id)?;
-        let per = self.head.params.page_images as usize;
-        let chunk = self.shard_pages(s)?.get(local / per)?;
-        let cached = self.chunks.get(&chunk.name)?;
+        let (want, i) = self.page_want(id)?;
+        let cached = self.chunks.get(&want.chunk.name)?;
         match &cached.chunk {
-            Chunk::Page(page) if cached.want.kind == (ChunkKind::Page { shard: s as u32, page: (local / per) as u32 }) => Some((page, local % per)),
+            Chunk::Page(page) if cached.want.kind == want.kind => Some((page, i)),
             _ => None,
         }
+    }
+
+    /// The page that holds image `id`, as a want, and the image's place on it; `None` until it is
+    /// known where its shard's pages are (the shard or its page table is held).
+    fn page_want(&self, id: u32) -> Option<(Want, usize)> {
+        let (s, local) = self.head.locate(id)?;
+        let per = self.head.params.page_images as usize;
+        let chunk = *self.shard_pages(s)?.get(local / per)?;
+        Some((Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: (local / per) as u32 } }, local % per))
     }
 
     /// The stored histogram of image `id` (normalised to unit mass), if its page is held.
@@ -710,10 +717,9 @@ impl Engine {
 
     /// Whether the page of image `id`, or its shard's page table, failed to load.
     fn page_failed(&self, id: u32) -> bool {
-        let Some((s, local)) = self.head.locate(id) else { return true };
-        let page = local / self.head.params.page_images as usize;
+        let Some((s, _)) = self.head.locate(id) else { return true };
         (self.shard(s).is_none() && self.failed.contains_key(&self.head.shards[s].pages.name))
-            || self.shard_pages(s).and_then(|p| p.get(page)).is_some_and(|c| self.failed.contains_key(&c.name))
+            || self.page_want(id).is_some_and(|(want, _)| self.failed.contains_key(&want.chunk.name))
     }
 
     fn need_page_table(&mut self, s: usize, needs: &mut Needs) -> bool {
@@ -729,27 +735,23 @@ impl Engine {
     /// Needs the page of image `id`: where it is first (its shard, if held, or else its shard's
     /// page table), then the page. Returns whether the page is held.
     fn need_page(&mut self, id: u32, needs: &mut Needs) -> bool {
-        let Some((s, local)) = self.head.locate(id) else { return false };
+        let Some((s, _)) = self.head.locate(id) else { return false };
         if self.shard(s).is_none() && !self.need_page_table(s, needs) {
             return false;
         }
-        let page = local / self.head.params.page_images as usize;
-        let Some(&chunk) = self.shard_pages(s).and_then(|pages| pages.get(page)) else {
+        let Some((want, _)) = self.page_want(id) else {
             // Validation guarantees the page, so only a table that failed gets here (warned).
             return false;
         };
-        self.need(Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } }, needs)
+        self.need(want, needs)
     }
 
     /// Notes the page of image `id` as an early want ([`Step::Fetch`]), if its shard is held and
     /// the page is neither held, failed nor wanted already.
     fn need_early_page(&self, id: u32, needs: &mut Needs) {
-        let Some((s, local)) = self.head.locate(id) else { return };
-        let page = local / self.head.params.page_images as usize;
-        let Some(&chunk) = self.shard_pages(s).and_then(|pages| pages.get(page)) else { return };
-        let want = Want { chunk, kind: ChunkKind::Page { shard: s as u32, page: page as u32 } };
-        if !self.chunks.contains_key(&chunk.name)
-            && !self.failed.contains_key(&chunk.name)
+        let Some((want, _)) = self.page_want(id) else { return };
+        if !self.chunks.contains_key(&want.chunk.name)
+            && !self.failed.contains_key(&want.chunk.name)
             && !needs.wants.contains(&want)
             && !needs.early.contains(&want)
         {
@@ -1107,6 +1109,9 @@ impl Engine {
                 (nearest, IMAGE_PAGE_MATES * nearest)
             }
         };
+        // Whether an image query pre-ranks `nearest` vectors and their page-mates: where routing
+        // (or a filter) leaves images out.
+        let prerank_when = |partial: bool| partial && kind == QueryKind::Image;
         // Whether a pre-rank picks the `wanted` that get the full Sinkhorn (an image query where
         // routing leaves shards out; a filter's few passing images, a wildcard scan and a site
         // whose shards are all probed are reranked whole).
@@ -1128,7 +1133,7 @@ impl Engine {
                 }
                 if !needs.wants.is_empty() {
                     let partial = probed.len() < self.head.shards.len() || passing.is_some();
-                    self.early_pages(v, &probed, if partial && kind == QueryKind::Image { nearest } else { wanted }, passing, needs);
+                    self.early_pages(v, &probed, if prerank_when(partial) { nearest } else { wanted }, passing, needs);
                     return None;
                 }
                 // From here on every chunk asked for is held or failed (and warned about).
@@ -1140,7 +1145,7 @@ impl Engine {
                 let mut candidates = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
                     everyone.clone()
                 } else {
-                    prerank = partial && kind == QueryKind::Image;
+                    prerank = prerank_when(partial);
                     self.nearest_vectors(v, &probed, if prerank { nearest } else { wanted }, passing)
                 };
                 for &id in &candidates {
