@@ -1,8 +1,8 @@
 //! Any bytes as an index file (head, shard or page) must decode or give a clear error: no panic,
 //! hang or huge allocation. A page or shard that decodes must also search without panicking.
 #![no_main]
-use chromatica_core::ann::{AnnVector, AxisCdf};
-use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, ShardEntry, StoredHistogram, TermChunkEntry};
+use chromatica_core::ann::{AnnVector, AxisCdf, SelfCost};
+use chromatica_core::bundle::{self, ChunkRef, Head, ImageMeta, Params, Route, ShardEntry, StoredHistogram, TermChunkEntry, ROUTE_CENTROIDS};
 use chromatica_core::filter::Filter;
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{ChunkKind, Engine, SearchRequest, Source, Want};
@@ -24,16 +24,17 @@ fn site(shard: Option<&[u8]>, page: &[u8], terms: &[u8]) -> (Head, Want, Vec<u8>
     let v = AnnVector::from_histogram(&h);
     let cdf = AxisCdf::of(&h);
     let page_ref = ChunkRef::named(2, page);
-    let shard_bytes = shard
-        .map(<[u8]>::to_vec)
-        .unwrap_or_else(|| bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[cdf.clone(), cdf.clone(), cdf.clone()], &[page_ref], None));
+    let shard_bytes = shard.map(<[u8]>::to_vec).unwrap_or_else(|| {
+        bundle::encode_shard(&[v.clone(), v.clone(), v.clone()], &[cdf.clone(), cdf.clone(), cdf.clone()], &[SelfCost(8); 3], &[page_ref], None)
+    });
     let shard_ref = ChunkRef::named(1, &shard_bytes);
     let table_bytes = bundle::encode_page_table(&[page_ref]);
     let table_ref = ChunkRef::named(3, &table_bytes);
     let params = Params::new(20, BackgroundMode::Keep);
     let entry = ShardEntry { images: 3, vectors: shard_ref, pages: table_ref };
     let table = [TermChunkEntry { first: "\u{1}tx".into(), chunk: ChunkRef::named(4, terms) }];
-    let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], 0, &table, &[])).unwrap();
+    let routes = vec![Route { centroid: v.clone(), self_cost: SelfCost(8) }; ROUTE_CENTROIDS];
+    let head = Head::from_bytes(&bundle::encode_head(&params, &[entry], &[v], &routes, 0, &table, &[])).unwrap();
     let page_want = Want { chunk: page_ref, kind: ChunkKind::Page { shard: 0, page: 0 } };
     (
         head,

@@ -1,9 +1,9 @@
-//! The index format (version 6): a small **head** and content-named **chunks**, each a static file,
+//! The index format (version 7): a small **head** and content-named **chunks**, each a static file,
 //! so a visitor downloads only what their queries need and caches it forever.
 //!
 //! ```text
-//! index/head.bin                 the head: build parameters, the shard table, one centroid per shard,
-//!                                the term table and the facets
+//! index/head.bin                 the head: build parameters, the shard table, each shard's centroid
+//!                                and routes, the term table and the facets
 //! index/<hh>/<hash>.bin          a chunk: a shard's vectors, its page table, a page of image records,
 //!                                or a run of terms with their posting lists
 //! index/head.js, index/<hh>/<hash>.js   the same bytes as classic scripts, for file:// pages
@@ -26,18 +26,22 @@
 //! ```text
 //! 0   magic (8 bytes): "CHROMHED" head, "CHROMSHD" shard, "CHROMPGT" page table, "CHROMPAG" page,
 //!     "CHROMTRM" terms
-//! 8   format version (u32 LE)               currently 6
+//! 8   format version (u32 LE)               currently 7
 //! 12  section count (u32 LE)
 //! 16  section table: per section kind u32, crc32 u32, offset u64, length u64 (24 bytes each)
 //! ..  sections, each at an 8-byte aligned offset, zero padding between
 //! ```
 //! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count, vectors
 //!   chunk and page table chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each
-//!   shard), TERMS (postcard: per term chunk its first term and its ref, ascending) and FACETS
-//!   (postcard: the most common folders and tags, [`FacetEntry`]).
+//!   shard), ROUTES (shards x [`ROUTE_CENTROIDS`] x ([`ANN_DIMS`] + 1) bytes: per shard, the centroids
+//!   of a k-means of its images into [`ROUTE_CENTROIDS`] groups, each followed by the smallest
+//!   [`SelfCost`] in its group: what routing compares, [`Route`]), TERMS (postcard: per term chunk
+//!   its first term and its ref, ascending) and FACETS (postcard: the most common folders and tags,
+//!   [`FacetEntry`]).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
 //!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), CDFS (n x [`CDF_BYTES`]:
-//!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), PAGES
+//!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), SELF_COSTS (n
+//!   bytes: each image's Sinkhorn distance to itself, [`SelfCost`]), PAGES
 //!   (postcard: its pages' chunk refs, the page table's content) and, only on a site of a single
 //!   shard, ANN_GRAPH + ANN_IDS (the HNSW graph, postcard, and its point-to-image map).
 //! - **Page table** (one per shard): META (postcard: its pages' chunk refs), the same refs as the
@@ -60,13 +64,13 @@
 //! Decoding checks every length, offset, id and checksum before it allocates for or indexes with
 //! them. Version 2 and older sites (one `bundle.bin`) are refused with [`BundleError::Outdated`].
 
-use crate::ann::{AnnError, AnnIndex, AnnVector, AxisCdf, ANN_DIMS, CDF_BYTES};
+use crate::ann::{AnnError, AnnIndex, AnnVector, AxisCdf, Cue, SelfCost, ANN_DIMS, CDF_BYTES};
 use crate::background::BackgroundMode;
 use crate::color::Rgb;
 use crate::histogram::{Histogram, Masses, SparseView, BINS};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 pub const HEAD_MAGIC: [u8; 8] = *b"CHROMHED";
 pub const SHARD_MAGIC: [u8; 8] = *b"CHROMSHD";
 pub const PAGE_MAGIC: [u8; 8] = *b"CHROMPAG";
@@ -96,6 +100,8 @@ pub const SHARD_IMAGES: usize = 1024;
 pub const PAGE_IMAGES: usize = 16;
 /// A query scans the shards nearest to it until it has seen this many images (docs/TUNING.md).
 pub const PROBE_IMAGES: usize = 10_240;
+/// Routes a head holds per shard (a shard of fewer images repeats its last; docs/TUNING.md).
+pub const ROUTE_CENTROIDS: usize = 4;
 const HEADER: usize = 16;
 const ENTRY: usize = 24;
 const MAX_SECTIONS: usize = 8;
@@ -118,8 +124,12 @@ const TERMS: u32 = 11;
 const FACET_LIST: u32 = 12;
 const CDFS: u32 = 13;
 const PAGES: u32 = 14;
+const ROUTES: u32 = 15;
+const SELF_COSTS: u32 = 16;
 /// Section kinds are 1..=KINDS.
-const KINDS: usize = 14;
+const KINDS: usize = 16;
+/// Bytes of one [`Route`] in ROUTES.
+const ROUTE_BYTES: usize = ANN_DIMS + 1;
 
 /// Search parameters recorded at build time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -350,8 +360,10 @@ pub struct Head {
     pub params: Params,
     pub images: usize,
     pub shards: Vec<ShardEntry>,
-    /// The mean ANN vector of each shard's images.
+    /// The mean ANN vector of each shard's images (the layout's; a rebuild keeps images there).
     pub centroids: Vec<AnnVector>,
+    /// [`ROUTE_CENTROIDS`] per shard, shard by shard: what routing compares ([`Head::routes`]).
+    pub routes: Vec<Route>,
     /// The global id of each shard's first image (ascending; one more entry: the image count).
     pub first_ids: Vec<u32>,
     /// Images histogrammed without their plain background.
@@ -362,11 +374,30 @@ pub struct Head {
     pub byte_len: usize,
 }
 
-/// A decoded shard: the vectors and axis cumulatives of its images, where its pages are, and
-/// maybe an HNSW graph.
+/// One group of a shard's images, as routing sees it: the group's mean ANN vector, and the smallest
+/// [`SelfCost`] among its images (a query's nearest image there is at least this far, to an image
+/// query: `candidate_distance`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub centroid: AnnVector,
+    pub self_cost: SelfCost,
+}
+
+impl Route {
+    /// How near the group's images may be to the query `(v, cue)`: as
+    /// [`crate::ann::candidate_distance`] measures an image, with the group's mean vector and
+    /// smallest self cost (and no axis cumulatives).
+    pub fn distance(&self, v: &AnnVector, cue: Cue<'_>) -> u32 {
+        crate::ann::candidate_distance(v, cue, &self.centroid, None, self.self_cost)
+    }
+}
+
+/// A decoded shard: the vectors, axis cumulatives and self costs of its images, where its pages
+/// are, and maybe an HNSW graph.
 pub struct Shard {
     pub vectors: Vec<AnnVector>,
     pub cdfs: Vec<AxisCdf>,
+    pub self_costs: Vec<SelfCost>,
     /// Its page table.
     pub pages: Vec<ChunkRef>,
     pub ann: Option<AnnIndex>,
@@ -510,12 +541,13 @@ pub fn encode_page(images: &[ImageMeta], texts: &[ImageText], histograms: &[&Sto
     container(PAGE_MAGIC, &sections)
 }
 
-/// A shard: its vectors and axis cumulatives (as many), its pages' refs, and its HNSW graph if it
-/// has one.
-pub fn encode_shard(vectors: &[AnnVector], cdfs: &[AxisCdf], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
+/// A shard: its vectors, axis cumulatives and self costs (as many), its pages' refs, and its HNSW
+/// graph if it has one.
+pub fn encode_shard(vectors: &[AnnVector], cdfs: &[AxisCdf], self_costs: &[SelfCost], pages: &[ChunkRef], ann: Option<&AnnIndex>) -> Vec<u8> {
     let mut sections = vec![
         (VECTORS, vectors.iter().flat_map(|v| v.to_nibbles()).collect()),
         (CDFS, cdfs.iter().flat_map(|c| c.to_nibbles()).collect()),
+        (SELF_COSTS, self_costs.iter().map(|c| c.0).collect()),
         (PAGES, postcard_bytes(&pages)),
     ];
     if let Some(ann) = ann {
@@ -538,11 +570,12 @@ pub fn encode_terms(terms: &[(&str, &[u32])]) -> Vec<u8> {
     container(TERMS_MAGIC, &[(META, postcard_bytes(&gapped))])
 }
 
-/// The head.
+/// The head (`routes`: [`ROUTE_CENTROIDS`] per shard).
 pub fn encode_head(
     params: &Params,
     shards: &[ShardEntry],
     centroids: &[AnnVector],
+    routes: &[Route],
     backgrounds_removed: u32,
     terms: &[TermChunkEntry],
     facets: &[FacetEntry],
@@ -554,6 +587,7 @@ pub fn encode_head(
         &[
             (META, postcard_bytes(&meta)),
             (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect()),
+            (ROUTES, routes.iter().flat_map(|r| r.centroid.0.into_iter().chain([r.self_cost.0])).collect()),
             (TERMS, postcard_bytes(&terms)),
             (FACET_LIST, postcard_bytes(&facets)),
         ],
@@ -708,7 +742,7 @@ fn le_u16s(bytes: &[u8], count: usize, what: &str) -> Result<Vec<u16>, BundleErr
 impl Head {
     /// Decodes and validates `index/head.bin`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
-        let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS, TERMS, FACET_LIST])?;
+        let found = sections(bytes, HEAD_MAGIC, &[META, CENTROIDS, ROUTES, TERMS, FACET_LIST])?;
         let meta: HeadMeta = exact(required(&found, META)?, "head")?;
         let p = &meta.params;
         if p.ann_dims as usize != ANN_DIMS || p.m as usize != crate::ann::M {
@@ -742,6 +776,14 @@ impl Head {
             return Err(corrupt("shard sizes do not add up to the image count"));
         }
         let centroids = vectors_of(required(&found, CENTROIDS)?, meta.shards.len(), "centroids")?;
+        let raw = required(&found, ROUTES)?;
+        if Some(raw.len()) != meta.shards.len().checked_mul(ROUTE_CENTROIDS * ROUTE_BYTES) {
+            return Err(corrupt("head routes have the wrong size"));
+        }
+        let routes = raw
+            .chunks_exact(ROUTE_BYTES)
+            .map(|r| Route { centroid: AnnVector(r[..ANN_DIMS].try_into().unwrap_or([0; ANN_DIMS])), self_cost: SelfCost(r[ANN_DIMS]) })
+            .collect();
         if meta.backgrounds_removed as usize > total || (meta.params.background == BackgroundMode::Keep && meta.backgrounds_removed > 0) {
             return Err(corrupt("background counts do not fit the site"));
         }
@@ -766,6 +808,7 @@ impl Head {
             images: total,
             shards: meta.shards,
             centroids,
+            routes,
             first_ids,
             backgrounds_removed: meta.backgrounds_removed as usize,
             terms,
@@ -780,6 +823,11 @@ impl Head {
 
     pub fn is_empty(&self) -> bool {
         self.images == 0
+    }
+
+    /// Shard `s`'s routes ([`ROUTE_CENTROIDS`] of them; none for a shard it does not have).
+    pub fn routes(&self, s: usize) -> &[Route] {
+        self.routes.get(s * ROUTE_CENTROIDS..(s + 1) * ROUTE_CENTROIDS).unwrap_or(&[])
     }
 
     /// The shard holding image `id`, and its index in that shard.
@@ -798,16 +846,16 @@ impl Head {
 }
 
 impl Shard {
-    /// Image `i`'s [`crate::ann::candidate_distance`] from the query `(v, vc)`.
-    pub fn distance(&self, v: &AnnVector, vc: Option<&AxisCdf>, i: usize) -> u32 {
-        crate::ann::candidate_distance(v, vc, &self.vectors[i], &self.cdfs[i])
+    /// Image `i`'s [`crate::ann::candidate_distance`] from the query `(v, cue)`.
+    pub fn distance(&self, v: &AnnVector, cue: Cue<'_>, i: usize) -> u32 {
+        crate::ann::candidate_distance(v, cue, &self.vectors[i], Some(&self.cdfs[i]), self.self_costs[i])
     }
 
     /// Decodes shard `index` of `head` and checks it against the head's entry.
     pub fn from_bytes(bytes: &[u8], head: &Head, index: usize) -> Result<Self, BundleError> {
         let entry = head.shards.get(index).ok_or_else(|| corrupt("no such shard"))?;
         let n = entry.images as usize;
-        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, CDFS, PAGES, ANN_GRAPH, ANN_IDS])?;
+        let found = sections(bytes, SHARD_MAGIC, &[VECTORS, CDFS, SELF_COSTS, PAGES, ANN_GRAPH, ANN_IDS])?;
         let packed = required(&found, VECTORS)?;
         if Some(packed.len()) != n.checked_mul(ANN_DIMS / 2) {
             return Err(corrupt("shard vectors have the wrong size"));
@@ -818,6 +866,11 @@ impl Shard {
             return Err(corrupt("shard axis cumulatives have the wrong size"));
         }
         let cdfs = packed.chunks_exact(CDF_BYTES).map(|c| AxisCdf::from_nibbles(c.try_into().unwrap_or(&[0; CDF_BYTES]))).collect();
+        let packed = required(&found, SELF_COSTS)?;
+        if packed.len() != n {
+            return Err(corrupt("shard self costs have the wrong size"));
+        }
+        let self_costs = packed.iter().map(|&c| SelfCost(c)).collect();
         let pages = page_refs(required(&found, PAGES)?, head, n)?;
         let ann = match (found[ANN_GRAPH as usize - 1], found[ANN_IDS as usize - 1]) {
             (Some(graph), Some(ids)) => {
@@ -827,7 +880,7 @@ impl Shard {
             (None, None) => None,
             _ => return Err(corrupt("an HNSW graph without its ids, or ids without a graph")),
         };
-        Ok(Self { vectors, cdfs, pages, ann })
+        Ok(Self { vectors, cdfs, self_costs, pages, ann })
     }
 
     /// Decodes the page table of shard `index` of `head`.

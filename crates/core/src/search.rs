@@ -7,7 +7,7 @@
 //! is the JSON that `chromatica search --json` prints and `window.chromatica.search` returns:
 //! `{query, results_count, results, metadata}`.
 
-use crate::ann::{AnnVector, AxisCdf};
+use crate::ann::{AnnVector, AxisCdf, Cue};
 use crate::bundle::{BundleError, ChunkRef, Head, ImageMeta, ImageText, Page, Shard, TermChunk};
 use crate::color::to_hex;
 use crate::color::Rgb;
@@ -39,27 +39,23 @@ const BOUND_SLACK: f64 = 0.05;
 /// that scan (about 10 ms per 1,000 images on one core). Larger collections rerank the ANN's
 /// candidates, as other queries do, and may miss such images.
 pub const WILDCARD_SCAN_LIMIT: usize = 2_000;
+/// Where routing leaves shards out, a query takes this share of `max(rerank_k, k)` as its nearest
+/// vectors (3/2: 300 at the default 200), and their page-mates up to [`PAGE_MATES`] times that in
+/// all; a [`PRERANK_ITERATIONS`] Sinkhorn then keeps the `max(rerank_k, k)` nearest of them for
+/// the full one. Among a million images the true top 10 lie further down the first stage's order
+/// than `rerank_k`, mostly on the pages of the nearest images (docs/TUNING.md).
+pub const NEAREST: (usize, usize) = (3, 2);
 /// Where routing leaves shards out, the candidates' page-mates nearest to the query join them, up
-/// to this many times `rerank_k` candidates in all: they cost no more bytes, and make up for
-/// what routing misses (docs/TUNING.md).
-pub const PAGE_MATES: usize = 2;
-/// Where routing leaves shards out, image queries ("more like this", an example image) take this
-/// share of `max(rerank_k, k)` as their nearest vectors (3/2: 300 at the default 200), and their page-mates up to
-/// [`IMAGE_PAGE_MATES`] times that in all, instead of [`PAGE_MATES`]; a [`PRERANK_ITERATIONS`]
-/// Sinkhorn then keeps the `max(rerank_k, k)` nearest of them for the full one. An image's true
-/// neighbours among a million lie far down the vectors' order (at 1M, 303 of 400 among the 200
-/// nearest vectors, 362 among 1,600), mostly on the pages of the nearest ones; color queries lose
-/// theirs to routing instead (docs/TUNING.md).
-pub const IMAGE_NEAREST: (usize, usize) = (3, 2);
-/// See [`IMAGE_NEAREST`].
-pub const IMAGE_PAGE_MATES: usize = 4;
-/// Sinkhorn iterations of the pre-rank that picks which of an image query's candidates get the
+/// to this many times the [`NEAREST`] vectors in all: they cost no more bytes (their pages are
+/// fetched), and make up for what routing and the vectors miss (docs/TUNING.md).
+pub const PAGE_MATES: usize = 4;
+/// Sinkhorn iterations of the pre-rank that picks which of a query's candidates get the
 /// full Sinkhorn ([`crate::emd::Sinkhorn::estimate`]): 3 iterations already keep the true top 10
 /// of 1,200 candidates among the best 200 as well as the full computation does, at about a
 /// tenth of its cost per image (docs/TUNING.md).
 pub const PRERANK_ITERATIONS: usize = 3;
 /// What a query's histogram stands for, which decides how the first stage compares it
-/// ([`crate::ann::candidate_distance`]).
+/// ([`crate::ann::Cue`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueryKind {
     /// Picked colors: a few blobs of color, far from most images' colors. The axis cumulatives
@@ -67,15 +63,13 @@ pub enum QueryKind {
     /// images they took recall@10 from 0.84 to 0.93 (docs/TUNING.md).
     Colors,
     /// An image (a stored one, "more like this", or an example): spread over many bins, which the
-    /// vectors compare well; the cumulatives cost it recall (0.96 to 0.95 at 100k). Its true
-    /// neighbours lie further down the vectors' order, so it takes more candidates and a pre-rank
-    /// ([`IMAGE_NEAREST`]).
+    /// vectors compare well; the cumulatives cost it recall (0.96 to 0.95 at 100k).
     Image,
 }
 
-/// A query as the first stage compares it: its vector and, unless it leaves part of the image to
-/// any color, its axis cumulatives ([`crate::ann::candidate_distance`]).
-type QueryCode<'a> = (&'a AnnVector, Option<&'a AxisCdf>);
+/// A query as the first stage compares it: its vector and what else counts
+/// ([`crate::ann::candidate_distance`]).
+type QueryCode<'a> = (&'a AnnVector, Cue<'a>);
 /// A filter that at most this many times `max(rerank_k, k)` images pass reranks all of them: the
 /// exhaustive ranking of the passing set (docs/TUNING.md).
 pub const FILTER_SCAN: usize = 4;
@@ -975,10 +969,11 @@ impl Engine {
 
     /// The shards a query probes: every shard of a site of at most `probe_images` images (or of
     /// a wildcard query on at most [`WILDCARD_SCAN_LIMIT`]); else the shards nearest to the query
-    /// vector (by centroid), until they hold `probe_images` images. With a filter, only shards
+    /// (by their nearest route, [`crate::bundle::Route::distance`]), until they hold
+    /// `probe_images` images. With a filter, only shards
     /// with passing images, until they hold the same share of the passing images, or
     /// [`FILTER_PROBE_PASSING`] of them, whichever is more.
-    fn route(&self, v: &AnnVector, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
+    fn route(&self, (v, cue): QueryCode<'_>, plan: &Plan, passing: Option<&[u32]>) -> Vec<usize> {
         let n = self.head.len();
         let probe = self.probe_images.unwrap_or(self.head.params.probe_images as usize);
         let first = &self.head.first_ids;
@@ -996,7 +991,8 @@ impl Engine {
         if total <= target || (plan.any > 0.0 && n <= WILDCARD_SCAN_LIMIT) {
             return (0..self.head.shards.len()).filter(|&s| counts[s] > 0).collect();
         }
-        let mut order: Vec<(u32, usize)> = self.head.centroids.iter().enumerate().map(|(i, c)| (v.squared_distance(c), i)).collect();
+        let mut order: Vec<(u32, usize)> =
+            (0..self.head.shards.len()).map(|s| (self.head.routes(s).iter().map(|r| r.distance(v, cue)).min().unwrap_or(u32::MAX), s)).collect();
         order.sort_unstable();
         let mut seen = 0;
         let mut probed = Vec::new();
@@ -1076,14 +1072,13 @@ impl Engine {
     }
 
     /// The candidates: the nearest vectors of the probed shards (`rerank_k`, or `k` if larger;
-    /// a shard with an HNSW graph is searched through it), with their page-mates where routing
-    /// left shards out (an image query then takes 3/2 as many nearest vectors and more
-    /// page-mates, [`IMAGE_NEAREST`]); for a wildcard query on a collection of
+    /// a shard with an HNSW graph is searched through it), or where routing left shards out 3/2
+    /// as many and their page-mates ([`NEAREST`]); for a wildcard query on a collection of
     /// at most [`WILDCARD_SCAN_LIMIT`] images, every image; with a filter that few images pass
     /// ([`FILTER_SCAN`]), every one of them, else only passing images. Images an excluded color
     /// rules out are dropped; if fewer than `k` candidates remain, every image of the probed
-    /// shards that qualifies is a candidate. An image query's candidates with page-mates are
-    /// pre-ranked ([`Engine::prerank`]) down to `max(rerank_k, k)` before the rerank. `None`
+    /// shards that qualifies is a candidate. Candidates with page-mates are pre-ranked
+    /// ([`Engine::prerank`]) down to `max(rerank_k, k)` before the rerank. `None`
     /// (with `needs` filled) until every chunk is
     /// held; chunks that failed are left out, with a warning in `needs`.
     fn rank_planned(
@@ -1097,24 +1092,22 @@ impl Engine {
     ) -> Option<Ranking> {
         let t0 = clock();
         let v = AnnVector::from_histogram(query);
-        // A query that leaves part of the image to any color has no cumulatives of a whole image.
+        // A query that leaves part of the image to any color has no cumulatives of a whole image,
+        // and its distances are not Sinkhorn's.
         let vc = (kind == QueryKind::Colors && plan.any == 0.0).then(|| AxisCdf::of(query));
-        let v = (&v, vc.as_ref());
+        let cue = match (&vc, kind) {
+            (Some(vc), _) => Cue::Colors(vc),
+            (None, QueryKind::Image) if plan.any == 0.0 => Cue::Image,
+            _ => Cue::Plain,
+        };
+        let v = (&v, cue);
         let passes = |id: &u32| passing.is_none_or(|p| p.binary_search(id).is_ok());
         let wanted = plan.rerank_k.max(plan.k);
-        let (nearest, mates) = match kind {
-            QueryKind::Colors => (wanted, PAGE_MATES * wanted),
-            QueryKind::Image => {
-                let nearest = wanted * IMAGE_NEAREST.0 / IMAGE_NEAREST.1;
-                (nearest, IMAGE_PAGE_MATES * nearest)
-            }
-        };
-        // Whether an image query pre-ranks `nearest` vectors and their page-mates: where routing
-        // (or a filter) leaves images out.
-        let prerank_when = |partial: bool| partial && kind == QueryKind::Image;
-        // Whether a pre-rank picks the `wanted` that get the full Sinkhorn (an image query where
-        // routing leaves shards out; a filter's few passing images, a wildcard scan and a site
-        // whose shards are all probed are reranked whole).
+        let nearest = wanted * NEAREST.0 / NEAREST.1;
+        let mates = PAGE_MATES * nearest;
+        // Whether a pre-rank picks the `wanted` that get the full Sinkhorn (where routing leaves
+        // shards out; a filter's few passing images, a wildcard scan and a site whose shards are
+        // all probed are reranked whole).
         let mut prerank = false;
         let (mut candidates, everyone): (Vec<u32>, Vec<u32>) = match passing {
             Some(p) if p.len() <= FILTER_SCAN * wanted => {
@@ -1127,26 +1120,26 @@ impl Engine {
                 (p.to_vec(), p.to_vec())
             }
             _ => {
-                let probed = self.route(v.0, plan, passing);
+                let probed = self.route(v, plan, passing);
                 for &s in &probed {
                     self.need_shard(s, needs);
                 }
                 if !needs.wants.is_empty() {
                     let partial = probed.len() < self.head.shards.len() || passing.is_some();
-                    self.early_pages(v, &probed, if prerank_when(partial) { nearest } else { wanted }, passing, needs);
+                    self.early_pages(v, &probed, if partial { nearest } else { wanted }, passing, needs);
                     return None;
                 }
                 // From here on every chunk asked for is held or failed (and warned about).
                 let probed: Vec<usize> = probed.into_iter().filter(|&s| self.shard(s).is_some()).collect();
                 let everyone: Vec<u32> = probed.iter().flat_map(|&s| self.head.first_ids[s]..self.head.first_ids[s + 1]).filter(passes).collect();
-                // Where routing leaves shards out (or a filter leaves images out), page-mates join,
-                // and an image query takes more nearest vectors and pre-ranks them all.
+                // Where routing leaves shards out (or a filter leaves images out), the query takes
+                // more nearest vectors, their page-mates join, and a pre-rank picks among them all.
                 let partial = probed.len() < self.head.shards.len() || passing.is_some();
                 let mut candidates = if plan.any > 0.0 && self.head.len() <= WILDCARD_SCAN_LIMIT {
                     everyone.clone()
                 } else {
-                    prerank = prerank_when(partial);
-                    self.nearest_vectors(v, &probed, if prerank { nearest } else { wanted }, passing)
+                    prerank = partial;
+                    self.nearest_vectors(v, &probed, if partial { nearest } else { wanted }, passing)
                 };
                 for &id in &candidates {
                     self.need_page(id, needs);
@@ -1191,7 +1184,7 @@ impl Engine {
     /// query `(vector, cumulatives)` by [`crate::ann::candidate_distance`] (that pass the filter, if any). Pages hold vector-near images (shard.rs), so page-mates are
     /// likely matches too, and their histograms are fetched already: more candidates for no more
     /// bytes.
-    fn with_page_mates(&self, (v, vc): QueryCode<'_>, candidates: Vec<u32>, count: usize, passing: Option<&[u32]>) -> Vec<u32> {
+    fn with_page_mates(&self, (v, cue): QueryCode<'_>, candidates: Vec<u32>, count: usize, passing: Option<&[u32]>) -> Vec<u32> {
         let per = self.head.params.page_images;
         let mut pages: Vec<(usize, u32)> =
             candidates.iter().filter_map(|&id| self.head.locate(id)).map(|(s, local)| (s, local as u32 / per)).collect();
@@ -1210,7 +1203,7 @@ impl Engine {
                 (start..end)
                     .map(|i| first + i as u32)
                     .filter(|id| passing.is_none_or(|p| p.binary_search(id).is_ok()))
-                    .map(|id| (shard.distance(v, vc, (id - first) as usize), id)),
+                    .map(|id| (shard.distance(v, cue, (id - first) as usize), id)),
             );
         }
         if mates.len() > count {
@@ -1243,7 +1236,7 @@ impl Engine {
     /// The `count` images of the probed shards nearest to the query `(vector, cumulatives)` by
     /// [`crate::ann::candidate_distance`] (ties by id), nearest first, among those that pass the filter if any.
     /// A shard with an HNSW graph gives the graph's candidates (when there is no filter).
-    fn nearest_vectors(&mut self, (v, vc): QueryCode<'_>, probed: &[usize], count: usize, passing: Option<&[u32]>) -> Vec<u32> {
+    fn nearest_vectors(&mut self, (v, cue): QueryCode<'_>, probed: &[usize], count: usize, passing: Option<&[u32]>) -> Vec<u32> {
         let mut found: Vec<(u32, u32)> = Vec::new();
         for &s in probed {
             let first = self.head.first_ids[s];
@@ -1258,11 +1251,11 @@ impl Engine {
                 (Some(ann), None) if probed.len() == 1 && ann.search_width() >= count => {
                     return ann.search(v, &mut self.ann_search).into_iter().take(count).map(|i| first + i).collect();
                 }
-                (_, None) => found.extend((0..shard.vectors.len()).map(|i| (shard.distance(v, vc, i), first + i as u32))),
+                (_, None) => found.extend((0..shard.vectors.len()).map(|i| (shard.distance(v, cue, i), first + i as u32))),
                 (_, Some(p)) => {
                     let from = p.partition_point(|&id| id < first);
                     let to = p.partition_point(|&id| id < first + shard.vectors.len() as u32);
-                    found.extend(p[from..to].iter().map(|&id| (shard.distance(v, vc, (id - first) as usize), id)));
+                    found.extend(p[from..to].iter().map(|&id| (shard.distance(v, cue, (id - first) as usize), id)));
                 }
             }
         }
@@ -1275,8 +1268,8 @@ impl Engine {
     }
 
     /// The `keep` of `candidates` nearest to the query by a Sinkhorn stopped after
-    /// [`PRERANK_ITERATIONS`] (ties by id), in that order: which of an image query's candidates
-    /// get the full Sinkhorn. On the current rayon pool with feature `parallel` (each estimate is
+    /// [`PRERANK_ITERATIONS`] (ties by id), in that order: which of a query's candidates get the
+    /// full Sinkhorn. On the current rayon pool with feature `parallel` (each estimate is
     /// independent, so the result is the same on any number of threads).
     fn prerank(&self, q: Probe<'_>, candidates: &[u32], keep: usize) -> Vec<u32> {
         let views: Vec<(u32, SparseView<'_>)> = candidates.iter().filter_map(|&id| Some((id, self.histogram(id)?))).collect();

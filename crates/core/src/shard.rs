@@ -13,11 +13,12 @@
 //! their shards, so shards without changes keep their members, bytes and file names. (The term
 //! chunks hold global ids, so they change with any image added or removed: they are small.)
 
-use crate::ann::{AnnIndex, AnnVector, AxisCdf, ANN_DIMS};
+use crate::ann::{AnnIndex, AnnVector, AxisCdf, SelfCost, ANN_DIMS};
 use crate::bundle::{
-    self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, ShardEntry, StoredHistogram, TermChunkEntry, FACETS, MAX_FACET_LABEL,
-    PALETTE_SIZE, SHARD_IMAGES, TERM_CHUNK_BYTES,
+    self, ChunkRef, FacetEntry, ImageMeta, ImageText, PaletteEntry, Params, Route, ShardEntry, StoredHistogram, TermChunkEntry, FACETS,
+    MAX_FACET_LABEL, PALETTE_SIZE, ROUTE_CENTROIDS, SHARD_IMAGES, TERM_CHUNK_BYTES,
 };
+use crate::emd::Sinkhorn;
 use crate::filter::{self, Facet};
 use crate::histogram::Histogram;
 use rayon::prelude::*;
@@ -116,6 +117,25 @@ fn page_order(vectors: &[AnnVector], members: Vec<u32>, page: usize) -> Vec<u32>
     group(vectors, &members, &centroids).into_iter().flat_map(|(_, g)| g).collect()
 }
 
+/// A shard's routes: its members (`vectors`, with their `self_costs`) grouped by a k-means into
+/// [`ROUTE_CENTROIDS`] groups, each group's mean vector and smallest self cost; a shard of fewer
+/// images repeats its last route.
+fn routes(vectors: &[AnnVector], self_costs: &[SelfCost]) -> Vec<Route> {
+    let points: Vec<&AnnVector> = vectors.iter().collect();
+    let all: Vec<u32> = (0..vectors.len() as u32).collect();
+    let mut routes: Vec<Route> = group(vectors, &all, &kmeans(&points, ROUTE_CENTROIDS))
+        .into_iter()
+        .map(|(_, members)| Route {
+            centroid: mean(members.iter().map(|&m| &vectors[m as usize])),
+            self_cost: members.iter().map(|&m| self_costs[m as usize]).min().unwrap_or_default(),
+        })
+        .collect();
+    while routes.len() < ROUTE_CENTROIDS {
+        routes.push(routes.last().cloned().unwrap_or(Route { centroid: AnnVector([0; ANN_DIMS]), self_cost: SelfCost::default() }));
+    }
+    routes
+}
+
 /// The layout of a site's previous build, for a rebuild: its shard centroids, and for each input
 /// image the shard it was in (`None`: new or changed since).
 #[derive(Clone, Copy, Debug)]
@@ -198,7 +218,7 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
     let page = (input.params.page_images as usize).max(1);
     let shards = layout(input.vectors, input.previous, page);
     let single = shards.len() == 1;
-    let encoded: Vec<(ShardEntry, Vec<Chunk>)> = shards
+    let encoded: Vec<(ShardEntry, Vec<Route>, Vec<Chunk>)> = shards
         .par_iter()
         .map(|shard| {
             let mut chunks = Vec::new();
@@ -218,22 +238,33 @@ pub fn build_index(input: &IndexInput<'_>) -> EncodedIndex {
             let ann = single.then(|| AnnIndex::build(vectors.clone(), input.params.ef_search as usize));
             let cdfs: Vec<AxisCdf> =
                 shard.members.iter().map(|&m| AxisCdf::of(&Histogram::from_sparse(input.histograms[m as usize].view()))).collect();
-            let bytes = bundle::encode_shard(&vectors, &cdfs, &pages, ann.as_ref());
+            let mut sinkhorn = Sinkhorn::new();
+            let self_costs: Vec<SelfCost> = shard
+                .members
+                .iter()
+                .map(|&m| {
+                    let h = input.histograms[m as usize].view();
+                    SelfCost::of(sinkhorn.distance(h, h))
+                })
+                .collect();
+            let routes = routes(&vectors, &self_costs);
+            let bytes = bundle::encode_shard(&vectors, &cdfs, &self_costs, &pages, ann.as_ref());
             let vectors = ChunkRef::of(&bytes);
             chunks.push((vectors, bytes));
             let bytes = bundle::encode_page_table(&pages);
             let pages = ChunkRef::of(&bytes);
             chunks.push((pages, bytes));
-            (ShardEntry { images: shard.members.len() as u32, vectors, pages }, chunks)
+            (ShardEntry { images: shard.members.len() as u32, vectors, pages }, routes, chunks)
         })
         .collect();
     let centroids: Vec<AnnVector> = shards.iter().map(|s| s.centroid.clone()).collect();
     let backgrounds_removed = input.images.iter().filter(|m| m.background_removed).count() as u32;
-    let entries: Vec<ShardEntry> = encoded.iter().map(|(e, _)| e.clone()).collect();
+    let entries: Vec<ShardEntry> = encoded.iter().map(|(e, _, _)| e.clone()).collect();
+    let routes: Vec<Route> = encoded.iter().flat_map(|(_, r, _)| r.iter().cloned()).collect();
     let order: Vec<u32> = shards.iter().flat_map(|s| s.members.iter().copied()).collect();
     let (term_chunks, terms, facets) = term_index(input, &order);
-    let head = bundle::encode_head(&input.params, &entries, &centroids, backgrounds_removed, &terms, &facets);
-    EncodedIndex { head, chunks: encoded.into_iter().flat_map(|(_, c)| c).chain(term_chunks).collect(), order, shards: shards.len() }
+    let head = bundle::encode_head(&input.params, &entries, &centroids, &routes, backgrounds_removed, &terms, &facets);
+    EncodedIndex { head, chunks: encoded.into_iter().flat_map(|(_, _, c)| c).chain(term_chunks).collect(), order, shards: shards.len() }
 }
 
 /// The term chunks (filter.rs says what a term is), their table, and the facets: every term's

@@ -2,9 +2,10 @@
 //! and recall on sharded collections, corrupt and missing files, incremental rebuilds, and the
 //! query kinds (colors, similar, wildcard, exclusions) on a synthetic collection.
 
-use chromatica_core::ann::AnnVector;
+use chromatica_core::ann::{AnnVector, SelfCost};
 use chromatica_core::bundle::{self, BundleError, ChunkRef, Head, ImageMeta, Page, Params, Shard, StoredHistogram, HEAD_MAGIC};
 use chromatica_core::color::srgb_to_lab;
+use chromatica_core::emd::Sinkhorn;
 use chromatica_core::histogram::{dominant_colors, Histogram};
 use chromatica_core::search::{Engine, QueryKind, SearchError, SearchRequest, SearchResponse, Source, Step, Want};
 use chromatica_core::shard::{build_index, EncodedIndex, IndexInput, Previous};
@@ -377,7 +378,7 @@ fn a_page_table_that_differs_from_its_shard_file_is_refused() {
     site.files.insert(entries[0].pages.path(), bytes);
     site.files.insert(
         bundle::HEAD_FILE.to_string(),
-        bundle::encode_head(&head.params, &entries, &head.centroids, head.backgrounds_removed as u32, &head.terms, &head.facets),
+        bundle::encode_head(&head.params, &entries, &head.centroids, &head.routes, head.backgrounds_removed as u32, &head.terms, &head.facets),
     );
     let mut engine = site.engine();
     let err = engine.hold_everything(&mut site.fetcher()).unwrap_err();
@@ -394,7 +395,7 @@ fn a_shard_that_lists_the_wrong_pages_is_refused() {
     let site = site(&hs);
     let head = Head::from_bytes(&site.encoded.head).unwrap();
     let shard = Shard::from_bytes(&site.files[&head.shards[0].vectors.path()], &head, 0).unwrap();
-    let encode = |pages: &[ChunkRef]| bundle::encode_shard(&shard.vectors, &shard.cdfs, pages, None);
+    let encode = |pages: &[ChunkRef]| bundle::encode_shard(&shard.vectors, &shard.cdfs, &shard.self_costs, pages, None);
     assert!(Shard::from_bytes(&encode(&shard.pages), &head, 0).is_ok());
     for pages in [&shard.pages[1..], &[shard.pages.clone(), shard.pages[..1].to_vec()].concat()[..]] {
         let err = Shard::from_bytes(&encode(pages), &head, 0).err().unwrap().to_string();
@@ -443,7 +444,8 @@ fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
         head.params.rerank_k = 60;
         let centroids = head.centroids.clone();
         let shards = head.shards.clone();
-        site.files.insert(bundle::HEAD_FILE.into(), bundle::encode_head(&head.params, &shards, &centroids, 0, &head.terms, &head.facets));
+        site.files
+            .insert(bundle::HEAD_FILE.into(), bundle::encode_head(&head.params, &shards, &centroids, &head.routes, 0, &head.terms, &head.facets));
         let q = Query::parse("FF0000,00FF00", None).unwrap();
         let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k, ..Default::default() } };
         let mut engine = site.engine();
@@ -669,7 +671,7 @@ fn a_head_naming_one_file_twice_is_refused() {
     let head = Head::from_bytes(&site.encoded.head).unwrap();
     let mut shards = head.shards.clone();
     shards[1].vectors = shards[0].vectors;
-    let bad = bundle::encode_head(&head.params, &shards, &head.centroids, 0, &head.terms, &head.facets);
+    let bad = bundle::encode_head(&head.params, &shards, &head.centroids, &head.routes, 0, &head.terms, &head.facets);
     assert!(Head::from_bytes(&bad).err().unwrap().to_string().contains("same file"));
 }
 
@@ -748,5 +750,31 @@ fn what_the_collection_says_of_an_image_comes_back_with_it_and_unsafe_links_are_
     }
     for good in ["https://example.org/a?b#c", "http://x/", "photos/1.html", "/gallery/1", "?q=1", "#top", "a/b:c"] {
         assert!(safe_url(good), "{good}");
+    }
+}
+
+/// Each image's self cost is its Sinkhorn distance to itself from the histogram its page stores
+/// (what the rerank reads), and each shard has `ROUTE_CENTROIDS` routes whose smallest self cost
+/// is the shard's smallest (no image of the shard is nearer to an image query than its routes say).
+#[test]
+fn self_costs_are_what_the_rerank_reads_and_routes_cover_their_shard() {
+    let hs = collection(3000, 21);
+    let site = site(&hs);
+    let head = Head::from_bytes(&site.files[bundle::HEAD_FILE]).unwrap();
+    assert!(head.shards.len() > 1);
+    assert_eq!(head.routes.len(), head.shards.len() * bundle::ROUTE_CENTROIDS);
+    let mut sinkhorn = Sinkhorn::new();
+    for (s, entry) in head.shards.iter().enumerate() {
+        let shard = Shard::from_bytes(&site.files[&entry.vectors.path()], &head, s).unwrap();
+        assert_eq!(shard.self_costs.len(), entry.images as usize);
+        for (i, cost) in shard.self_costs.iter().enumerate() {
+            let held = bundle::PAGE_IMAGES.min(shard.self_costs.len() - i / bundle::PAGE_IMAGES * bundle::PAGE_IMAGES);
+            let page = Page::from_bytes(&site.files[&shard.pages[i / bundle::PAGE_IMAGES].path()], held, BackgroundMode::Keep).unwrap();
+            let h = page.histogram(i % bundle::PAGE_IMAGES).unwrap();
+            assert_eq!(*cost, SelfCost::of(sinkhorn.distance(h, h)), "shard {s} image {i}");
+            assert!(cost.0 > 0, "entropic smoothing keeps a self cost above zero");
+        }
+        let smallest = shard.self_costs.iter().min().copied();
+        assert_eq!(head.routes(s).iter().map(|r| r.self_cost).min(), smallest);
     }
 }
