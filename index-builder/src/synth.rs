@@ -18,6 +18,9 @@ use std::path::Path;
 use std::time::Instant;
 
 pub fn run(source: &Path, out: &Path, count: usize, seed: u64) -> Result<()> {
+    if count == 0 {
+        bail!("--count must be at least 1");
+    }
     let start = Instant::now();
     let mut src = site_index::open(source)?;
     site_index::load_all(&mut src, source)?;

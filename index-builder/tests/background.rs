@@ -266,7 +266,7 @@ fn ignoring_backgrounds_ranks_objects_by_their_color() {
     let info = stdout_json(&run(&["info", ignore.to_str().unwrap(), "--json"]));
     assert_eq!(info["background"], "ignore");
     assert_eq!(info["backgrounds_removed"], removed);
-    assert_eq!(info["format_version"], 6);
+    assert_eq!(info["format_version"], chromatica_core::bundle::FORMAT_VERSION);
     assert_eq!(info["params"]["background"], "ignore");
     let text = String::from_utf8(run(&["info", ignore.to_str().unwrap()]).stdout).unwrap();
     assert!(text.contains(&format!("Backgrounds:     ignored; a plain background was left out of {removed} of 32 images")), "{text}");

@@ -82,7 +82,7 @@ impl AnnVector {
 /// images' cumulatives along an axis is the EMD of their masses projected on that axis (in bins), a
 /// lower bound of what Sinkhorn pays along it; shards store it beside each vector, and candidates
 /// are ranked by [`candidate_distance`], which adds it to the vectors' distance for color queries
-/// (`search::QueryKind`). Clustering and routing use the vectors alone.
+/// (`search::QueryKind`). Clustering and routing do without it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AxisCdf(pub [u8; CDF_DIMS]);
 

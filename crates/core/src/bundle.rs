@@ -33,11 +33,11 @@
 //! ```
 //! - **Head**: META (postcard: [`Params`], image count, page size, per shard its image count, vectors
 //!   chunk and page table chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each
-//!   shard), ROUTES (shards x [`ROUTE_CENTROIDS`] x ([`ANN_DIMS`] + 1) bytes: per shard, the centroids
-//!   of a k-means of its images into [`ROUTE_CENTROIDS`] groups, each followed by the smallest
-//!   [`SelfCost`] in its group: what routing compares, [`Route`]), TERMS (postcard: per term chunk
-//!   its first term and its ref, ascending) and FACETS (postcard: the most common folders and tags,
-//!   [`FacetEntry`]).
+//!   shard, which a rebuild keeps images near), ROUTES (shards x [`ROUTE_CENTROIDS`] x 145 bytes:
+//!   per shard, the mean vectors of a k-means of its images into [`ROUTE_CENTROIDS`] groups, each
+//!   followed by the smallest [`SelfCost`] in its group: what routing compares, [`Route`]), TERMS
+//!   (postcard: per term chunk its first term and its ref, ascending) and FACETS (postcard: the most
+//!   common folders and tags, [`FacetEntry`]).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
 //!   [`ANN_DIMS`]/2 bytes: 4 bits a dimension, `AnnVector::to_nibbles`), CDFS (n x [`CDF_BYTES`]:
 //!   each image's mass cumulated along L, a and b in 4 bits, `AxisCdf::to_nibbles`), SELF_COSTS (n
@@ -375,8 +375,8 @@ pub struct Head {
 }
 
 /// One group of a shard's images, as routing sees it: the group's mean ANN vector, and the smallest
-/// [`SelfCost`] among its images (a query's nearest image there is at least this far, to an image
-/// query: `candidate_distance`).
+/// [`SelfCost`] among its images. Routing measures it as `candidate_distance` measures an image (a
+/// heuristic, not a bound: a member's vector may be nearer to the query than the mean).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     pub centroid: AnnVector,

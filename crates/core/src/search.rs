@@ -39,12 +39,13 @@ const BOUND_SLACK: f64 = 0.05;
 /// that scan (about 10 ms per 1,000 images on one core). Larger collections rerank the ANN's
 /// candidates, as other queries do, and may miss such images.
 pub const WILDCARD_SCAN_LIMIT: usize = 2_000;
-/// Where routing leaves shards out, a query takes this share of `max(rerank_k, k)` as its nearest
-/// vectors (3/2: 300 at the default 200), and their page-mates up to [`PAGE_MATES`] times that in
-/// all; a [`PRERANK_ITERATIONS`] Sinkhorn then keeps the `max(rerank_k, k)` nearest of them for
-/// the full one. Among a million images the true top 10 lie further down the first stage's order
-/// than `rerank_k`, mostly on the pages of the nearest images (docs/TUNING.md).
-pub const NEAREST: (usize, usize) = (3, 2);
+/// Where routing (or a filter) leaves images out, a query takes this share of `max(rerank_k, k)`
+/// as its nearest vectors (4/3: 266 at the default 200), and their page-mates up to
+/// [`PAGE_MATES`] times that in all; a [`PRERANK_ITERATIONS`] Sinkhorn then keeps the
+/// `max(rerank_k, k)` nearest of them for the full one. Among a million images the true top 10 lie
+/// further down the first stage's order than `rerank_k`, mostly on the pages of the nearest images
+/// (docs/TUNING.md).
+pub const NEAREST: (usize, usize) = (4, 3);
 /// Where routing leaves shards out, the candidates' page-mates nearest to the query join them, up
 /// to this many times the [`NEAREST`] vectors in all: they cost no more bytes (their pages are
 /// fetched), and make up for what routing and the vectors miss (docs/TUNING.md).
@@ -1139,7 +1140,7 @@ impl Engine {
                     everyone.clone()
                 } else {
                     prerank = partial;
-                    self.nearest_vectors(v, &probed, if partial { nearest } else { wanted }, passing)
+                    self.nearest_vectors(v, &probed, if prerank { nearest } else { wanted }, passing)
                 };
                 for &id in &candidates {
                     self.need_page(id, needs);
@@ -1181,7 +1182,7 @@ impl Engine {
     }
 
     /// The candidates and, up to `count` in all, the other images on their pages nearest to the
-    /// query `(vector, cumulatives)` by [`crate::ann::candidate_distance`] (that pass the filter, if any). Pages hold vector-near images (shard.rs), so page-mates are
+    /// query `(vector, cue)` by [`crate::ann::candidate_distance`] (that pass the filter, if any). Pages hold vector-near images (shard.rs), so page-mates are
     /// likely matches too, and their histograms are fetched already: more candidates for no more
     /// bytes.
     fn with_page_mates(&self, (v, cue): QueryCode<'_>, candidates: Vec<u32>, count: usize, passing: Option<&[u32]>) -> Vec<u32> {
@@ -1233,7 +1234,7 @@ impl Engine {
         }
     }
 
-    /// The `count` images of the probed shards nearest to the query `(vector, cumulatives)` by
+    /// The `count` images of the probed shards nearest to the query `(vector, cue)` by
     /// [`crate::ann::candidate_distance`] (ties by id), nearest first, among those that pass the filter if any.
     /// A shard with an HNSW graph gives the graph's candidates (when there is no filter).
     fn nearest_vectors(&mut self, (v, cue): QueryCode<'_>, probed: &[usize], count: usize, passing: Option<&[u32]>) -> Vec<u32> {

@@ -1,8 +1,8 @@
 //! How a collection is cut into shards and pages (the layout), and the index files it makes.
 //!
 //! Shards are k-means clusters of the ANN vectors (about [`SHARD_IMAGES`] images each; larger
-//! clusters are split), so a query finds its nearest neighbours in the few shards whose centroids
-//! are nearest to it (routing, search.rs). Inside a shard, images are ordered by a second, finer
+//! clusters are split), so a query finds its nearest neighbours in the few shards whose routes
+//! (groups of their images, [`bundle::Route`]) are nearest to it (routing, search.rs). Inside a shard, images are ordered by a second, finer
 //! k-means (about one cluster per page), so the candidates of one query share pages and a query
 //! downloads few of them. A site of at most [`SHARD_IMAGES`] images is one shard in input order
 //! that carries an HNSW graph, searched as a single-graph site always was.
@@ -66,6 +66,9 @@ fn mean<'a>(vectors: impl Iterator<Item = &'a AnnVector>) -> AnnVector {
 /// `k` centroids of `points` by Lloyd's algorithm, started from evenly spaced points and trained on
 /// an evenly spaced sample. Deterministic.
 pub fn kmeans(points: &[&AnnVector], k: usize) -> Vec<AnnVector> {
+    if points.is_empty() {
+        return Vec::new();
+    }
     let k = k.clamp(1, points.len().max(1));
     let step = (points.len() / (k * SAMPLE_PER_CLUSTER)).max(1);
     let sample: Vec<&AnnVector> = points.iter().step_by(step).copied().collect();
@@ -121,6 +124,9 @@ fn page_order(vectors: &[AnnVector], members: Vec<u32>, page: usize) -> Vec<u32>
 /// [`ROUTE_CENTROIDS`] groups, each group's mean vector and smallest self cost; a shard of fewer
 /// images repeats its last route.
 fn routes(vectors: &[AnnVector], self_costs: &[SelfCost]) -> Vec<Route> {
+    if vectors.is_empty() {
+        return Vec::new();
+    }
     let points: Vec<&AnnVector> = vectors.iter().collect();
     let all: Vec<u32> = (0..vectors.len() as u32).collect();
     let mut routes: Vec<Route> = group(vectors, &all, &kmeans(&points, ROUTE_CENTROIDS))

@@ -450,8 +450,10 @@ fn rerank_k_comes_from_the_site_unless_the_query_names_one() {
         let request = |rerank_k| SearchRequest { source: Source::colors(&q), options: SearchOptions { k: 10, rerank_k, ..Default::default() } };
         let mut engine = site.engine();
         let candidates = |engine: &mut Engine, rerank_k| site.search(engine, &request(rerank_k)).unwrap().metadata.candidates;
-        // Where routing leaves shards out, the candidates' page-mates join them (up to PAGE_MATES times as many).
-        let mates = if n > bundle::PROBE_IMAGES { chromatica_core::search::PAGE_MATES } else { 1 };
+        // Where routing leaves shards out, more nearest vectors and their page-mates are candidates
+        // (up to NEAREST times PAGE_MATES as many).
+        let (near, mates) = (chromatica_core::search::NEAREST, chromatica_core::search::PAGE_MATES);
+        let mates = if n > bundle::PROBE_IMAGES { near.0 * mates / near.1 } else { 1 };
         for (asked, expected) in [(None, 60), (Some(30), 30), (Some(300), 300)] {
             let got = candidates(&mut engine, asked);
             assert!(got >= expected && got <= mates * expected, "{n} images, rerank_k {asked:?}: {got} candidates");
@@ -755,7 +757,7 @@ fn what_the_collection_says_of_an_image_comes_back_with_it_and_unsafe_links_are_
 
 /// Each image's self cost is its Sinkhorn distance to itself from the histogram its page stores
 /// (what the rerank reads), and each shard has `ROUTE_CENTROIDS` routes whose smallest self cost
-/// is the shard's smallest (no image of the shard is nearer to an image query than its routes say).
+/// is the shard's smallest.
 #[test]
 fn self_costs_are_what_the_rerank_reads_and_routes_cover_their_shard() {
     let hs = collection(3000, 21);
@@ -777,4 +779,19 @@ fn self_costs_are_what_the_rerank_reads_and_routes_cover_their_shard() {
         let smallest = shard.self_costs.iter().min().copied();
         assert_eq!(head.routes(s).iter().map(|r| r.self_cost).min(), smallest);
     }
+}
+
+/// A head whose routes do not number `ROUTE_CENTROIDS` a shard, or a shard without a self cost for
+/// each image, is refused with a message that says so (checksums are valid: the encoder wrote them).
+#[test]
+fn routes_and_self_costs_of_the_wrong_size_are_refused() {
+    let hs = collection(3000, 22);
+    let site = site(&hs);
+    let head = Head::from_bytes(&site.files[bundle::HEAD_FILE]).unwrap();
+    let short = &head.routes[1..];
+    let bad = bundle::encode_head(&head.params, &head.shards, &head.centroids, short, 0, &head.terms, &head.facets);
+    assert!(Head::from_bytes(&bad).err().unwrap().to_string().contains("routes"));
+    let shard = Shard::from_bytes(&site.files[&head.shards[0].vectors.path()], &head, 0).unwrap();
+    let bad = bundle::encode_shard(&shard.vectors, &shard.cdfs, &shard.self_costs[1..], &shard.pages, None);
+    assert!(Shard::from_bytes(&bad, &head, 0).err().unwrap().to_string().contains("self costs"));
 }
