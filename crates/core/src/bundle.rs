@@ -35,7 +35,8 @@
 //!   chunk and page table chunk), CENTROIDS (shards x [`ANN_DIMS`] bytes: the mean ANN vector of each
 //!   shard, which a rebuild keeps images near), ROUTES (shards x [`ROUTE_CENTROIDS`] x 145 bytes:
 //!   per shard, the mean vectors of a k-means of its images into [`ROUTE_CENTROIDS`] groups, each
-//!   followed by the smallest [`SelfCost`] in its group: what routing compares, [`Route`]), TERMS
+//!   as its bytes' differences (mod 256) from the shard's centroid, then the smallest [`SelfCost`]
+//!   in its group: what routing compares, [`Route`]), TERMS
 //!   (postcard: per term chunk its first term and its ref, ascending) and FACETS (postcard: the most
 //!   common folders and tags, [`FacetEntry`]).
 //! - **Shard** (a k-means cluster of ANN vectors, about [`SHARD_IMAGES`] images): VECTORS (n x
@@ -587,11 +588,25 @@ pub fn encode_head(
         &[
             (META, postcard_bytes(&meta)),
             (CENTROIDS, centroids.iter().flat_map(|v| v.0).collect()),
-            (ROUTES, routes.iter().flat_map(|r| r.centroid.0.into_iter().chain([r.self_cost.0])).collect()),
+            (ROUTES, encode_routes(centroids, routes)),
             (TERMS, postcard_bytes(&terms)),
             (FACET_LIST, postcard_bytes(&facets)),
         ],
     )
+}
+
+/// ROUTES: each route's vector as its bytes' differences (mod 256) from its shard's centroid, which
+/// are small (a route is the mean of some of the shard's images) and compress to about 60% of the
+/// vectors themselves, then its self cost.
+fn encode_routes(centroids: &[AnnVector], routes: &[Route]) -> Vec<u8> {
+    let zero = AnnVector([0; ANN_DIMS]);
+    let mut out = Vec::with_capacity(routes.len() * ROUTE_BYTES);
+    for (i, r) in routes.iter().enumerate() {
+        let c = centroids.get(i / ROUTE_CENTROIDS).unwrap_or(&zero);
+        out.extend(r.centroid.0.iter().zip(&c.0).map(|(x, c)| x.wrapping_sub(*c)));
+        out.push(r.self_cost.0);
+    }
+    out
 }
 
 /// A histogram's bins are stored as gaps from the bin before (from 0 for the first): one byte
@@ -782,7 +797,8 @@ impl Head {
         }
         let routes = raw
             .chunks_exact(ROUTE_BYTES)
-            .map(|r| Route { centroid: AnnVector(r[..ANN_DIMS].try_into().unwrap_or([0; ANN_DIMS])), self_cost: SelfCost(r[ANN_DIMS]) })
+            .zip(centroids.iter().flat_map(|c| std::iter::repeat_n(c, ROUTE_CENTROIDS)))
+            .map(|(r, c)| Route { centroid: AnnVector(std::array::from_fn(|d| c.0[d].wrapping_add(r[d]))), self_cost: SelfCost(r[ANN_DIMS]) })
             .collect();
         if meta.backgrounds_removed as usize > total || (meta.params.background == BackgroundMode::Keep && meta.backgrounds_removed > 0) {
             return Err(corrupt("background counts do not fit the site"));

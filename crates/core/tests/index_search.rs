@@ -765,6 +765,10 @@ fn self_costs_are_what_the_rerank_reads_and_routes_cover_their_shard() {
     let head = Head::from_bytes(&site.files[bundle::HEAD_FILE]).unwrap();
     assert!(head.shards.len() > 1);
     assert_eq!(head.routes.len(), head.shards.len() * bundle::ROUTE_CENTROIDS);
+    // Routes are stored as differences from their shard's centroid: they decode to what was encoded.
+    let again = bundle::encode_head(&head.params, &head.shards, &head.centroids, &head.routes, 0, &head.terms, &head.facets);
+    assert_eq!(again, site.files[bundle::HEAD_FILE]);
+    assert!(head.routes.iter().enumerate().any(|(i, r)| r.centroid != head.centroids[i / bundle::ROUTE_CENTROIDS]));
     let mut sinkhorn = Sinkhorn::new();
     for (s, entry) in head.shards.iter().enumerate() {
         let shard = Shard::from_bytes(&site.files[&entry.vectors.path()], &head, s).unwrap();
