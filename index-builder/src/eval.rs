@@ -5,11 +5,13 @@
 
 use crate::site_index;
 use anyhow::{Context, Result};
+use chromatica_core::emd::sinkhorn_distance;
 use chromatica_core::filter::{meets, terms_of, Filter};
 use chromatica_core::histogram::Histogram;
-use chromatica_core::search::{Engine, QueryKind, Want};
+use chromatica_core::search::{Engine, Hit, QueryKind, Want};
 use chromatica_core::Query;
 use chromatica_core::SearchOptions;
+use std::fs;
 use std::path::Path;
 use std::time::Instant;
 
@@ -56,10 +58,12 @@ pub struct Sweep<'a> {
     pub probes: Option<&'a str>,
     pub filters: &'a [String],
     pub filter_probe: Option<usize>,
+    /// Where the exhaustive top k is kept between runs ([`truth`]).
+    pub truth: Option<&'a Path>,
 }
 
 pub fn run(site: &Path, count: usize, sweep: &Sweep<'_>, k: usize, threads: usize) -> Result<()> {
-    let Sweep { rerank_ks, probes, filters, filter_probe } = *sweep;
+    let Sweep { rerank_ks, probes, filters, filter_probe, truth: truth_file } = *sweep;
     let mut engine = site_index::open(site)?;
     site_index::load_all(&mut engine, site)?;
     let params = engine.head().params.clone();
@@ -72,7 +76,7 @@ pub fn run(site: &Path, count: usize, sweep: &Sweep<'_>, k: usize, threads: usiz
         return measure_filters(&mut engine, site, &qs, filters, k, &pool, filter_probe);
     }
     let t = Instant::now();
-    let truth: Vec<Vec<u32>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k).iter().map(|h| h.id).collect()).collect();
+    let truth = truth(&mut engine, &qs, k, truth_file)?;
     let exhaustive_ms = t.elapsed().as_secs_f64() * 1000.0 / qs.len().max(1) as f64;
     let head = engine.head();
     println!(
@@ -132,6 +136,53 @@ fn measure(
         }
     }
     Ok(())
+}
+
+/// Each query's exhaustive top `k` (every core): read from `file` when it holds them for this many
+/// queries and images and each stored image's Sinkhorn distance, computed again, is the stored one
+/// to the bit (so the same images under the same ids, and the same Sinkhorn); else computed, and
+/// written to `file` if one is given. At a million images the exhaustive ranking takes minutes a
+/// query; the check, a few Sinkhorns.
+fn truth(engine: &mut Engine, qs: &[(QueryKind, Histogram)], k: usize, file: Option<&Path>) -> Result<Vec<Vec<u32>>> {
+    let header = format!("chromatica eval truth: {} images, {} queries, top {k}", engine.len(), qs.len());
+    let stored = |text: &str| -> Option<Vec<Vec<u32>>> {
+        let mut lines = text.lines();
+        if lines.next()? != header {
+            return None;
+        }
+        let mut out = Vec::new();
+        for ((_, q), line) in qs.iter().zip(lines.by_ref()) {
+            let q = q.pruned();
+            let mut ids = Vec::new();
+            for pair in line.split_whitespace() {
+                let (id, bits) = pair.split_once(':')?;
+                let (id, bits): (u32, u64) = (id.parse().ok()?, u64::from_str_radix(bits, 16).ok()?);
+                if sinkhorn_distance(q.view(), engine.histogram(id)?).to_bits() != bits {
+                    return None;
+                }
+                ids.push(id);
+            }
+            out.push(ids);
+        }
+        (out.len() == qs.len() && lines.next().is_none()).then_some(out)
+    };
+    if let Some(file) = file {
+        match fs::read_to_string(file).ok().and_then(|text| stored(&text)) {
+            Some(truth) => {
+                println!("exhaustive top {k} of each query read from {} (checked against this site)", file.display());
+                return Ok(truth);
+            }
+            None if file.exists() => println!("{} is not this site's exhaustive top {k} for these queries: computing it again", file.display()),
+            None => {}
+        }
+    }
+    let hits: Vec<Vec<Hit>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k)).collect();
+    if let Some(file) = file {
+        let lines: Vec<String> =
+            hits.iter().map(|h| h.iter().map(|h| format!("{}:{:016x}", h.id, h.distance.to_bits())).collect::<Vec<_>>().join(" ")).collect();
+        fs::write(file, format!("{header}\n{}\n", lines.join("\n"))).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    Ok(hits.into_iter().map(|h| h.into_iter().map(|h| h.id).collect()).collect())
 }
 
 /// Mean index bytes (head included, as stored: what a host sends) a fresh engine downloads for one

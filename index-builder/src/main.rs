@@ -202,6 +202,11 @@ enum Command {
         /// engine's FILTER_PROBE_PASSING).
         #[arg(long)]
         filter_probe: Option<usize>,
+        /// Keep the exhaustive top k of the queries in this file: read it when it was written for
+        /// this site and these queries (checked), else compute it and write it (minutes a query at
+        /// a million images).
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
     /// Make a large synthetic collection from a built site (random mixtures of its histograms,
     /// its thumbnails), for scale benchmarks.
@@ -367,8 +372,9 @@ fn run(cli: Cli) -> Result<()> {
             serve::serve(&site, &serve::Options { port, timeout: std::time::Duration::from_secs(timeout), host_name })
         }
         Command::Synth { site, out, count, seed } => synth::run(&site, &out, count, seed),
-        Command::Eval { site, queries, rerank_k, probe, k, threads, filter, filter_probe } => {
-            let sweep = eval::Sweep { rerank_ks: rerank_k.as_deref(), probes: probe.as_deref(), filters: &filter, filter_probe };
+        Command::Eval { site, queries, rerank_k, probe, k, threads, filter, filter_probe, truth } => {
+            let sweep =
+                eval::Sweep { rerank_ks: rerank_k.as_deref(), probes: probe.as_deref(), filters: &filter, filter_probe, truth: truth.as_deref() };
             eval::run(&site, queries, &sweep, k, threads)
         }
         Command::Info { site, json } => info(&site, json),

@@ -380,6 +380,21 @@ fn rerank_k_is_the_sites_unless_a_query_names_one() {
     assert_eq!(&cells[..2], &["10240", "50"], "the site's probe width and rerank_k: {table}");
     let recall: f64 = cells[2].parse().unwrap();
     assert!(recall > 0.5, "{table}");
+    // --truth keeps the exhaustive top 10 between runs, and only for the site and queries it was
+    // computed for.
+    let truth = tmp.path().join("truth.txt");
+    let t = truth.to_str().unwrap();
+    let table = |args: &[&str]| String::from_utf8_lossy(&run(args).stdout).into_owned();
+    let first = table(&["eval", s, "--queries", "3", "--truth", t]);
+    assert!(!first.contains("read from") && truth.exists(), "{first}");
+    let again = table(&["eval", s, "--queries", "3", "--truth", t]);
+    assert!(again.contains("read from"), "{again}");
+    let row = |t: &str| -> Option<String> {
+        t.lines().find(|l| l.trim_start().starts_with("10240")).map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(row(&first), row(&again), "the same recall from the kept top 10");
+    let other = table(&["eval", s, "--queries", "4", "--truth", t]);
+    assert!(other.contains("computing it again"), "{other}");
     let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,8192", "--rerank-k", "20,50"]);
     assert_eq!(String::from_utf8_lossy(&sweep.stdout).lines().skip_while(|l| !l.trim_start().starts_with("probe")).count(), 5);
     let err = String::from_utf8_lossy(&run(&["search", s, "--colors", "FF0000", "--rerank-k", "0"]).stderr).into_owned();
