@@ -4,8 +4,8 @@
 //! filter passes.
 
 use crate::site_index;
-use anyhow::{Context, Result};
-use chromatica_core::emd::sinkhorn_distance;
+use anyhow::{bail, Context, Result};
+use chromatica_core::emd::Sinkhorn;
 use chromatica_core::filter::{meets, terms_of, Filter};
 use chromatica_core::histogram::Histogram;
 use chromatica_core::search::{Engine, Hit, QueryKind, Want};
@@ -138,14 +138,19 @@ fn measure(
     Ok(())
 }
 
+/// How a `--truth` file starts.
+const TRUTH_MAGIC: &str = "chromatica eval truth:";
+
 /// Each query's exhaustive top `k` (every core): read from `file` when it holds them for this many
 /// queries and images and each stored image's Sinkhorn distance, computed again, is the stored one
 /// to the bit (so the same images under the same ids, and the same Sinkhorn); else computed, and
-/// written to `file` if one is given. At a million images the exhaustive ranking takes minutes a
+/// written to `file` if one is given (unless `file` is something else: then nothing is written over
+/// it, and `eval` stops with an error before it computes). At a million images the exhaustive ranking takes minutes a
 /// query; the check, a few Sinkhorns.
 fn truth(engine: &mut Engine, qs: &[(QueryKind, Histogram)], k: usize, file: Option<&Path>) -> Result<Vec<Vec<u32>>> {
-    let header = format!("chromatica eval truth: {} images, {} queries, top {k}", engine.len(), qs.len());
-    let stored = |text: &str| -> Option<Vec<Vec<u32>>> {
+    let header = format!("{TRUTH_MAGIC} {} images, {} queries, top {k}", engine.len(), qs.len());
+    let mut sinkhorn = Sinkhorn::new();
+    let mut stored = |text: &str| -> Option<Vec<Vec<u32>>> {
         let mut lines = text.lines();
         if lines.next()? != header {
             return None;
@@ -157,7 +162,7 @@ fn truth(engine: &mut Engine, qs: &[(QueryKind, Histogram)], k: usize, file: Opt
             for pair in line.split_whitespace() {
                 let (id, bits) = pair.split_once(':')?;
                 let (id, bits): (u32, u64) = (id.parse().ok()?, u64::from_str_radix(bits, 16).ok()?);
-                if sinkhorn_distance(q.view(), engine.histogram(id)?).to_bits() != bits {
+                if sinkhorn.distance(q.view(), engine.histogram(id)?).to_bits() != bits {
                     return None;
                 }
                 ids.push(id);
@@ -167,13 +172,16 @@ fn truth(engine: &mut Engine, qs: &[(QueryKind, Histogram)], k: usize, file: Opt
         (out.len() == qs.len() && lines.next().is_none()).then_some(out)
     };
     if let Some(file) = file {
-        match fs::read_to_string(file).ok().and_then(|text| stored(&text)) {
-            Some(truth) => {
+        if file.exists() {
+            let text = fs::read_to_string(file).unwrap_or_default();
+            if !text.starts_with(TRUTH_MAGIC) {
+                bail!("{} exists and is no file of `chromatica eval --truth`: give another path (nothing was written)", file.display());
+            }
+            if let Some(truth) = stored(&text) {
                 println!("exhaustive top {k} of each query read from {} (checked against this site)", file.display());
                 return Ok(truth);
             }
-            None if file.exists() => println!("{} is not this site's exhaustive top {k} for these queries: computing it again", file.display()),
-            None => {}
+            println!("{} is not this site's exhaustive top {k} for these queries: computing it again", file.display());
         }
     }
     let hits: Vec<Vec<Hit>> = qs.iter().map(|(_, q)| engine.rank_exhaustive(q, k)).collect();

@@ -395,6 +395,12 @@ fn rerank_k_is_the_sites_unless_a_query_names_one() {
     assert_eq!(row(&first), row(&again), "the same recall from the kept top 10");
     let other = table(&["eval", s, "--queries", "4", "--truth", t]);
     assert!(other.contains("computing it again"), "{other}");
+    // A file that is not one of these is never written over.
+    let notes = tmp.path().join("notes.txt");
+    fs::write(&notes, "my notes").unwrap();
+    let refused = run(&["eval", s, "--queries", "3", "--truth", notes.to_str().unwrap()]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("no file of `chromatica eval --truth`"));
+    assert_eq!(fs::read_to_string(&notes).unwrap(), "my notes");
     let sweep = run(&["eval", s, "--queries", "3", "--probe", "100,8192", "--rerank-k", "20,50"]);
     assert_eq!(String::from_utf8_lossy(&sweep.stdout).lines().skip_while(|l| !l.trim_start().starts_with("probe")).count(), 5);
     let err = String::from_utf8_lossy(&run(&["search", s, "--colors", "FF0000", "--rerank-k", "0"]).stderr).into_owned();

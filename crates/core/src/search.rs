@@ -419,8 +419,8 @@ pub struct Ranking {
 pub struct RankStats {
     pub ann_ms: f64,
     pub rerank_ms: f64,
-    /// Candidates the first stage gave (nearest vectors and page-mates, after exclusions; for an
-    /// image query, before its pre-rank keeps `max(rerank_k, k)` of them).
+    /// Candidates the first stage gave (nearest vectors and page-mates, after exclusions; where
+    /// routing or a filter left images out, before the pre-rank keeps `max(rerank_k, k)` of them).
     pub candidates: usize,
     /// Sinkhorn evaluations, and their iterations in total.
     pub reranked: usize,

@@ -124,9 +124,6 @@ fn page_order(vectors: &[AnnVector], members: Vec<u32>, page: usize) -> Vec<u32>
 /// [`ROUTE_CENTROIDS`] groups, each group's mean vector and smallest self cost; a shard of fewer
 /// images repeats its last route.
 fn routes(vectors: &[AnnVector], self_costs: &[SelfCost]) -> Vec<Route> {
-    if vectors.is_empty() {
-        return Vec::new();
-    }
     let points: Vec<&AnnVector> = vectors.iter().collect();
     let all: Vec<u32> = (0..vectors.len() as u32).collect();
     let mut routes: Vec<Route> = group(vectors, &all, &kmeans(&points, ROUTE_CENTROIDS))
@@ -136,8 +133,8 @@ fn routes(vectors: &[AnnVector], self_costs: &[SelfCost]) -> Vec<Route> {
             self_cost: members.iter().map(|&m| self_costs[m as usize]).min().unwrap_or_default(),
         })
         .collect();
-    while routes.len() < ROUTE_CENTROIDS {
-        routes.push(routes.last().cloned().unwrap_or(Route { centroid: AnnVector([0; ANN_DIMS]), self_cost: SelfCost::default() }));
+    if let Some(last) = routes.last().cloned() {
+        routes.resize(ROUTE_CENTROIDS, last);
     }
     routes
 }
